@@ -1,0 +1,61 @@
+#!/bin/bash
+# dracut module "pylive": boots live media (root=live:…) with the pylive binary instead of
+# dmsquash-live. The binary is a Nuitka standalone dist: no Python in the initramfs.
+
+# Where the dist is on the build host (overridable for builds from a source tree).
+pylive_dist() {
+    echo "${PYLIVE_DIST:-/usr/lib/pylive}"
+}
+
+# called by dracut
+check() {
+    # A live image is generic media; a host-only one makes little sense (as dmsquash-live).
+    [[ $hostonly ]] && return 1
+    require_binaries "$(pylive_dist)/pylive" || return 1
+    return 255
+}
+
+# called by dracut
+depends() {
+    # dm: the device-mapper udev rules (/dev/mapper names) and modules.
+    echo dm
+    return 0
+}
+
+# called by dracut
+installkernel() {
+    hostonly='' instmods squashfs loop iso9660 overlay erofs ext4 dm_mod dm_snapshot
+}
+
+# called by dracut
+install() {
+    local dist f lib
+    if dracut_module_included "dmsquash-live"; then
+        dfatal "pylive: the modules 'pylive' and 'dmsquash-live' both boot live media; include only one (e.g. omit_dracutmodules+=\" dmsquash-live \")"
+        exit 1
+    fi
+    dist=$(pylive_dist)
+    # The whole dist: the binary and the extension modules it dlopen()s (invisible to ldd).
+    while IFS= read -r -d '' f; do
+        inst_simple "$f" "/usr/lib/pylive/${f#"$dist"/}"
+        # System libraries the dist links against (libc, libm, libz, …): those inside the dist
+        # are already there through $ORIGIN.
+        if [[ -x $f ]] || [[ $f == *.so* ]]; then
+            while IFS= read -r lib; do
+                [[ $lib == "$dist"/* ]] || inst_library "$lib"
+            done < <(ldd "$f" 2> /dev/null | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p')
+        fi
+    done < <(find "$dist" -type f -print0)
+    # pyudev dlopen()s libudev through ctypes: ldd cannot see it.
+    inst_libdir_file "libudev.so.1"
+    inst_multiple modprobe
+    inst_script "$moddir/pylive.sh" /sbin/pylive
+    inst_script "$moddir/pylive-root.sh" /sbin/pylive-root
+    inst_hook cmdline 30 "$moddir/parse-pylive.sh"
+    if dracut_module_included "systemd-initrd"; then
+        inst_script "$moddir/pylive-generator.sh" "$systemdutildir"/system-generators/pylive-generator
+        inst_simple "$moddir/pylive.service" "$systemdsystemunitdir"/pylive.service
+    else
+        dracut_need_initqueue
+    fi
+}

@@ -1,0 +1,111 @@
+"""Kernel command line: text → arguments (pure).
+
+The syntax comes from the lark grammar in cmdline_grammar/; at build time it is compiled into the
+standalone parser pylive/_cmdline_parser.py so the initramfs binary carries no lark runtime and no
+grammar file. Source runs (tests, `python -m pylive`) fall back to lark and the grammar file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+GRAMMAR = Path(__file__).resolve().parent.parent / "cmdline_grammar" / "kernel_cmdline.lark"
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One command line token: `key` (value None), `key=` (value "") or `key=value`."""
+
+    key: str
+    value: str | None
+
+    def __str__(self) -> str:
+        return self.key if self.value is None else f"{self.key}={self.value}"
+
+
+@cache
+def _parser() -> Any:
+    try:
+        from pylive._cmdline_parser import Lark_StandAlone  # type: ignore[import-not-found]
+
+        return Lark_StandAlone()
+    except ImportError:
+        from lark import Lark
+
+        return Lark(GRAMMAR.read_text(), parser="lalr", lexer="contextual")
+
+
+def _unquote(text: str) -> str:
+    # Quotes only group; they are never part of a key or value (systemd's proc_cmdline_parse
+    # removes them wherever they stand, and so does dracut's getarg for whole-value quotes).
+    return text.replace('"', "")
+
+
+def parse_cmdline(text: str) -> tuple[Arg, ...]:
+    """Split a command line into arguments, in order. Raises ValueError on text the grammar rejects."""
+    from_lark_errors: tuple[type[Exception], ...]
+    try:
+        from pylive._cmdline_parser import LarkError  # type: ignore[import-not-found]
+
+        from_lark_errors = (LarkError,)
+    except ImportError:
+        from lark.exceptions import LarkError as LarkError2
+
+        from_lark_errors = (LarkError2,)
+    try:
+        tree = _parser().parse(text)
+    except from_lark_errors as e:  # pragma: no cover - the grammar accepts any text; kept as a guard
+        raise ValueError(f"cannot parse the kernel command line: {e}") from e
+    args = []
+    for param in tree.children:
+        tokens = [t for t in param.children if t.type != "EQ"]
+        key = _unquote(tokens[0])
+        if param.data == "flag":
+            args.append(Arg(key, None))
+        else:
+            args.append(Arg(key, _unquote(tokens[1]) if len(tokens) > 1 else ""))
+    return tuple(args)
+
+
+def read_cmdline(root: Path = Path("/")) -> str:
+    """The command line as dracut assembles it: /etc/cmdline.d/*.conf, /etc/cmdline, /proc/cmdline."""
+    parts: list[str] = []
+    confdir = root / "etc/cmdline.d"
+    if confdir.is_dir():
+        parts += [p.read_text() for p in sorted(confdir.glob("*.conf")) if p.is_file()]
+    for name in ("etc/cmdline", "proc/cmdline"):
+        p = root / name
+        if p.is_file():
+            parts.append(p.read_text())
+    return " ".join(s.strip() for s in parts if s.strip())
+
+
+class Args:
+    """Lookup over parsed arguments with dracut's getarg semantics: the last occurrence wins."""
+
+    def __init__(self, args: Iterable[Arg]) -> None:
+        self.args = tuple(args)
+
+    @classmethod
+    def from_text(cls, text: str) -> Args:
+        return cls(parse_cmdline(text))
+
+    def __iter__(self) -> Iterator[Arg]:
+        return iter(self.args)
+
+    def last(self, *keys: str) -> Arg | None:
+        """The last argument whose key is one of `keys` (aliases compete on position)."""
+        for arg in reversed(self.args):
+            if arg.key in keys:
+                return arg
+        return None
+
+    def all(self, key: str) -> tuple[Arg, ...]:
+        return tuple(a for a in self.args if a.key == key)
+
+    def has(self, key: str) -> bool:
+        return any(a.key == key for a in self.args)

@@ -1,0 +1,79 @@
+"""Typed errors. Each one renders as one line that names the thing at fault and what to do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+# Exit codes shared with the dracut glue (dracut-module/90pylive).
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_CMDLINE = 2
+EXIT_NOT_LIVE = 3
+
+
+class LiveError(Exception):
+    """A failure with a message and a hint; `str()` is the one line a user sees."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}: {self.hint}" if self.hint else self.message
+
+
+class CmdlineError(LiveError):
+    """A kernel command line option has a value pylive cannot use."""
+
+    exit_code = EXIT_BAD_CMDLINE
+
+    def __init__(self, option: str, value: str | None, problem: str, example: str = "") -> None:
+        shown = option if value is None else f"{option}={value}"
+        hint = f"use e.g. {example}" if example else ""
+        super().__init__(f"{shown}: {problem}", hint)
+        self.option = option
+        self.value = value
+
+
+class DeviceTimeout(LiveError):
+    """The live medium never appeared."""
+
+    def __init__(self, spec: str, udev_path: str, waited_s: float, seen: Sequence[str]) -> None:
+        seen_text = ", ".join(seen) if seen else "none"
+        super().__init__(
+            f"live medium {spec} not found after {waited_s:.0f}s (waited for {udev_path}); "
+            f"block devices seen: {seen_text}",
+            "check the label or UUID on root=, or raise rd.retry",
+        )
+        self.spec = spec
+        self.udev_path = udev_path
+        self.seen = tuple(seen)
+
+
+class ImageNotFound(LiveError):
+    """The medium or the squashfs does not hold a root filesystem image."""
+
+    def __init__(self, where: str, searched: Sequence[str | Path], hint: str) -> None:
+        names = ", ".join(str(p) for p in searched)
+        super().__init__(f"no live root image in {where} (searched: {names})", hint)
+        self.searched = tuple(str(p) for p in searched)
+
+
+class NotSupportedYet(LiveError):
+    """The plan needs a mode that this version of pylive cannot execute yet."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} is not supported by this pylive yet", "boot without it, or use dracut's dmsquash-live")
+
+
+class StepFailed(LiveError):
+    """A kernel operation failed while executing the plan."""
+
+    def __init__(self, step: str, error: OSError) -> None:
+        super().__init__(f"{step} failed: {error.strerror or error}", "see the messages above; add rd.debug for details")
+        self.step = step
+        self.error = error

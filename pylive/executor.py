@@ -1,0 +1,124 @@
+"""Runs plans against a System. Every step registers its undo; a failure unwinds them all."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from pylive.dmtable import TargetLine
+from pylive.errors import DeviceTimeout, StepFailed
+from pylive.plan import (
+    AttachLoop,
+    CreateDm,
+    CreateSparseFile,
+    DmTarget,
+    LoadModules,
+    MakeDir,
+    MarkDone,
+    Mount,
+    Ref,
+    SizeOf,
+    Source,
+    Step,
+    Symlink,
+    Unmount,
+    WaitForDevice,
+)
+from pylive.system import System
+
+log = logging.getLogger("pylive")
+
+
+class Executor:
+    """`with Executor(system) as ex: ex.run(steps) …; ex.commit()`: without commit, the exit unwinds."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.handles: dict[str, str] = {}
+        self.done: list[Step] = []
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> Executor:
+        self._stack.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is not None:
+            log.info("rolling back %d steps", len(self.done))
+        self._stack.__exit__(*exc)
+
+    def commit(self) -> None:
+        """Give the live stack to the booted system: it must outlive us."""
+        self._stack.pop_all()
+
+    def resolve(self, source: Source) -> str:
+        return self.handles[source.name] if isinstance(source, Ref) else source
+
+    def _dm_line(self, t: DmTarget) -> TargetLine:
+        length = self.system.device_sectors(self.resolve(t.length.ref)) if isinstance(t.length, SizeOf) else t.length
+        params = " ".join(
+            self.system.dev_numbers(self.resolve(a)) if isinstance(a, Ref) else str(a) for a in t.args
+        )
+        return TargetLine(t.start, length, t.target, params)
+
+    def run(self, steps: tuple[Step, ...]) -> None:
+        for step in steps:
+            log.debug("+ %s", step.describe())
+            try:
+                self._run(step)
+            except OSError as e:
+                raise StepFailed(step.describe(), e) from e
+            self.done.append(step)
+
+    def _undo(self, what: str, fn: Any, *args: Any) -> None:
+        def undo() -> None:
+            try:
+                fn(*args)
+                log.info("rolled back: %s", what)
+            except OSError as e:
+                log.warning("rollback of %s failed: %s", what, e)
+
+        self._stack.callback(undo)
+
+    def _run(self, step: Step) -> None:  # noqa: PLR0912 - one branch per step type is the point
+        s = self.system
+        if isinstance(step, WaitForDevice):
+            node = s.wait_for_device(step.udev_path, step.timeout_s)
+            if node is None:
+                raise DeviceTimeout(step.spec, step.udev_path, step.timeout_s, [str(d) for d in s.block_devices()])
+            self.handles[step.out.name] = node
+        elif isinstance(step, LoadModules):
+            s.load_modules(step.names)
+        elif isinstance(step, MakeDir):
+            s.make_dir(step.path)
+        elif isinstance(step, Symlink):
+            s.symlink(self.resolve(step.target), step.link)
+            self._undo(f"link {step.link}", s.unlink, step.link)
+        elif isinstance(step, Mount):
+            fstype = step.fstype
+            source = self.resolve(step.source)
+            if fstype == "auto":
+                fstype = s.fstype(source) or "auto"
+            s.mount(source, step.target, fstype, step.options)
+            self._undo(f"mount {step.target}", s.umount, step.target, False)
+        elif isinstance(step, Unmount):
+            s.umount(step.target, step.lazy)
+        elif isinstance(step, AttachLoop):
+            node = s.attach_loop(self.resolve(step.file), step.readonly)
+            self.handles[step.out.name] = node
+            self._undo(f"loop {node}", s.detach_loop, node)
+        elif isinstance(step, CreateSparseFile):
+            s.create_sparse_file(step.path, step.size_mib * 1024 * 1024)
+            self._undo(f"file {step.path}", s.unlink, step.path)
+        elif isinstance(step, CreateDm):
+            lines = tuple(self._dm_line(t) for t in step.table)
+            log.debug("  %s: %s", step.name, "; ".join(str(x) for x in lines))
+            self.handles[step.out.name] = s.dm_create(step.name, lines, step.readonly)
+            self._undo(f"dm {step.name}", s.dm_remove, step.name)
+        elif isinstance(step, MarkDone):
+            s.symlink("null", "/dev/root")
+            s.make_dir("/run/initramfs")
+            s.touch("/run/initramfs/.need_shutdown")
+        else:  # pragma: no cover - the Step union is closed
+            raise TypeError(step)

@@ -1,0 +1,73 @@
+"""Device-mapper through /dev/mapper/control (the only module that issues DM ioctls)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+
+from pylive.dmtable import (
+    DM_READONLY_FLAG,
+    DM_STATUS_TABLE_FLAG,
+    TargetLine,
+    ioctl_number,
+    pack_dm_ioctl,
+    unpack_dm_ioctl,
+    unpack_table_status,
+)
+
+CONTROL = "/dev/mapper/control"
+
+
+def _ioctl(command: str, buf: bytearray) -> bytearray:
+    fd = os.open(CONTROL, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        fcntl.ioctl(fd, ioctl_number(command), buf, True)
+    except OSError as e:
+        raise OSError(e.errno, f"{command}: {os.strerror(e.errno or 0)}", CONTROL) from None
+    finally:
+        os.close(fd)
+    return buf
+
+
+def create_device(name: str, table: tuple[TargetLine, ...], readonly: bool = False,
+                  dev_dir: str = "/dev") -> str:
+    """DM_DEV_CREATE + DM_TABLE_LOAD + resume, like `dmsetup create`. Returns /dev/mapper/<name>.
+
+    On failure after the create, the half-made device is removed again.
+    """
+    flags = DM_READONLY_FLAG if readonly else 0
+    reply = unpack_dm_ioctl(_ioctl("DM_DEV_CREATE", pack_dm_ioctl(name, flags=flags)))
+    try:
+        _ioctl("DM_TABLE_LOAD", pack_dm_ioctl(name, flags=flags, targets=table))
+        _ioctl("DM_DEV_SUSPEND", pack_dm_ioctl(name, flags=flags))  # no SUSPEND flag: resume
+    except OSError:
+        _ioctl("DM_DEV_REMOVE", pack_dm_ioctl(name))
+        raise
+    return ensure_mapper_node(name, reply.dev, dev_dir)
+
+
+def ensure_mapper_node(name: str, dev: int, dev_dir: str = "/dev") -> str:
+    """/dev/mapper/<name> → ../dm-N. udev's dm rules make it too; without a libdevmapper cookie
+    they may not, so wait briefly and create the link ourselves (as libdevmapper does without udev)."""
+    minor = os.minor(dev)
+    link = f"{dev_dir}/mapper/{name}"
+    for _ in range(20):
+        if os.path.exists(link):
+            return link
+        time.sleep(0.025)
+    try:
+        os.symlink(f"../dm-{minor}", link)
+    except FileExistsError:
+        pass
+    return link
+
+
+def table(name: str, status: bool = False) -> list[TargetLine]:
+    """`dmsetup table` (status=False) or `dmsetup status` (status=True) of one device."""
+    flags = 0 if status else DM_STATUS_TABLE_FLAG
+    return unpack_table_status(_ioctl("DM_TABLE_STATUS", pack_dm_ioctl(name, flags=flags)))
+
+
+def remove_device(name: str) -> None:
+    _ioctl("DM_DEV_REMOVE", pack_dm_ioctl(name))

@@ -1,0 +1,37 @@
+"""Waiting for block devices through udev (pyudev)."""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import time
+
+# pyudev finds libudev with ctypes.util.find_library, which runs ldconfig/gcc: neither exists in
+# an initramfs. Pin the soname before pyudev is imported (it binds find_library at import).
+_find_library = ctypes.util.find_library
+_PINNED = {"udev": "libudev.so.1", "c": "libc.so.6"}
+ctypes.util.find_library = lambda name: _PINNED.get(name) or _find_library(name)
+
+import pyudev  # noqa: E402
+
+
+def wait_for_path(path: str, timeout_s: float) -> str | None:
+    """Wait until udev has created `path` (a /dev node or symlink); return the real node or None.
+
+    A monitor on the block subsystem wakes us on every event; the existence check comes after
+    the monitor is started, so an event between the check and the wait cannot be missed.
+    """
+    if os.path.exists(path):
+        return os.path.realpath(path)
+    context = pyudev.Context()
+    monitor = pyudev.Monitor.from_netlink(context)
+    monitor.filter_by(subsystem="block")
+    monitor.start()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if os.path.exists(path):
+            return os.path.realpath(path)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        monitor.poll(timeout=min(left, 1.0))

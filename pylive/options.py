@@ -1,0 +1,191 @@
+"""The option table: what each kernel command line option means, its default and old names (pure).
+
+The grammar (cmdline_grammar/) only splits the text; every meaning lives here, once, as data:
+the table drives parsing, deprecation notes, "did you mean" hints and the README's option list.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from pylive.cmdline import Arg, Args
+from pylive.devspec import DeviceSpec, live_root_text, parse_device_spec
+from pylive.errors import CmdlineError
+
+FALSE_WORDS = ("0", "no", "off")  # dracut-lib.sh getargbool
+
+
+class Kind(enum.Enum):
+    BOOL = "bool"  # bare or any value → true; 0/no/off → false
+    PRESENCE = "presence"  # any occurrence → true (dracut: rd.live.check is a getarg, not a getargbool)
+    TEXT = "text"
+    SIZE_MIB = "size"  # MiB; pylive also takes 512M, 4G, 1T
+    SECONDS = "seconds"
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    name: str
+    dest: str
+    kind: Kind
+    default: Any
+    help: str
+    old_names: tuple[str, ...] = ()  # deprecated spellings: still work, with a one-line note
+    example: str = ""
+
+
+OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec("root", "root", Kind.TEXT, None, "live medium: live:CDLABEL=…, LABEL=, UUID=, …", example="root=live:CDLABEL=Fedora-Live"),
+    OptionSpec("rd.live.image", "live_image", Kind.BOOL, False, "treat a plain root= as a live medium", old_names=("liveimg",)),
+    OptionSpec("rd.live.dir", "live_dir", Kind.TEXT, "LiveOS", "directory of the images on the medium", old_names=("live_dir",)),
+    OptionSpec("rd.live.squashimg", "squash_image", Kind.TEXT, "squashfs.img", "file name of the squashfs image"),
+    OptionSpec("rd.live.ram", "live_ram", Kind.BOOL, False, "copy the image to RAM", old_names=("live_ram",)),
+    OptionSpec("rd.live.check", "check", Kind.PRESENCE, False, "verify the medium's implanted MD5", old_names=("check",)),
+    OptionSpec("rd.live.debug", "live_debug", Kind.BOOL, False, "debug messages from the live stage", old_names=("rdlivedebug",)),
+    OptionSpec("rd.writable.fsimg", "writable_fsimg", Kind.BOOL, False, "copy the root image to RAM and use it writable", old_names=("writable_fsimg",)),
+    OptionSpec("rd.minmem", "minmem_mib", Kind.SIZE_MIB, 1024, "RAM (MiB) that must stay free after rd.live.ram", example="rd.minmem=1024"),
+    OptionSpec("rd.live.overlay", "overlay", Kind.TEXT, None, "persistent overlay <dev>[:<path>|:auto] or none", old_names=("overlay",)),
+    OptionSpec("rd.live.overlay.size", "overlay_size_mib", Kind.SIZE_MIB, 32768, "size of the temporary overlay (MiB)", example="rd.live.overlay.size=4096"),
+    OptionSpec("rd.live.overlay.reset", "overlay_reset", Kind.BOOL, False, "wipe the persistent overlay", old_names=("reset_overlay",)),
+    OptionSpec("rd.live.overlay.readonly", "overlay_readonly", Kind.BOOL, False, "use the persistent overlay read-only", old_names=("readonly_overlay",)),
+    OptionSpec("rd.live.overlay.thin", "overlay_thin", Kind.BOOL, False, "temporary overlay as a dm-thin pool"),
+    OptionSpec("rd.live.overlay.overlayfs", "overlayfs", Kind.BOOL, False, "use OverlayFS instead of a device-mapper snapshot"),
+    OptionSpec("rd.live.overlay.nouserconfirmprompt", "no_prompt", Kind.BOOL, False, "do not wait for Enter when persistence is missing"),
+    OptionSpec("rd.live.overlay.cowfs", "cowfs", Kind.TEXT, "ext4", "filesystem for an automatic overlay partition"),
+    OptionSpec("rd.overlay", "rd_overlay", Kind.TEXT, None, "dracut-ng: OverlayFS (bool) or its location"),
+    OptionSpec("rd.overlay.reset", "rd_overlay_reset", Kind.BOOL, False, "dracut-ng name of rd.live.overlay.reset"),
+    OptionSpec("rd.overlay.readonly", "rd_overlay_readonly", Kind.BOOL, False, "dracut-ng name of rd.live.overlay.readonly"),
+    OptionSpec("rd.overlay.crypt", "overlay_crypt", Kind.TEXT, None, "dracut-ng: encrypted OverlayFS upper"),
+    OptionSpec("iso-scan/filename", "iso_scan_filename", Kind.TEXT, None, "an ISO file on a disk's filesystem"),
+    OptionSpec("rootflags", "rootflags", Kind.TEXT, None, "mount options of the root"),
+    OptionSpec("rd.retry", "retry_s", Kind.SECONDS, 180, "seconds to wait for the medium", old_names=("rd_retry",), example="rd.retry=180"),
+    OptionSpec("rd.shell", "shell", Kind.BOOL, True, "emergency shell on failure", old_names=("rdshell",)),
+    OptionSpec("rd.debug", "debug", Kind.BOOL, False, "debug messages"),
+)
+BY_NAME = {o.name: o for o in OPTIONS}
+KNOWN_PREFIXES = ("rd.live.", "rd.overlay")
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """What the command line asks of the live stage, fully parsed and defaulted."""
+
+    root: str | None = None
+    live_image: bool = False
+    live_dir: str = "LiveOS"
+    squash_image: str = "squashfs.img"
+    live_ram: bool = False
+    check: bool = False
+    live_debug: bool = False
+    writable_fsimg: bool = False
+    minmem_mib: int = 1024
+    overlay: str | None = None
+    overlay_size_mib: int = 32768
+    overlay_reset: bool = False
+    overlay_readonly: bool = False
+    overlay_thin: bool = False
+    overlayfs: bool = False
+    no_prompt: bool = False
+    cowfs: str = "ext4"
+    rd_overlay: str | None = None
+    rd_overlay_reset: bool = False
+    rd_overlay_readonly: bool = False
+    overlay_crypt: str | None = None
+    iso_scan_filename: str | None = None
+    rootflags: str | None = None
+    retry_s: int = 180
+    shell: bool = True
+    debug: bool = False
+    medium_rw: bool = False  # last of `ro` / `rw`
+    quiet: bool = False
+    spec: DeviceSpec | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def is_live(self) -> bool:
+        return self.spec is not None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, DeviceSpec):
+                value = {"kind": value.kind.value, "value": value.value, "udev_path": value.udev_path()}
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+
+_SIZE = re.compile(r"(?P<n>[0-9]+)(?P<unit>[MGT]i?B?)?", re.IGNORECASE)
+_UNIT_MIB = {"m": 1, "g": 1024, "t": 1024 * 1024}
+
+
+def parse_size_mib(option: str, text: str | None, example: str) -> int:
+    """dracut: an integer count of MiB. pylive also accepts a unit: 512M, 4G, 1T (binary units)."""
+    m = _SIZE.fullmatch(text or "")
+    if not m or int(m["n"]) == 0:
+        raise CmdlineError(option, text, "not a size in MiB", f"{example} or {option}=4G")
+    unit = (m["unit"] or "M")[0].lower()
+    return int(m["n"]) * _UNIT_MIB[unit]
+
+
+def parse_seconds(option: str, text: str | None, example: str) -> int:
+    if text is None or not text.isdigit():
+        raise CmdlineError(option, text, "not a whole number of seconds", example)
+    return int(text)
+
+
+def _value(spec: OptionSpec, arg: Arg) -> Any:
+    parsers: dict[Kind, Callable[[Arg], Any]] = {
+        Kind.BOOL: lambda a: a.value is None or a.value not in FALSE_WORDS,
+        Kind.PRESENCE: lambda a: True,
+        Kind.TEXT: lambda a: a.value,
+        Kind.SIZE_MIB: lambda a: parse_size_mib(spec.name, a.value, spec.example),
+        Kind.SECONDS: lambda a: parse_seconds(spec.name, a.value, spec.example),
+    }
+    return parsers[spec.kind](arg)
+
+
+def _did_you_mean(key: str) -> str:
+    close = difflib.get_close_matches(key, [o.name for o in OPTIONS], n=1, cutoff=0.75)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def parse_options(args: Args) -> LiveOptions:
+    """Turn parsed arguments into LiveOptions. Raises CmdlineError for a value that cannot be used."""
+    values: dict[str, Any] = {}
+    warnings: list[str] = []
+    for spec in OPTIONS:
+        arg = args.last(spec.name, *spec.old_names)
+        if arg is None:
+            continue
+        if arg.key != spec.name:
+            warnings.append(f"kernel command line option '{arg.key}' is deprecated, use '{spec.name}' instead")
+        if spec.kind is Kind.TEXT and spec.name == "root" and not arg.value:
+            continue
+        values[spec.dest] = _value(spec, arg)
+    known = set(BY_NAME) | {n for o in OPTIONS for n in o.old_names}
+    for arg in args:
+        if arg.key.startswith(KNOWN_PREFIXES) and arg.key not in known:
+            warnings.append(f"unknown option '{arg.key}' is ignored{_did_you_mean(arg.key)}")
+    rw = args.last("ro", "rw")
+    values["medium_rw"] = rw is not None and rw.key == "rw"
+    values["quiet"] = args.has("quiet")
+    text = live_root_text(values.get("root"), values.get("live_image", False))
+    if text is not None:
+        spec_ = parse_device_spec(text)
+        if spec_ is None:
+            raise CmdlineError("root", values.get("root"), "is not a live medium pylive knows",
+                               "root=live:CDLABEL=<label>, live:LABEL=, live:UUID= or live:/dev/…")
+        values["spec"] = spec_
+    for name in ("live_dir", "squash_image"):
+        if name in values and not values[name]:
+            opt = next(o for o in OPTIONS if o.dest == name)
+            raise CmdlineError(opt.name, values[name], "must not be empty", f"{opt.name}={opt.default}")
+    return LiveOptions(**values, warnings=tuple(warnings))

@@ -1,0 +1,89 @@
+"""Reads system state: superblock sniffing, block device lists. Every reader takes its root."""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+# (offset, magic, fstype): enough for what a live medium or image can be.
+_MAGICS = (
+    (0, b"hsqs", "squashfs"),
+    (1024, struct.pack("<I", 0xE0F5E1E2), "erofs"),
+    (1080, struct.pack("<H", 0xEF53), "ext4"),  # ext2/3/4 share it; the kernel's ext4 mounts them all
+    (32769, b"CD001", "iso9660"),
+    (65536 + 64, b"_BHRfS_M", "btrfs"),
+    (0, b"XFSB", "xfs"),
+    (3, b"NTFS    ", "ntfs"),
+    (3, b"EXFAT   ", "exfat"),
+)
+SNIFF_BYTES = 65536 + 72
+
+
+def sniff_fstype(head: bytes) -> str | None:
+    """The filesystem type from the first bytes of a device or image (like blkid's superblock probe)."""
+    for offset, magic, fstype in _MAGICS:
+        if head[offset : offset + len(magic)] == magic:
+            return fstype
+    # FAT: boot sector signature plus a FAT type string
+    if head[510:512] == b"\x55\xaa" and (head[54:59] == b"FAT12" or head[54:59] == b"FAT16" or head[82:87] == b"FAT32"):
+        return "vfat"
+    return None
+
+
+def read_fstype(path: str) -> str | None:
+    with open(path, "rb") as f:
+        return sniff_fstype(f.read(SNIFF_BYTES))
+
+
+@dataclass(frozen=True)
+class BlockDevice:
+    name: str
+    size_sectors: int
+    label: str | None = None
+    fstype: str | None = None
+
+    def __str__(self) -> str:
+        extra = ",".join(x for x in (self.fstype, f'"{self.label}"' if self.label else None) if x)
+        return f"{self.name}({extra})" if extra else self.name
+
+
+def block_devices(root: Path = Path("/")) -> list[BlockDevice]:
+    """Block devices from sysfs, with label and fstype from the udev database when it has them."""
+    out = []
+    sysblock = root / "sys/class/block"
+    if not sysblock.is_dir():
+        return out
+    for entry in sorted(sysblock.iterdir()):
+        try:
+            size = int((entry / "size").read_text())
+            dev = (entry / "dev").read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if entry.name.startswith(("ram", "loop")) and size == 0:
+            continue  # unused ram and loop devices are noise in an error message
+        props = _udev_props(root, dev)
+        out.append(BlockDevice(entry.name, size, props.get("ID_FS_LABEL"), props.get("ID_FS_TYPE")))
+    return out
+
+
+def _udev_props(root: Path, dev: str) -> dict[str, str]:
+    """Properties from /run/udev/data/b<major:minor> (E: lines)."""
+    props = {}
+    try:
+        for line in (root / f"run/udev/data/b{dev}").read_text().splitlines():
+            if line.startswith("E:") and "=" in line:
+                k, v = line[2:].split("=", 1)
+                props[k] = v
+    except OSError:
+        pass
+    return props
+
+
+def device_sectors(path: str) -> int:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.lseek(fd, 0, os.SEEK_END) // 512
+    finally:
+        os.close(fd)

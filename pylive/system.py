@@ -1,0 +1,128 @@
+"""The System interface the executor drives, and RealSystem, which wires it to linux/*."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Protocol
+
+from pylive import probe
+from pylive.dmtable import TargetLine
+
+
+class System(Protocol):
+    def wait_for_device(self, path: str, timeout_s: float) -> str | None: ...
+    def block_devices(self) -> list[probe.BlockDevice]: ...
+    def fstype(self, path: str) -> str | None: ...
+    def exists(self, path: str) -> bool: ...
+    def is_dir(self, path: str) -> bool: ...
+    def load_modules(self, names: tuple[str, ...]) -> None: ...
+    def make_dir(self, path: str) -> None: ...
+    def symlink(self, target: str, link: str) -> None: ...
+    def unlink(self, path: str) -> None: ...
+    def touch(self, path: str) -> None: ...
+    def write_text(self, path: str, text: str) -> None: ...
+    def mount(self, source: str, target: str, fstype: str, options: tuple[str, ...]) -> None: ...
+    def umount(self, target: str, lazy: bool) -> None: ...
+    def attach_loop(self, file: str, readonly: bool) -> str: ...
+    def detach_loop(self, dev: str) -> None: ...
+    def create_sparse_file(self, path: str, size_bytes: int) -> None: ...
+    def device_sectors(self, dev: str) -> int: ...
+    def dev_numbers(self, dev: str) -> str: ...
+    def dm_create(self, name: str, table: tuple[TargetLine, ...], readonly: bool) -> str: ...
+    def dm_remove(self, name: str) -> None: ...
+
+
+class RealSystem:
+    """The running kernel. Imports the kernel layer lazily so `pylive explain` needs none of it."""
+
+    def __init__(self, root: Path = Path("/")) -> None:
+        self.root = root
+
+    def wait_for_device(self, path: str, timeout_s: float) -> str | None:
+        from pylive.linux.udev import wait_for_path
+
+        return wait_for_path(path, timeout_s)
+
+    def block_devices(self) -> list[probe.BlockDevice]:
+        return probe.block_devices(self.root)
+
+    def fstype(self, path: str) -> str | None:
+        return probe.read_fstype(path)
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def load_modules(self, names: tuple[str, ...]) -> None:
+        # modprobe resolves dependencies, aliases and modprobe.d options: kmod's job, not ours.
+        # A module built into the kernel or already loaded is fine; a missing one shows up as a
+        # clear error at the step that needs it.
+        missing = [n for n in names if not os.path.isdir(f"/sys/module/{n}")]
+        if missing:
+            subprocess.run(["modprobe", "-a", "-q", *missing], check=False)
+
+    def make_dir(self, path: str) -> None:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+
+    def symlink(self, target: str, link: str) -> None:
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(target, link)
+
+    def unlink(self, path: str) -> None:
+        os.unlink(path)
+
+    def touch(self, path: str) -> None:
+        with open(path, "a"):
+            pass
+
+    def write_text(self, path: str, text: str) -> None:
+        Path(path).write_text(text)
+
+    def mount(self, source: str, target: str, fstype: str, options: tuple[str, ...]) -> None:
+        from pylive.linux.mount import mount
+
+        mount(source, target, fstype, options)
+
+    def umount(self, target: str, lazy: bool) -> None:
+        from pylive.linux.mount import umount
+
+        umount(target, lazy)
+
+    def attach_loop(self, file: str, readonly: bool) -> str:
+        from pylive.linux.loop import attach_loop
+
+        return attach_loop(file, readonly)
+
+    def detach_loop(self, dev: str) -> None:
+        from pylive.linux.loop import detach_loop
+
+        detach_loop(dev)
+
+    def create_sparse_file(self, path: str, size_bytes: int) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.ftruncate(fd, size_bytes)  # apparent size only: no memory is used until written
+        finally:
+            os.close(fd)
+
+    def device_sectors(self, dev: str) -> int:
+        return probe.device_sectors(dev)
+
+    def dev_numbers(self, dev: str) -> str:
+        rdev = os.stat(dev).st_rdev
+        return f"{os.major(rdev)}:{os.minor(rdev)}"
+
+    def dm_create(self, name: str, table: tuple[TargetLine, ...], readonly: bool) -> str:
+        from pylive.linux import dm
+
+        return dm.create_device(name, table, readonly)
+
+    def dm_remove(self, name: str) -> None:
+        from pylive.linux import dm
+
+        dm.remove_device(name)

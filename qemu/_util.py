@@ -1,0 +1,131 @@
+"""Small helpers shared by the harness modules (stdlib only)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterable, Sequence
+
+
+def log(msg: str) -> None:
+    """Harness progress messages go to stderr (pytest shows them on failure)."""
+    print(f"[qemu-harness] {msg}", file=sys.stderr, flush=True)
+
+
+def quote_cmd(cmd: Sequence[object]) -> str:
+    return " ".join(shlex.quote(str(c)) for c in cmd)
+
+
+def tool_env() -> dict[str, str]:
+    """Environment with the sbin directories on PATH (mkfs.ext4, depmod, ...)."""
+    env = dict(os.environ)
+    parts = env.get("PATH", "").split(os.pathsep)
+    for d in ("/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"):
+        if d not in parts:
+            parts.append(d)
+    env["PATH"] = os.pathsep.join(p for p in parts if p)
+    env.setdefault("LC_ALL", "C")
+    return env
+
+
+def which(name: str) -> str | None:
+    return shutil.which(name, path=tool_env()["PATH"])
+
+
+def run(
+    cmd: Sequence[object],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    logfile: Path | None = None,
+    check: bool = True,
+    quiet: bool = False,
+    tail_lines: int = 60,
+) -> subprocess.CompletedProcess:
+    """Run a command, logging it shell-quoted.
+
+    With ``logfile`` stdout+stderr go to that file (appended, preceded by the
+    command line) and the tail is shown on failure; otherwise output is captured
+    and shown on failure.
+    """
+    cmd = [str(c) for c in cmd]
+    full_env = tool_env()
+    if env:
+        full_env.update(env)
+    if not quiet:
+        log(f"$ {quote_cmd(cmd)}" + (f"  (log: {logfile})" if logfile else ""))
+    if logfile is not None:
+        logfile.parent.mkdir(parents=True, exist_ok=True)
+        with open(logfile, "a", encoding="utf-8", errors="replace") as fh:
+            fh.write(f"\n$ {quote_cmd(cmd)}\n")
+            if env:
+                fh.write(f"# extra env: {env}\n")
+            fh.flush()
+            proc = subprocess.run(cmd, cwd=cwd, env=full_env, stdout=fh,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        if check and proc.returncode != 0:
+            text = logfile.read_text(encoding="utf-8", errors="replace")
+            tail = "\n".join(text.splitlines()[-tail_lines:])
+            raise HarnessError(
+                f"command failed (rc={proc.returncode}): {quote_cmd(cmd)}\n"
+                f"--- tail of {logfile} ---\n{tail}")
+        return proc
+    proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True,
+                          text=True, errors="replace", stdin=subprocess.DEVNULL)
+    if check and proc.returncode != 0:
+        out = (proc.stdout + proc.stderr).splitlines()[-tail_lines:]
+        raise HarnessError(
+            f"command failed (rc={proc.returncode}): {quote_cmd(cmd)}\n" + "\n".join(out))
+    return proc
+
+
+class HarnessError(RuntimeError):
+    """A harness step (download, dracut, mkfs, ...) failed."""
+
+
+def hash_update_path(h: "hashlib._Hash", path: Path) -> None:
+    """Feed a file or a directory tree (names, modes, symlink targets, contents)."""
+    path = Path(path)
+    if path.is_symlink():
+        h.update(b"L" + str(path.name).encode() + b"->" + os.readlink(path).encode())
+        return
+    if path.is_file():
+        h.update(b"F" + path.name.encode() + oct(path.stat().st_mode & 0o7777).encode())
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return
+    if path.is_dir():
+        h.update(b"D" + path.name.encode() + oct(path.stat().st_mode & 0o7777).encode())
+        for child in sorted(path.iterdir(), key=lambda p: p.name):
+            hash_update_path(h, child)
+        h.update(b"/D")
+        return
+    h.update(b"?" + str(path).encode())
+
+
+def digest(items: Iterable[object], paths: Iterable[Path] = ()) -> str:
+    h = hashlib.sha256()
+    for it in items:
+        h.update(repr(it).encode() + b"\0")
+    for p in paths:
+        hash_update_path(h, Path(p))
+    return h.hexdigest()[:16]
+
+
+def atomic_replace_dir(tmp: Path, final: Path) -> None:
+    """Move a freshly built directory into place, replacing an old one."""
+    if final.exists():
+        old = final.with_name(final.name + ".old")
+        if old.exists():
+            shutil.rmtree(old)
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(final)

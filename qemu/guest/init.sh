@@ -1,0 +1,161 @@
+#!/bin/sh
+# pylive QEMU test root: /sbin/init of the booted live root.
+#
+# Writes a line-oriented report to the second serial port (/dev/ttyS1):
+#   @@ <section-name>
+#   <raw content lines>
+#   ...
+#   @@ end
+# and then powers the machine off. It must never hang: a background watchdog
+# forces a power-off, and if everything else fails PID 1 exits (kernel panic,
+# which with panic=1 and QEMU -no-reboot ends the VM).
+
+PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+REPORT_DEV=/dev/ttyS1
+WATCHDOG_S=120
+
+kmsg() {
+    # messages with kernel timestamps in dmesg, and on the console
+    if [ -w /dev/kmsg ]; then
+        echo "pylive-test-init: $*" > /dev/kmsg 2>/dev/null
+    fi
+    echo "pylive-test-init: $*"
+}
+
+is_mounted() {
+    # $1 = mount point; works without the mountpoint applet
+    [ -r /proc/mounts ] || return 1
+    while read -r _dev _mp _rest; do
+        [ "$_mp" = "$1" ] && return 0
+    done < /proc/mounts
+    return 1
+}
+
+mount_api() {
+    [ -r /proc/mounts ] || mount -t proc -o nosuid,noexec,nodev proc /proc
+    is_mounted /sys || mount -t sysfs -o nosuid,noexec,nodev sysfs /sys
+    is_mounted /dev || mount -t devtmpfs -o mode=0755,nosuid devtmpfs /dev
+    is_mounted /run || mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+}
+
+power_off() {
+    sync
+    poweroff -f
+    sleep 3
+    echo o > /proc/sysrq-trigger
+    sleep 10
+    # still alive: let PID 1 exit -> kernel panic -> panic=1 -> QEMU -no-reboot exits
+    exit 1
+}
+
+mount_api 2>/dev/null
+
+# systemd's switch-root leaves stdio on /dev/null; use the console if possible
+if [ -c /dev/console ]; then
+    exec < /dev/console > /dev/console 2>&1
+fi
+
+kmsg "started as PID $$"
+
+# watchdog: whatever hangs below, the VM goes down
+(
+    sleep "$WATCHDOG_S"
+    kmsg "watchdog fired after ${WATCHDOG_S}s, forcing power-off"
+    echo o > /proc/sysrq-trigger
+) &
+
+if ! exec 3> "$REPORT_DEV"; then
+    kmsg "cannot open $REPORT_DEV"
+    power_off
+fi
+stty -F "$REPORT_DEV" raw -echo 2>/dev/null || :
+
+section() {
+    printf '@@ %s\n' "$1" >&3
+}
+
+# run a command for the report, stderr included
+rep() {
+    "$@" >&3 2>&1 || printf '(exit status %s: %s)\n' "$?" "$*" >&3
+}
+
+section cmdline
+rep cat /proc/cmdline
+
+section mounts
+rep cat /proc/mounts
+
+section dmsetup-table
+rep dmsetup table
+
+section dmsetup-status
+rep dmsetup status
+
+section dmsetup-ls
+rep dmsetup ls
+
+section mapper
+rep ls -l /dev/mapper
+
+section loops
+# one line per loop device: name size=<512-byte sectors> ro=<0|1> backing_file=<path>
+for d in /sys/block/loop*; do
+    [ -e "$d" ] || continue
+    n=${d##*/}
+    sz=$(cat "$d/size" 2>/dev/null)
+    ro=$(cat "$d/ro" 2>/dev/null)
+    bf=
+    [ -r "$d/loop/backing_file" ] && bf=$(cat "$d/loop/backing_file" 2>/dev/null)
+    printf '%s size=%s ro=%s backing_file=%s\n' "$n" "$sz" "$ro" "$bf" >&3
+done
+
+section blockdevs
+# one line per block device: name size=<512-byte sectors> ro=<0|1>
+for d in /sys/class/block/*; do
+    [ -e "$d" ] || continue
+    printf '%s size=%s ro=%s\n' "${d##*/}" "$(cat "$d/size" 2>/dev/null)" \
+        "$(cat "$d/ro" 2>/dev/null)" >&3
+done
+
+section livedev
+rep readlink /run/initramfs/livedev
+
+section run-initramfs
+rep ls -la /run/initramfs
+rep ls -la /run
+
+section dev-live-base
+rep readlink /dev/live-base
+
+section root-write
+token=$(cat /proc/sys/kernel/random/uuid 2>/dev/null)
+[ -n "$token" ] || token="t$$-$(date +%s)"
+if echo "$token" > /pylive-write-test 2>&3; then
+    sync
+    echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
+    back=$(cat /pylive-write-test 2>&3)
+else
+    back=
+fi
+printf 'token=%s\n' "$token" >&3
+printf 'readback=%s\n' "$back" >&3
+if [ "$back" = "$token" ]; then
+    printf 'match=yes\n' >&3
+else
+    printf 'match=no\n' >&3
+fi
+rep stat -f /
+rep df -k /
+
+section uname
+rep uname -r
+
+section dmesg
+rep dmesg
+
+section end
+kmsg "report written, powering off"
+# close the report port: the last close waits until the UART has drained
+exec 3>&-
+power_off

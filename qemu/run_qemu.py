@@ -1,0 +1,343 @@
+"""Boot the guest under QEMU and collect its console log and report.
+
+The guest's test init (qemu/guest/init.sh) writes its report to the second
+serial port; this module attaches that port to ``<workdir>/report.txt`` and
+parses it with ``parse_report`` into ``{section: content}``.
+
+Acceleration: KVM is probed once (a kernel-only boot with a short timeout,
+expecting the guest to print and power off by itself) and the result is cached
+in ``build/cache/kvm-probe.json``; otherwise TCG is used. Override with
+``PYLIVE_QEMU_ACCEL=kvm|tcg``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence, Union
+
+from ._util import HarnessError, log, quote_cmd, which
+from .kernel import Kernel, ensure_kernel
+
+QEMU = "qemu-system-x86_64"
+BASE_CMDLINE = "console=ttyS0,115200 panic=1 oops=panic"
+KVM_PROBE_TIMEOUT_S = 10.0
+
+DiskSpec = Union[Path, str, "tuple[Path | str, str]"]
+
+
+@dataclass
+class BootResult:
+    report: dict[str, str]        # {} when no report arrived
+    console: str                  # full serial console log (ttyS0)
+    returncode: int | None        # QEMU's exit status (None if it had to be killed)
+    seconds: float                # wall time of the QEMU run
+    timed_out: bool               # the harness killed QEMU at the timeout
+    halted: bool = False          # the guest halted ("reboot: System halted"); QEMU was killed
+    cmd: list[str] = field(default_factory=list)
+    accel: str = ""
+    stderr: str = ""              # QEMU's own stderr
+    workdir: Path | None = None
+
+    @property
+    def report_complete(self) -> bool:
+        return "end" in self.report
+
+    def console_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.console.splitlines()[-lines:])
+
+    def describe(self) -> str:
+        """A short text for assertion messages."""
+        return (f"rc={self.returncode} timed_out={self.timed_out} halted={self.halted} seconds={self.seconds:.1f} "
+                f"accel={self.accel} sections={sorted(self.report)}\n"
+                f"--- console tail ({self.workdir}) ---\n{self.console_tail()}"
+                + (f"\n--- qemu stderr ---\n{self.stderr}" if self.stderr.strip() else ""))
+
+
+def parse_report(text: str) -> dict[str, str]:
+    """Parse '@@ name' sectioned text into {name: content} (CRs dropped).
+
+    Content keeps its lines without the trailing newline. A repeated section
+    name gets its content appended.
+    """
+    report: dict[str, str] = {}
+    current: str | None = None
+    buf: list[str] = []
+
+    def flush() -> None:
+        if current is not None:
+            body = "\n".join(buf)
+            report[current] = (report[current] + "\n" + body) if current in report else body
+
+    for line in text.replace("\r", "").split("\n"):
+        if line.startswith("@@ "):
+            flush()
+            current, buf = line[3:].strip(), []
+        elif current is not None:
+            buf.append(line)
+    flush()
+    if "end" in report:
+        report["end"] = ""
+    # drop the trailing empty line that precedes the next header / EOF
+    return {k: v.rstrip("\n") for k, v in report.items()}
+
+
+def parse_kv_lines(section: str) -> list[dict[str, str]]:
+    """Parse the 'loops'/'blockdevs' sections: 'name k=v k=v ...' per line
+    (the last value may contain spaces, e.g. backing_file)."""
+    rows = []
+    for line in section.splitlines():
+        if not line.strip():
+            continue
+        name, _, rest = line.partition(" ")
+        row = {"name": name}
+        for m in re.finditer(r"(\w+)=(.*?)(?=\s+\w+=|$)", rest):
+            row[m.group(1)] = m.group(2)
+        rows.append(row)
+    return rows
+
+
+def _chardev_path(p: Path) -> str:
+    return str(p).replace(",", ",,")
+
+
+def _qemu_version() -> str:
+    try:
+        out = subprocess.run([QEMU, "--version"], capture_output=True, text=True,
+                             timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.splitlines()[0] if out else ""
+
+
+# Kernel messages after which the guest can do nothing more: QEMU -no-reboot
+# exits by itself on power-off/reboot, but not on halt (systemd's
+# "systemctl halt", e.g. dracut's die() under systemd).
+HALT_MARKERS = ("reboot: System halted",)
+HALT_GRACE_S = 2.0
+
+
+def _run_qemu(cmd: list[str], timeout_s: float, console: Path | None = None
+              ) -> tuple[int | None, bool, bool, str, float]:
+    """Run QEMU; kill it at the timeout or once the guest halted.
+
+    Returns (returncode or None if killed, timed_out, halted, output, seconds).
+    """
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    chunks: list[bytes] = []
+
+    def reader() -> None:
+        assert proc.stdout is not None
+        for block in iter(lambda: proc.stdout.read1(65536), b""):
+            chunks.append(block)
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    timed_out = halted = False
+    halt_seen_at: float | None = None
+    pos = 0
+    tail = ""
+    while True:
+        try:
+            proc.wait(timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if now - t0 >= timeout_s:
+            timed_out = True
+            break
+        if console is not None and halt_seen_at is None:
+            try:
+                with open(console, "rb") as fh:
+                    fh.seek(pos)
+                    data = fh.read()
+            except OSError:
+                data = b""
+            if data:
+                pos += len(data)
+                tail = (tail + data.decode("utf-8", "replace"))[-4096:]
+                if any(m in tail for m in HALT_MARKERS):
+                    halt_seen_at = now
+        if halt_seen_at is not None and now - halt_seen_at >= HALT_GRACE_S:
+            halted = True
+            break
+    if proc.poll() is None:
+        proc.kill()                       # our own QEMU, by its pid
+        proc.wait()
+        rc = None
+    else:
+        rc = proc.returncode
+        timed_out = halted = False
+    t.join(timeout=5)
+    seconds = time.monotonic() - t0
+    return rc, timed_out, halted, b"".join(chunks).decode("utf-8", "replace"), seconds
+
+
+def kvm_usable(kernel: Kernel, cache: Path | None = None, *, refresh: bool = False) -> bool:
+    """Whether KVM boots guests here (cached probe result)."""
+    forced = os.environ.get("PYLIVE_QEMU_ACCEL", "").strip().lower()
+    if forced in ("kvm", "tcg"):
+        return forced == "kvm"
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False
+    if cache is None:
+        from . import CACHE_DIR
+        cache = CACHE_DIR
+    cache = Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    probe_file = cache / "kvm-probe.json"
+    key = [os.uname().release, _qemu_version(), kernel.version]
+    if not refresh:
+        try:
+            d = json.loads(probe_file.read_text())
+            if d.get("key") == key:
+                return bool(d["kvm"])
+        except (OSError, ValueError, KeyError):
+            pass
+    console = cache / "kvm-probe.console.log"
+    console.unlink(missing_ok=True)
+    cmd = [QEMU, "-enable-kvm", "-cpu", "host", "-M", "q35", "-m", "256", "-nodefaults",
+           "-display", "none", "-no-reboot", "-kernel", str(kernel.vmlinuz),
+           "-append", "console=ttyS0,115200 panic=1",
+           "-chardev", f"file,id=con0,path={_chardev_path(console)}", "-serial", "chardev:con0"]
+    log(f"probing KVM ({KVM_PROBE_TIMEOUT_S:.0f}s limit): {quote_cmd(cmd)}")
+    rc, timed_out, _halted, out, seconds = _run_qemu(cmd, KVM_PROBE_TIMEOUT_S)
+    text = console.read_text(errors="replace") if console.exists() else ""
+    ok = (not timed_out) and rc == 0 and "Linux version" in text
+    detail = ("ok" if ok else
+              f"timed_out={timed_out} rc={rc} console_bytes={len(text)} qemu_out={out.strip()[:300]!r}")
+    log(f"KVM probe: {'usable' if ok else 'NOT usable, using TCG'} ({seconds:.1f}s; {detail})")
+    probe_file.write_text(json.dumps({"key": key, "kvm": ok, "seconds": round(seconds, 2),
+                                      "detail": detail}, indent=2) + "\n")
+    return ok
+
+
+def build_qemu_cmd(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | None,
+                   disks: Sequence[DiskSpec], memory_mb: int, console: Path, report: Path,
+                   accel: str, smp: int = 1, cdrom_bus: str = "scsi",
+                   extra_qemu_args: Sequence[str] = ()) -> list[str]:
+    cmd = [QEMU, "-M", "q35", "-m", str(memory_mb), "-smp", str(smp),
+           "-nodefaults", "-display", "none", "-vga", "none", "-no-reboot"]
+    if accel == "kvm":
+        cmd += ["-enable-kvm", "-cpu", "host"]
+    else:
+        cmd += ["-accel", "tcg", "-cpu", "max"]
+    cmd += ["-kernel", str(kernel.vmlinuz), "-initrd", str(initrd), "-append", cmdline,
+            "-chardev", f"file,id=con0,path={_chardev_path(console)}", "-serial", "chardev:con0",
+            "-chardev", f"file,id=rep0,path={_chardev_path(report)}", "-serial", "chardev:rep0",
+            "-device", "virtio-rng-pci"]
+    need_scsi = bool(disks) or (cdrom is not None and cdrom_bus == "scsi")
+    if need_scsi:
+        cmd += ["-device", "virtio-scsi-pci,id=scsi0"]
+    if cdrom is not None:
+        cmd += ["-drive", f"if=none,id=cd0,media=cdrom,readonly=on,format=raw,"
+                          f"file={_chardev_path(Path(cdrom).resolve())}"]
+        if cdrom_bus == "scsi":
+            cmd += ["-device", "scsi-cd,drive=cd0,bus=scsi0.0"]
+        elif cdrom_bus == "ahci":          # q35 has a built-in AHCI controller (ide.N)
+            cmd += ["-device", "ide-cd,drive=cd0,bus=ide.0"]
+        else:
+            raise ValueError(f"cdrom_bus must be 'scsi' or 'ahci', not {cdrom_bus!r}")
+    for i, spec in enumerate(disks):
+        if isinstance(spec, tuple):
+            path, serial = Path(spec[0]), spec[1]
+        else:
+            path = Path(spec)
+            serial = path.stem
+        cmd += ["-drive", f"if=none,id=disk{i},format=raw,cache=unsafe,"
+                          f"file={_chardev_path(path.resolve())}",
+                "-device", f"scsi-hd,drive=disk{i},bus=scsi0.0,serial={serial}"]
+    cmd += [str(a) for a in extra_qemu_args]
+    return cmd
+
+
+def boot(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | None = None,
+         disks: Sequence[DiskSpec] = (), memory_mb: int = 1536, timeout_s: float = 120,
+         workdir: Path, smp: int = 1, cdrom_bus: str = "scsi", accel: str | None = None,
+         base_cmdline: str = BASE_CMDLINE,
+         extra_qemu_args: Sequence[str] = ()) -> BootResult:
+    """Boot ``kernel``+``initrd`` with ``cmdline`` and return what came back.
+
+    ``base_cmdline`` (console=ttyS0,115200 panic=1 oops=panic) is prepended to
+    ``cmdline``. The CD-ROM sits on virtio-scsi (``scsi-cd``, /dev/sr0 in the
+    guest) unless ``cdrom_bus='ahci'``. Disks are ``scsi-hd`` with
+    ``serial=<name>`` (default: the file's stem), so in the guest they appear as
+    /dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_<name>. QEMU is killed after
+    ``timeout_s`` seconds (``timed_out=True``, ``returncode=None``), or 2 s
+    after the guest kernel printed "reboot: System halted" (``halted=True``,
+    ``returncode=None``), since QEMU does not exit on a halt.
+    """
+    if not which(QEMU):
+        raise HarnessError(f"{QEMU} not found")
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    console = workdir / "console.log"
+    report = workdir / "report.txt"
+    for p in (console, report):
+        p.unlink(missing_ok=True)
+    if accel is None:
+        accel = "kvm" if kvm_usable(kernel) else "tcg"
+    full_cmdline = " ".join(x for x in (base_cmdline.strip(), cmdline.strip()) if x)
+    cmd = build_qemu_cmd(kernel, Path(initrd).resolve(), full_cmdline, cdrom=cdrom,
+                         disks=disks, memory_mb=memory_mb, console=console, report=report,
+                         accel=accel, smp=smp, cdrom_bus=cdrom_bus,
+                         extra_qemu_args=extra_qemu_args)
+    log(f"booting ({accel}, timeout {timeout_s:.0f}s): {quote_cmd(cmd)}")
+    (workdir / "qemu-cmd.sh").write_text("#!/bin/sh\n" + quote_cmd(cmd) + "\n")
+    rc, timed_out, halted, out, seconds = _run_qemu(cmd, timeout_s, console)
+    console_text = console.read_text(errors="replace") if console.exists() else ""
+    report_text = report.read_text(errors="replace") if report.exists() else ""
+    res = BootResult(report=parse_report(report_text), console=console_text,
+                     returncode=rc, seconds=seconds, timed_out=timed_out, halted=halted,
+                     cmd=cmd,
+                     accel=accel, stderr=out, workdir=workdir)
+    log(f"boot finished: rc={rc} timed_out={timed_out} halted={halted} {seconds:.1f}s "
+        f"report sections={len(res.report)} (workdir {workdir})")
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import BUILD_DIR, CACHE_DIR
+    ap = argparse.ArgumentParser(prog="python3 -m qemu.run_qemu",
+                                 description="boot an initrd (+ISO) and print the report")
+    ap.add_argument("--initrd", type=Path, required=True)
+    ap.add_argument("--iso", type=Path)
+    ap.add_argument("--disk", type=Path, action="append", default=[])
+    ap.add_argument("--cmdline", default="")
+    ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--memory", type=int, default=1536)
+    ap.add_argument("--cdrom-bus", choices=("scsi", "ahci"), default="scsi")
+    ap.add_argument("--workdir", type=Path, default=BUILD_DIR / "qemu-run")
+    ap.add_argument("--cache", type=Path, default=CACHE_DIR)
+    ap.add_argument("--tail", type=int, default=40, help="console lines to print")
+    ap.add_argument("--sections", default="",
+                    help="comma-separated report sections to print (default: all but dmesg)")
+    args = ap.parse_args(argv)
+    k = ensure_kernel(args.cache)
+    r = boot(k, args.initrd, args.cmdline, cdrom=args.iso, disks=args.disk,
+             memory_mb=args.memory, timeout_s=args.timeout, workdir=args.workdir,
+             cdrom_bus=args.cdrom_bus)
+    wanted = [s for s in args.sections.split(",") if s] or [s for s in r.report if s != "dmesg"]
+    for name in wanted:
+        if name in r.report:
+            print(f"@@ {name}\n{r.report[name]}")
+    print(f"--- console tail ({args.tail} lines, full log: {r.workdir / 'console.log'}) ---")
+    print(r.console_tail(args.tail))
+    print(f"--- rc={r.returncode} timed_out={r.timed_out} halted={r.halted} seconds={r.seconds:.1f} "
+          f"accel={r.accel} report={'complete' if r.report_complete else 'missing/partial'}")
+    return 0 if r.report_complete else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

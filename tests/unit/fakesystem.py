@@ -1,0 +1,165 @@
+"""A System that keeps state in memory and records every call (same interface as RealSystem)."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+
+from pylive.dmtable import TargetLine
+from pylive.probe import BlockDevice
+
+
+@dataclass
+class FakeSystem:
+    # udev path → device node, once udev has made it
+    links: dict[str, str] = field(default_factory=dict)
+    # device node or file → filesystem type (what a superblock probe would say)
+    fstypes: dict[str, str] = field(default_factory=dict)
+    # device node or image file → the paths inside it (relative, "/"-separated)
+    contents: dict[str, set[str]] = field(default_factory=dict)
+    sectors: dict[str, int] = field(default_factory=dict)
+    devices: list[BlockDevice] = field(default_factory=list)
+    fail_on: str | None = None  # a call name that raises OSError
+    calls: list[str] = field(default_factory=list)
+    paths: set[str] = field(default_factory=set)
+    mounts: dict[str, str] = field(default_factory=dict)
+    loops: dict[str, str] = field(default_factory=dict)
+    dm: dict[str, tuple[TargetLine, ...]] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+
+    def _call(self, text: str) -> None:
+        self.calls.append(text)
+        if self.fail_on and text.startswith(self.fail_on):
+            raise OSError(5, f"{self.fail_on}: Input/output error")
+
+    def _backing(self, path: str) -> str:
+        """The device or file whose contents a path shows, following mounts and loops."""
+        for target, source in sorted(self.mounts.items(), key=lambda kv: -len(kv[0])):
+            if path == target or path.startswith(target + "/"):
+                return self.loops.get(source, source)
+        return path
+
+    def wait_for_device(self, path: str, timeout_s: float) -> str | None:
+        self._call(f"wait {path} {timeout_s}")
+        return self.links.get(path)
+
+    def block_devices(self) -> list[BlockDevice]:
+        return list(self.devices)
+
+    def fstype(self, path: str) -> str | None:
+        if path in self.fstypes or path in self.loops:
+            return self.fstypes.get(self.loops.get(path, path))
+        return self.fstypes.get(path)
+
+    def exists(self, path: str) -> bool:
+        if path in self.paths:
+            return True
+        for target, source in self.mounts.items():
+            inner = self.contents.get(self.loops.get(source, source), set())
+            if path.startswith(target + "/") and path[len(target) + 1 :] in inner:
+                return True
+        return False
+
+    def is_dir(self, path: str) -> bool:
+        for target, source in self.mounts.items():
+            inner = self.contents.get(self.loops.get(source, source), set())
+            rel = path[len(target) + 1 :]
+            if path.startswith(target + "/") and any(p.startswith(rel + "/") for p in inner):
+                return True
+        return False
+
+    def load_modules(self, names: tuple[str, ...]) -> None:
+        self._call(f"modprobe {' '.join(names)}")
+
+    def make_dir(self, path: str) -> None:
+        self._call(f"mkdir {path}")
+        self.paths.add(path)
+
+    def symlink(self, target: str, link: str) -> None:
+        self._call(f"ln -s {target} {link}")
+        self.paths.add(link)
+
+    def unlink(self, path: str) -> None:
+        self._call(f"rm {path}")
+        self.paths.discard(path)
+
+    def touch(self, path: str) -> None:
+        self._call(f"touch {path}")
+        self.paths.add(path)
+
+    def write_text(self, path: str, text: str) -> None:
+        self._call(f"write {path}")
+        self.files[path] = text
+
+    def mount(self, source: str, target: str, fstype: str, options: tuple[str, ...]) -> None:
+        self._call(f"mount -t {fstype} -o {','.join(options) or 'defaults'} {source} {target}")
+        self.mounts[target] = source
+
+    def umount(self, target: str, lazy: bool) -> None:
+        self._call(f"umount{' -l' if lazy else ''} {target}")
+        del self.mounts[target]
+
+    def attach_loop(self, file: str, readonly: bool) -> str:
+        node = f"/dev/loop{len(self.loops)}"
+        self._call(f"losetup{' -r' if readonly else ''} {node} {file}")
+        backing = self._backing(file)
+        rel = file
+        for target in self.mounts:
+            if file.startswith(target + "/"):
+                rel = file[len(target) + 1 :]
+        self.loops[node] = file
+        # what the loop shows is the image file's own contents and type
+        if file in self.contents:
+            self.contents[node] = self.contents[file]
+        self.fstypes.setdefault(node, self.fstypes.get(file, self.fstypes.get(rel, "")))
+        self.sectors.setdefault(node, self.sectors.get(file, self.sectors.get(rel, 0)))
+        del backing
+        return node
+
+    def detach_loop(self, dev: str) -> None:
+        self._call(f"losetup -d {dev}")
+        del self.loops[dev]
+
+    def create_sparse_file(self, path: str, size_bytes: int) -> None:
+        self._call(f"truncate -s {size_bytes} {path}")
+        self.paths.add(path)
+        self.sectors[path] = size_bytes // 512
+
+    def device_sectors(self, dev: str) -> int:
+        return self.sectors[dev]
+
+    def dev_numbers(self, dev: str) -> str:
+        if dev.startswith("/dev/loop"):
+            return f"7:{dev.removeprefix('/dev/loop')}"
+        raise AssertionError(dev)
+
+    def dm_create(self, name: str, table: tuple[TargetLine, ...], readonly: bool) -> str:
+        self._call(f"dmsetup create{' --readonly' if readonly else ''} {name} {'; '.join(map(str, table))}")
+        self.dm[name] = table
+        return f"/dev/mapper/{name}"
+
+    def dm_remove(self, name: str) -> None:
+        self._call(f"dmsetup remove {name}")
+        del self.dm[name]
+
+
+def live_iso_system(label: str = "Test Live 1", squash: set[str] | None = None, medium: set[str] | None = None,
+                    rootfs_sectors: int = 131072) -> FakeSystem:
+    """A machine with a Fedora-layout live CD in /dev/sr0."""
+    from pylive.devspec import udev_escape
+
+    sys = FakeSystem()
+    sys.links[f"/dev/disk/by-label/{udev_escape(label)}"] = "/dev/sr0"
+    sys.fstypes["/dev/sr0"] = "iso9660"
+    sys.contents["/dev/sr0"] = medium if medium is not None else {"LiveOS/squashfs.img", "isolinux/isolinux.cfg"}
+    img = "/run/initramfs/live/LiveOS/squashfs.img"
+    sys.fstypes[img] = "squashfs"
+    sys.contents[img] = squash if squash is not None else {"LiveOS/rootfs.img"}
+    inner = "/run/initramfs/squashfs/LiveOS/rootfs.img"
+    sys.fstypes[inner] = "ext4"
+    sys.sectors[inner] = rootfs_sectors
+    sys.devices = [BlockDevice("sr0", 2048, label, "iso9660"), BlockDevice("vda", 4096, None, None)]
+    return sys
+
+
+__all__ = ["FakeSystem", "live_iso_system", "posixpath"]

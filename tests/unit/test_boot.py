@@ -1,0 +1,141 @@
+"""The whole boot decision for the default path, against a fake system (no root needed)."""
+
+import json
+import re
+
+import pytest
+
+from pylive import boot
+from pylive.cmdline import Args
+from pylive.errors import DeviceTimeout, ImageNotFound, NotSupportedYet, StepFailed
+from pylive.options import parse_options
+from pylive.planner import Mode
+
+from .fakesystem import live_iso_system
+
+CMDLINE = '"root=live:CDLABEL=Test Live 1" rd.live.image quiet'
+
+EXPECTED_CALLS = [
+    "modprobe loop squashfs dm_mod dm_snapshot",
+    r"wait /dev/disk/by-label/Test\x20Live\x201 180",
+    r"ln -s /dev/disk/by-label/Test\x20Live\x201 /run/initramfs/livedev",
+    "mkdir /run/initramfs/live",
+    "mount -t iso9660 -o ro /dev/sr0 /run/initramfs/live",
+    "losetup -r /dev/loop0 /run/initramfs/live/LiveOS/squashfs.img",
+    "mkdir /run/initramfs/squashfs",
+    "mount -t squashfs -o ro /dev/loop0 /run/initramfs/squashfs",
+    "losetup -r /dev/loop1 /run/initramfs/squashfs/LiveOS/rootfs.img",
+    "truncate -s 34359738368 /overlay",
+    "losetup /dev/loop2 /overlay",
+    "dmsetup create live-rw 0 131072 snapshot 7:1 7:2 PO 8",
+    "dmsetup create --readonly live-base 0 131072 linear 7:1 0",
+    "ln -s /dev/loop1 /dev/live-base",
+    "mount -t ext4 -o defaults /dev/mapper/live-rw /sysroot",
+    "umount -l /run/initramfs/squashfs",
+    "ln -s null /dev/root",
+    "mkdir /run/initramfs",
+    "touch /run/initramfs/.need_shutdown",
+    "write /run/initramfs/pylive.json",
+]
+
+
+def run(cmdline: str, system, newroot: str = "/sysroot"):
+    return boot.run(parse_options(Args.from_text(cmdline)), system, newroot)
+
+
+def test_default_path() -> None:
+    sys = live_iso_system()
+    result = run(CMDLINE, sys)
+    assert sys.calls == EXPECTED_CALLS
+    assert result.mode is Mode.DM_SNAPSHOT_TEMP
+    assert result.handles["live-rw"] == "/dev/mapper/live-rw"
+    state = json.loads(sys.files["/run/initramfs/pylive.json"])
+    assert state["mode"] == "dm_snapshot_temp" and state["devices"]["livedev"] == "/dev/sr0"
+
+
+def test_overlay_size_and_rootflags() -> None:
+    sys = live_iso_system()
+    run(CMDLINE + " rd.live.overlay.size=2048 rootflags=noatime,discard", sys)
+    assert "truncate -s 2147483648 /overlay" in sys.calls
+    assert "mount -t ext4 -o noatime,discard /dev/mapper/live-rw /sysroot" in sys.calls
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "udev_path"),
+    [
+        ("root=live:UUID=2026-11-26-14-40-00-00", "/dev/disk/by-uuid/2026-11-26-14-40-00-00"),
+        ("rd.live.image root=LABEL=LIVE", "/dev/disk/by-label/LIVE"),
+        ("root=live:LABEL=a/b", r"/dev/disk/by-label/a\x2fb"),
+    ],
+)
+def test_other_specs_wait_for_their_udev_path(cmdline: str, udev_path: str) -> None:
+    sys = live_iso_system()
+    sys.links = {udev_path: "/dev/sr0"}
+    run(cmdline, sys)
+    assert f"wait {udev_path} 180" in sys.calls
+
+
+def test_rd_live_dir_and_squashimg() -> None:
+    sys = live_iso_system(medium={"images/live.sqfs"})
+    sys.fstypes["/run/initramfs/live/images/live.sqfs"] = "squashfs"
+    sys.contents["/run/initramfs/live/images/live.sqfs"] = {"LiveOS/rootfs.img"}
+    run(CMDLINE + " rd.live.dir=images rd.live.squashimg=live.sqfs", sys)
+    assert "losetup -r /dev/loop0 /run/initramfs/live/images/live.sqfs" in sys.calls
+
+
+def test_missing_device_names_spec_path_and_devices_seen() -> None:
+    sys = live_iso_system(label="Other")
+    with pytest.raises(DeviceTimeout) as e:
+        run(CMDLINE + " rd.retry=20", sys)
+    assert str(e.value) == (
+        r"live medium CDLABEL=Test Live 1 not found after 20s (waited for /dev/disk/by-label/Test\x20Live\x201); "
+        'block devices seen: sr0(iso9660,"Other"), vda: check the label or UUID on root=, or raise rd.retry'
+    )
+    assert sys.calls[-1] == r"wait /dev/disk/by-label/Test\x20Live\x201 20"
+
+
+def test_medium_without_image_says_what_was_searched_and_unwinds() -> None:
+    sys = live_iso_system(medium={"EFI/BOOT/grubx64.efi"})
+    with pytest.raises(ImageNotFound) as e:
+        run(CMDLINE, sys)
+    assert str(e.value) == (
+        "no live root image in the live medium CDLABEL=Test Live 1 (searched: /LiveOS/squashfs.img, "
+        "/LiveOS/rootfs.img): check rd.live.dir=LiveOS and rd.live.squashimg=squashfs.img"
+    )
+    assert sys.mounts == {} and sys.calls[-2:] == ["umount /run/initramfs/live", "rm /run/initramfs/livedev"]
+
+
+def test_squashfs_without_rootfs_img_or_usr() -> None:
+    sys = live_iso_system(squash={"LiveOS/other.img"})
+    with pytest.raises(ImageNotFound) as e:
+        run(CMDLINE, sys)
+    assert str(e.value) == (
+        "no live root image in /LiveOS/squashfs.img (searched: /LiveOS/rootfs.img, /usr, /ostree): "
+        "the squashfs must hold LiveOS/rootfs.img, or be a root tree itself"
+    )
+    assert sys.loops == {} and sys.mounts == {}
+
+
+def test_failure_rolls_back_everything() -> None:
+    sys = live_iso_system()
+    sys.fail_on = "dmsetup create --readonly live-base"
+    with pytest.raises(StepFailed, match="^dmsetup create --readonly live-base .* failed: "):
+        run(CMDLINE, sys)
+    assert sys.dm == {} and sys.loops == {} and sys.mounts == {}
+    assert "rm /overlay" in sys.calls
+
+
+@pytest.mark.parametrize(
+    ("extra", "squash", "message"),
+    [
+        (" rd.live.overlay.overlayfs", None, "temporary OverlayFS is not supported"),
+        (" rd.live.overlay.thin", None, "temporary dm-thin snapshot is not supported"),
+        (" rd.live.ram", None, "rd.live.ram is not supported"),
+        ("", {"usr/bin/sh"}, re.escape("a flattened /LiveOS/squashfs.img (OverlayFS root) is not supported")),
+    ],
+)
+def test_later_modes_stop_with_one_line(extra: str, squash, message: str) -> None:
+    sys = live_iso_system(squash=squash)
+    with pytest.raises(NotSupportedYet, match=message):
+        run(CMDLINE + extra, sys)
+    assert sys.mounts == {} and sys.loops == {}

@@ -1,0 +1,139 @@
+"""Option meaning: the typed table over the parsed command line."""
+
+import pytest
+
+from pylive.cmdline import Args
+from pylive.devspec import SpecKind
+from pylive.errors import CmdlineError
+from pylive.options import OPTIONS, LiveOptions, parse_options
+
+
+def opts(text: str) -> LiveOptions:
+    return parse_options(Args.from_text(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("rd.live.ram", True),
+        ("rd.live.ram=1", True),
+        ("rd.live.ram=yes", True),
+        ("rd.live.ram=0", False),
+        ("rd.live.ram=no", False),
+        ("rd.live.ram=off", False),
+        ("rd.live.ram=", True),  # getargbool: any value but 0/no/off is true
+        ("rd.live.ram rd.live.ram=0", False),
+        ("rd.live.ram=0 rd.live.ram", True),
+        ("live_ram", True),
+        ("", False),
+    ],
+)
+def test_booleans(text: str, expected: bool) -> None:
+    assert opts(text).live_ram is expected
+
+
+def test_presence_option_is_true_even_for_zero() -> None:
+    # dracut reads rd.live.check with getarg (presence), so =0 still checks: kept as documented.
+    assert opts("rd.live.check=0").check is True
+
+
+@pytest.mark.parametrize(
+    ("value", "mib"),
+    [("2048", 2048), ("512M", 512), ("512MiB", 512), ("4G", 4096), ("4g", 4096), ("1T", 1048576), ("32768", 32768)],
+)
+def test_overlay_size(value: str, mib: int) -> None:
+    assert opts(f"rd.live.overlay.size={value}").overlay_size_mib == mib
+
+
+def test_overlay_size_default_is_32_gib() -> None:
+    assert opts("root=live:LABEL=x").overlay_size_mib == 32768
+
+
+@pytest.mark.parametrize("value", ["4X", "", "-1", "0", "1.5G", "big", "4 G"])
+def test_bad_sizes_name_the_option_and_an_example(value: str) -> None:
+    with pytest.raises(CmdlineError) as e:
+        opts(f'"rd.live.overlay.size={value}"')
+    line = str(e.value)
+    assert "\n" not in line
+    assert line.startswith(f"rd.live.overlay.size={value}:")
+    assert "rd.live.overlay.size=4096" in line
+
+
+def test_bad_retry() -> None:
+    with pytest.raises(CmdlineError, match=r"^rd.retry=soon: not a whole number of seconds: use e.g. rd.retry=180$"):
+        opts("rd.retry=soon")
+
+
+def test_deprecated_names_work_and_say_the_new_name() -> None:
+    o = opts("root=CDLABEL=x liveimg live_dir=Live reset_overlay")
+    assert o.live_image and o.live_dir == "Live" and o.overlay_reset
+    assert "kernel command line option 'liveimg' is deprecated, use 'rd.live.image' instead" in o.warnings
+    assert any("'live_dir'" in w and "'rd.live.dir'" in w for w in o.warnings)
+
+
+def test_unknown_live_option_gets_a_suggestion() -> None:
+    o = opts("root=live:LABEL=x rd.live.overlay.sise=10 rd.live.imgae")
+    assert "unknown option 'rd.live.overlay.sise' is ignored; did you mean rd.live.overlay.size?" in o.warnings
+    assert "unknown option 'rd.live.imgae' is ignored; did you mean rd.live.image?" in o.warnings
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("root=live:CDLABEL=Fedora-WS-Live-40", SpecKind.CDLABEL, "Fedora-WS-Live-40"),
+        ('"root=live:CDLABEL=Test Live 1"', SpecKind.CDLABEL, "Test Live 1"),
+        ("root=live:LABEL=LIVE", SpecKind.LABEL, "LIVE"),
+        ("root=live:UUID=2023-04-13-19-55-00-00", SpecKind.UUID, "2023-04-13-19-55-00-00"),
+        ("root=live:PARTUUID=0a1b-02", SpecKind.PARTUUID, "0a1b-02"),
+        ("root=live:PARTLABEL=live", SpecKind.PARTLABEL, "live"),
+        ("root=live:/dev/sr0", SpecKind.PATH, "/dev/sr0"),
+        ("rd.live.image root=LABEL=x", SpecKind.LABEL, "x"),
+        ("rd.live.image root=CDLABEL=x", SpecKind.CDLABEL, "x"),
+        ("rd.live.image root=/dev/sr0", SpecKind.PATH, "/dev/sr0"),  # 059 missed this one
+        ("rd.live.image root=live:UUID=u", SpecKind.UUID, "u"),
+        ("root=live:/images/live.iso", SpecKind.ISO_FILE, "/images/live.iso"),
+        ("root=live:/root.IMG", SpecKind.IMG_FILE, "/root.IMG"),
+        ("root=https://host/root.squashfs", SpecKind.URL, "https://host/root.squashfs"),
+        ("root=/dev/sda1 root=live:LABEL=last", SpecKind.LABEL, "last"),
+    ],
+)
+def test_live_root_forms(text: str, kind: SpecKind, value: str) -> None:
+    spec = opts(text).spec
+    assert spec is not None and (spec.kind, spec.value) == (kind, value)
+
+
+@pytest.mark.parametrize("text", ["root=/dev/sda1", "root=LABEL=x", "quiet", "root=live:LABEL=x root=/dev/sda1", "root="])
+def test_not_a_live_boot(text: str) -> None:
+    assert not opts(text).is_live
+
+
+@pytest.mark.parametrize("text", ["root=live:FOO=bar", "root=live:LABEL=", "root=live:relative/path"])
+def test_unknown_live_forms_are_an_error(text: str) -> None:
+    with pytest.raises(CmdlineError, match="^root=live:.*: is not a live medium pylive knows"):
+        opts(text)
+
+
+def test_ro_rw_last_wins() -> None:
+    assert opts("ro rw").medium_rw
+    assert not opts("rw ro").medium_rw
+    assert not opts("").medium_rw
+
+
+def test_values_are_data_not_shell() -> None:
+    o = opts("root=live:CDLABEL=$(reboot) rd.live.dir=a;b rd.live.squashimg=`x`")
+    assert o.spec is not None and o.spec.value == "$(reboot)"
+    assert o.live_dir == "a;b" and o.squash_image == "`x`"
+
+
+def test_empty_live_dir_is_refused() -> None:
+    with pytest.raises(CmdlineError, match=r"^rd.live.dir=: must not be empty: use e.g. rd.live.dir=LiveOS$"):
+        opts("root=live:LABEL=x rd.live.dir=")
+
+
+def test_table_has_unique_names_and_dests() -> None:
+    names = [o.name for o in OPTIONS] + [n for o in OPTIONS for n in o.old_names]
+    assert len(names) == len(set(names))
+    assert len({o.dest for o in OPTIONS}) == len(OPTIONS)
+    defaults = LiveOptions()
+    for o in OPTIONS:
+        assert getattr(defaults, o.dest) == o.default, o.name
