@@ -4,7 +4,11 @@
 # wins over the ones systemd-fstab-generator or dracut's rootfs generator derive from root=.
 # Nothing waits on a device unit: pylive waits itself, for rd.retry seconds.
 
-[ "$(/sbin/pylive cmdline-hook --no-kmsg 2> /dev/null | tail -n 1)" = "rootok=1" ] || exit 0
+# Only the shell's own tools here: the initramfs has no coreutils beyond what modules install.
+case "$(/sbin/pylive cmdline-hook --no-kmsg 2> /dev/null)" in
+    *rootok=1) ;;
+    *) exit 0 ;;
+esac
 
 early="${2:-/run/systemd/generator.early}"
 mkdir -p "$early/initrd-root-fs.target.requires"
