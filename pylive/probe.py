@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +65,16 @@ def block_devices(root: Path = Path("/")) -> list[BlockDevice]:
         if entry.name.startswith(("ram", "loop")) and size == 0:
             continue  # unused ram and loop devices are noise in an error message
         props = _udev_props(root, dev)
-        out.append(BlockDevice(entry.name, size, props.get("ID_FS_LABEL"), props.get("ID_FS_TYPE")))
+        # ID_FS_LABEL has spaces turned into "_"; ID_FS_LABEL_ENC keeps them, \x-escaped.
+        label = unescape_udev(props["ID_FS_LABEL_ENC"]) if "ID_FS_LABEL_ENC" in props else props.get("ID_FS_LABEL")
+        out.append(BlockDevice(entry.name, size, label, props.get("ID_FS_TYPE")))
     return out
+
+
+def unescape_udev(text: str) -> str:
+    """Undo udev's \\xNN escaping (ID_FS_LABEL_ENC, /dev/disk/by-label names)."""
+    raw = re.sub(rb"\\x([0-9a-fA-F]{2})", lambda m: bytes([int(m[1], 16)]), text.encode("utf-8", "surrogateescape"))
+    return raw.decode("utf-8", "replace")
 
 
 def _udev_props(root: Path, dev: str) -> dict[str, str]:

@@ -26,12 +26,13 @@ _EXPORTS = {
     "build_initrd": "initrd",
     "BootResult": "run_qemu", "boot": "run_qemu", "parse_report": "run_qemu",
     "parse_kv_lines": "run_qemu", "kvm_usable": "run_qemu",
+    "NO_SHELL_ARGS": "run_qemu", "BASE_CMDLINE": "run_qemu",
     "initqueue_to_root_ms": "timing", "initqueue_match": "timing",
     "TIMING_CMDLINE": "timing",
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     mod = _EXPORTS.get(name)
     if mod is None:
         raise AttributeError(f"module 'qemu' has no attribute {name!r}")
@@ -57,6 +58,8 @@ __all__ = [
     "parse_report",
     "kvm_usable",
     "parse_kv_lines",
+    "NO_SHELL_ARGS",
+    "BASE_CMDLINE",
     "initqueue_to_root_ms",
     "initqueue_match",
     "TIMING_CMDLINE",

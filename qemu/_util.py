@@ -8,8 +8,8 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 
 def log(msg: str) -> None:
@@ -46,41 +46,41 @@ def run(
     check: bool = True,
     quiet: bool = False,
     tail_lines: int = 60,
-) -> subprocess.CompletedProcess:
+) -> subprocess.CompletedProcess[str]:
     """Run a command, logging it shell-quoted.
 
     With ``logfile`` stdout+stderr go to that file (appended, preceded by the
     command line) and the tail is shown on failure; otherwise output is captured
     and shown on failure.
     """
-    cmd = [str(c) for c in cmd]
+    argv = [str(c) for c in cmd]
     full_env = tool_env()
     if env:
         full_env.update(env)
     if not quiet:
-        log(f"$ {quote_cmd(cmd)}" + (f"  (log: {logfile})" if logfile else ""))
+        log(f"$ {quote_cmd(argv)}" + (f"  (log: {logfile})" if logfile else ""))
     if logfile is not None:
         logfile.parent.mkdir(parents=True, exist_ok=True)
         with open(logfile, "a", encoding="utf-8", errors="replace") as fh:
-            fh.write(f"\n$ {quote_cmd(cmd)}\n")
+            fh.write(f"\n$ {quote_cmd(argv)}\n")
             if env:
                 fh.write(f"# extra env: {env}\n")
             fh.flush()
-            proc = subprocess.run(cmd, cwd=cwd, env=full_env, stdout=fh,
-                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(argv, cwd=cwd, env=full_env, stdout=fh, check=False,
+                                  text=True, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         if check and proc.returncode != 0:
             text = logfile.read_text(encoding="utf-8", errors="replace")
             tail = "\n".join(text.splitlines()[-tail_lines:])
             raise HarnessError(
-                f"command failed (rc={proc.returncode}): {quote_cmd(cmd)}\n"
+                f"command failed (rc={proc.returncode}): {quote_cmd(argv)}\n"
                 f"--- tail of {logfile} ---\n{tail}")
         return proc
-    proc = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True,
+    proc = subprocess.run(argv, cwd=cwd, env=full_env, capture_output=True, check=False,
                           text=True, errors="replace", stdin=subprocess.DEVNULL)
     if check and proc.returncode != 0:
         out = (proc.stdout + proc.stderr).splitlines()[-tail_lines:]
         raise HarnessError(
-            f"command failed (rc={proc.returncode}): {quote_cmd(cmd)}\n" + "\n".join(out))
+            f"command failed (rc={proc.returncode}): {quote_cmd(argv)}\n" + "\n".join(out))
     return proc
 
 
@@ -88,10 +88,26 @@ class HarnessError(RuntimeError):
     """A harness step (download, dracut, mkfs, ...) failed."""
 
 
-def hash_update_path(h: "hashlib._Hash", path: Path) -> None:
-    """Feed a file or a directory tree (names, modes, symlink targets, contents)."""
+def hash_update_path(h: hashlib._Hash, path: Path, *, follow_symlinks: bool = False,
+                     _seen: set[str] | None = None) -> None:
+    """Feed a file or a directory tree (names, modes, symlink targets, contents).
+
+    ``follow_symlinks``: hash what a symlink points to (e.g. a dracutbasedir
+    made of symlinks) instead of the link text; loops are cut.
+    """
     path = Path(path)
     if path.is_symlink():
+        if follow_symlinks and path.exists():
+            seen = _seen if _seen is not None else set()
+            real = os.path.realpath(path)
+            if real in seen:
+                h.update(b"loop:" + real.encode())
+                return
+            seen.add(real)
+            h.update(b"S" + path.name.encode())
+            hash_update_path(h, Path(real), follow_symlinks=True, _seen=seen)
+            h.update(b"/S")
+            return
         h.update(b"L" + str(path.name).encode() + b"->" + os.readlink(path).encode())
         return
     if path.is_file():
@@ -103,29 +119,17 @@ def hash_update_path(h: "hashlib._Hash", path: Path) -> None:
     if path.is_dir():
         h.update(b"D" + path.name.encode() + oct(path.stat().st_mode & 0o7777).encode())
         for child in sorted(path.iterdir(), key=lambda p: p.name):
-            hash_update_path(h, child)
+            hash_update_path(h, child, follow_symlinks=follow_symlinks, _seen=_seen)
         h.update(b"/D")
         return
     h.update(b"?" + str(path).encode())
 
 
-def digest(items: Iterable[object], paths: Iterable[Path] = ()) -> str:
+def digest(items: Iterable[object], paths: Iterable[Path] = (), *,
+           follow_symlinks: bool = False) -> str:
     h = hashlib.sha256()
     for it in items:
         h.update(repr(it).encode() + b"\0")
     for p in paths:
-        hash_update_path(h, Path(p))
+        hash_update_path(h, Path(p), follow_symlinks=follow_symlinks)
     return h.hexdigest()[:16]
-
-
-def atomic_replace_dir(tmp: Path, final: Path) -> None:
-    """Move a freshly built directory into place, replacing an old one."""
-    if final.exists():
-        old = final.with_name(final.name + ".old")
-        if old.exists():
-            shutil.rmtree(old)
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(final)

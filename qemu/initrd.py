@@ -12,8 +12,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ._util import HarnessError, digest, log, run, which
 from .kernel import Kernel, ensure_kernel
@@ -30,7 +30,7 @@ DEFAULT_DRACUTBASEDIR = Path("/usr/lib/dracut")
 
 def _dracut_version() -> str:
     proc = run(["dracut", "--version"], check=False, quiet=True)
-    return (proc.stdout + proc.stderr).strip()
+    return str(proc.stdout + proc.stderr).strip()
 
 
 def build_initrd(kernel: Kernel, out: Path, *, add_modules: Sequence[str] = (),
@@ -79,7 +79,8 @@ def build_initrd(kernel: Kernel, out: Path, *, add_modules: Sequence[str] = (),
                  [tree / "modules.d", tree / "dracut-functions.sh", tree / "dracut-init.sh",
                   *(Path(p) for p in extra_inputs)]
                  + ([Path("/etc/dracut.conf"), Path("/etc/dracut.conf.d")]
-                    if host_config else []))
+                    if host_config else []),
+                 follow_symlinks=True)
     stamp = out.with_name(out.name + ".json")
     if use_cache and out.is_file():
         try:
@@ -102,7 +103,7 @@ def build_initrd(kernel: Kernel, out: Path, *, add_modules: Sequence[str] = (),
 
 def list_initrd(initrd: Path) -> str:
     """File listing of an initramfs (lsinitrd), for debugging."""
-    return run(["lsinitrd", initrd], quiet=True).stdout
+    return str(run(["lsinitrd", initrd], quiet=True).stdout)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -110,10 +110,13 @@ def _extract(pkg: str, kdir: Path) -> Kernel:
     (pdir / "kernel.json").write_text(json.dumps(
         {"package": pkg, "deb": deb.name, **{k_: str(v) for k_, v in asdict(k).items()}},
         indent=2) + "\n")
-    # keep only the current .deb around
+    # keep only the current kernel (.deb and extraction: ~470 MB each)
     for old in debs.glob("*.deb"):
-        if old != deb and not old.name.startswith(f"{pkg}_"):
+        if old != deb:
             old.unlink()
+    for old_meta in kdir.glob("*/kernel.json"):
+        if old_meta.parent != pdir:
+            shutil.rmtree(old_meta.parent, ignore_errors=True)
     return k
 
 

@@ -103,8 +103,8 @@ def _shared_libs(binary: Path) -> list[Path]:
     if proc.returncode != 0:
         raise HarnessError(f"ldd {binary} failed: {proc.stderr}")
     libs = []
-    for line in proc.stdout.splitlines():
-        line = line.strip()
+    for raw in proc.stdout.splitlines():
+        line = raw.strip()
         m = re.match(r"\S+\s+=>\s+(/\S+)\s+\(", line)     # libx.so.1 => /lib/.. (0x..)
         if not m:
             m = re.match(r"(/\S+)\s+\(", line)             # /lib64/ld-linux-x86-64.so.2 (0x..)
@@ -240,17 +240,17 @@ def _stamp_path(out: Path) -> Path:
     return out.with_name(out.name + ".json")
 
 
-def _cached(out: Path, key: str) -> dict | None:
+def _cached(out: Path, key: str) -> dict[str, str] | None:
     try:
         meta = json.loads(_stamp_path(out).read_text())
     except (OSError, ValueError):
         return None
-    if meta.get("key") == key and out.is_file():
-        return meta
+    if isinstance(meta, dict) and meta.get("key") == key and out.is_file():
+        return {str(k): str(v) for k, v in meta.items()}
     return None
 
 
-def _write_stamp(out: Path, key: str, meta: dict) -> None:
+def _write_stamp(out: Path, key: str, meta: dict[str, str]) -> None:
     _stamp_path(out).write_text(json.dumps({"key": key, **meta}, indent=2) + "\n")
 
 

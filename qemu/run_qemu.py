@@ -20,15 +20,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Union
 
 from ._util import HarnessError, log, quote_cmd, which
 from .kernel import Kernel, ensure_kernel
 
 QEMU = "qemu-system-x86_64"
 BASE_CMDLINE = "console=ttyS0,115200 panic=1 oops=panic"
+# dracut: a failed boot ends the VM (power-off/halt) instead of waiting in a shell
+NO_SHELL_ARGS = "rd.shell=0 rd.emergency=poweroff"
 KVM_PROBE_TIMEOUT_S = 10.0
 
 DiskSpec = Union[Path, str, "tuple[Path | str, str]"]
@@ -111,7 +114,7 @@ def _chardev_path(p: Path) -> str:
 
 def _qemu_version() -> str:
     try:
-        out = subprocess.run([QEMU, "--version"], capture_output=True, text=True,
+        out = subprocess.run([QEMU, "--version"], check=False, capture_output=True, text=True,
                              timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return ""
@@ -136,9 +139,11 @@ def _run_qemu(cmd: list[str], timeout_s: float, console: Path | None = None
                             stderr=subprocess.STDOUT, start_new_session=True)
     chunks: list[bytes] = []
 
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+
     def reader() -> None:
-        assert proc.stdout is not None
-        for block in iter(lambda: proc.stdout.read1(65536), b""):
+        for block in iter(lambda: os.read(fd, 65536), b""):
             chunks.append(block)
 
     t = threading.Thread(target=reader, daemon=True)
@@ -180,6 +185,7 @@ def _run_qemu(cmd: list[str], timeout_s: float, console: Path | None = None
         rc = proc.returncode
         timed_out = halted = False
     t.join(timeout=5)
+    proc.stdout.close()
     seconds = time.monotonic() - t0
     return rc, timed_out, halted, b"".join(chunks).decode("utf-8", "replace"), seconds
 
@@ -332,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in wanted:
         if name in r.report:
             print(f"@@ {name}\n{r.report[name]}")
-    print(f"--- console tail ({args.tail} lines, full log: {r.workdir / 'console.log'}) ---")
+    print(f"--- console tail ({args.tail} lines, full log: {args.workdir / 'console.log'}) ---")
     print(r.console_tail(args.tail))
     print(f"--- rc={r.returncode} timed_out={r.timed_out} halted={r.halted} seconds={r.seconds:.1f} "
           f"accel={r.accel} report={'complete' if r.report_complete else 'missing/partial'}")

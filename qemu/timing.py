@@ -26,6 +26,8 @@ START_PATTERNS = (
 ROOT_PATTERNS = (
     # systemd: "Mounted sysroot.mount - /sysroot." (252) / "Mounted /sysroot." (older)
     re.compile(_TS + r".*\bMounted (?:sysroot\.mount\b|/sysroot\b)"),
+    # pylive mounts the root itself and says so
+    re.compile(_TS + r"pylive: root: .* mounted on /sysroot$"),
 )
 
 
@@ -41,7 +43,7 @@ class TimingMatch:
         return (self.root_s - self.start_s) * 1000.0
 
 
-def _first(dmesg: str, patterns) -> tuple[float, str] | None:
+def _first(dmesg: str, patterns: tuple[re.Pattern[str], ...]) -> tuple[float, str] | None:
     best = None
     for line in dmesg.splitlines():
         for pat in patterns:

@@ -17,10 +17,10 @@ WATCHDOG_S=120
 
 kmsg() {
     # messages with kernel timestamps in dmesg, and on the console
-    if [ -w /dev/kmsg ]; then
-        echo "pylive-test-init: $*" > /dev/kmsg 2>/dev/null
+    # (kmsg reaches the serial console too; echo only if kmsg is unusable)
+    if ! { [ -w /dev/kmsg ] && echo "pylive-test-init: $*" > /dev/kmsg; } 2>/dev/null; then
+        echo "pylive-test-init: $*"
     fi
-    echo "pylive-test-init: $*"
 }
 
 is_mounted() {
