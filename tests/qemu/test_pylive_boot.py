@@ -111,3 +111,14 @@ def test_wrong_label_fails_fast_with_one_line(kernel, pylive_initrd, live_iso, q
         lines[0],
     ), lines[0]
     assert r.seconds < 150
+
+
+def test_without_systemd(kernel, live_iso, qemu_workdir):
+    """dracut's own init and initqueue (no systemd in the initramfs): the same root."""
+    initrd = build_pylive_initrd(kernel, BUILD_DIR / "initrd" / "pylive-nosystemd.img", systemd=False)
+    r = boot(kernel, initrd, f'"root=live:CDLABEL={live_iso.label}" {NO_SHELL_ARGS}',
+             cdrom=live_iso.path, workdir=qemu_workdir, timeout_s=240)
+    assert r.report, r.console[-3000:]
+    assert_live_root(r.report, COW_DEFAULT_SECTORS)
+    assert "dracut: Mounted root filesystem /dev/mapper/live-rw" in r.console
+    assert "systemd[1]" not in r.report["dmesg"].split("pylive-test-init")[0]
