@@ -33,6 +33,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not opts.is_live:
         log.error("root=%s is not a live medium; nothing to do", opts.root or "(unset)")
         return EXIT_NOT_LIVE
+    for warning in opts.warnings:
+        log.warning("%s", warning)
     boot.run(opts, RealSystem(Path(args.root)), newroot=args.newroot)
     return EXIT_OK
 
@@ -63,6 +65,18 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """What a command line would do, offline, as a normal user; also in the emergency shell."""
+    from pylive.explain import explain, render
+
+    opts = _options(args)
+    log_setup(kmsg=False)
+    logging.getLogger("pylive").setLevel(logging.WARNING)
+    data = explain(opts, Path(args.media) if args.media else None)
+    print(json.dumps(data, indent=2, sort_keys=True) if args.json else render(data), end="" if not args.json else "\n")
+    return EXIT_FAILED if "error" in data else EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pylive", description="live-media boot stage for dracut")
     parser.add_argument("--version", action="version", version=f"pylive {__version__}")
@@ -85,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     common(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_parse)
+
+    p = sub.add_parser("explain", help="show what a command line would do, without booting")
+    common(p)
+    p.add_argument("--media", help="a live medium: a directory tree or an ISO image (read, never mounted)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_explain)
 
     args = parser.parse_args(argv)
     try:

@@ -26,8 +26,6 @@ class BootResult:
 
 def run(opts: LiveOptions, system: System, newroot: str = "/sysroot") -> BootResult:
     """Find the medium, build the live root and mount it on `newroot`; undo everything on failure."""
-    for warning in opts.warnings:
-        log.warning("%s", warning)
     with Executor(system) as ex:
         ex.run(planner.plan_modules())
         ex.run(planner.plan_wait(opts))

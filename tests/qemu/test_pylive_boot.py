@@ -122,3 +122,16 @@ def test_without_systemd(kernel, live_iso, qemu_workdir):
     assert_live_root(r.report, COW_DEFAULT_SECTORS)
     assert "dracut: Mounted root filesystem /dev/mapper/live-rw" in r.console
     assert "systemd[1]" not in r.report["dmesg"].split("pylive-test-init")[0]
+
+
+def test_missing_image_says_what_was_searched(kernel, pylive_initrd, live_iso, qemu_workdir):
+    r = boot(kernel, pylive_initrd,
+             f'"root=live:CDLABEL={live_iso.label}" rd.live.squashimg=missing.img {NO_SHELL_ARGS}',
+             cdrom=live_iso.path, workdir=qemu_workdir, timeout_s=200)
+    assert not r.timed_out and not r.report
+    lines = [ln.split("] ", 1)[1] for ln in r.console.splitlines() if "pylive: no live root image" in ln]
+    assert lines == [
+        "pylive: no live root image in the live medium CDLABEL=PYLIVE TEST 1 (searched: /LiveOS/missing.img, "
+        "/LiveOS/rootfs.img): check rd.live.dir=LiveOS and rd.live.squashimg=missing.img"
+    ], r.console[-3000:]
+    assert "pylive: rolled back: mount /run/initramfs/live" in r.console  # nothing left mounted

@@ -1,0 +1,198 @@
+"""`pylive explain`: run the real boot decision against a system that only reads the medium.
+
+The boot code (boot.run) is the same one the initramfs runs; ExplainSystem answers its questions
+from a directory tree or an ISO image read without mounting, and records what would be done.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pylive import boot, planner
+from pylive.dmtable import TargetLine
+from pylive.errors import LiveError
+from pylive.media import Entry, MediaView, open_media, view_squashfs
+from pylive.options import LiveOptions
+from pylive.probe import BlockDevice
+
+ASSUMED_ROOTFS_SECTORS = 0  # unknown without the image
+
+
+def assumed_medium(opts: LiveOptions) -> MediaView:
+    """The classic Fedora layout, used when no medium is given."""
+    view = MediaView("(no --media: assuming the Fedora layout)", "iso9660")
+    view.entries[opts.live_dir.strip("/")] = Entry(True, 0)
+    view.entries[f"{opts.live_dir.strip('/')}/{opts.squash_image}"] = Entry(False, 0, b"hsqs")
+    return view
+
+
+def assumed_squashfs(name: str) -> MediaView:
+    view = MediaView(f"{name} (contents not inspected: assuming LiveOS/rootfs.img)", "squashfs")
+    view.entries["LiveOS"] = Entry(True, 0)
+    view.entries["LiveOS/rootfs.img"] = Entry(False, 0, b"\0" * 1080 + b"\x53\xef")
+    return view
+
+
+@dataclass
+class ExplainSystem:
+    medium: MediaView
+    work: Path
+    notes: list[str] = field(default_factory=list)
+    mounts: dict[str, MediaView] = field(default_factory=dict)
+    mount_lines: list[str] = field(default_factory=list)
+    loops: dict[str, str] = field(default_factory=dict)  # node → backing file
+    dm: dict[str, tuple[TargetLine, ...]] = field(default_factory=dict)
+    sparse: dict[str, int] = field(default_factory=dict)
+    livedev: str = ""
+
+    # --- where a path lives ---
+    def _locate(self, path: str) -> tuple[MediaView, str] | None:
+        for target in sorted(self.mounts, key=len, reverse=True):
+            if path.startswith(target + "/"):
+                return self.mounts[target], path[len(target) + 1 :]
+        return None
+
+    def _entry(self, path: str) -> Entry | None:
+        loc = self._locate(path)
+        return loc[0].entries.get(loc[1]) if loc else None
+
+    # --- the System protocol ---
+    def wait_for_device(self, path: str, timeout_s: float) -> str | None:
+        self.livedev = path
+        return path
+
+    def block_devices(self) -> list[BlockDevice]:
+        return []
+
+    def fstype(self, path: str) -> str | None:
+        if path == self.livedev:
+            return self.medium.fstype
+        if path in self.loops:
+            path = self.loops[path]
+        loc = self._locate(path)
+        return loc[0].file_fstype(loc[1]) if loc else None
+
+    def exists(self, path: str) -> bool:
+        loc = self._locate(path)
+        return bool(loc and loc[0].exists(loc[1]))
+
+    def is_dir(self, path: str) -> bool:
+        loc = self._locate(path)
+        return bool(loc and loc[0].is_dir(loc[1]))
+
+    def mount(self, source: str, target: str, fstype: str, options: tuple[str, ...]) -> None:
+        self.mount_lines.append(f"{source} on {target} type {fstype} ({','.join(options) or 'rw'})")
+        if source == self.livedev:
+            self.mounts[target] = self.medium
+        elif source in self.loops:
+            self.mounts[target] = self._image_view(self.loops[source])
+
+    def _image_view(self, file: str) -> MediaView:
+        loc = self._locate(file)
+        name = file.removeprefix(planner.LIVE)
+        if loc is None:
+            return assumed_squashfs(name)
+        extracted = self.work / "image"
+        if loc[0].entries.get(loc[1], Entry(False, 0)).size and loc[0].read_file(loc[1], extracted):
+            view = view_squashfs(extracted, name)
+            if view is not None:
+                return view
+            self.notes.append(f"{name}: squashfs contents not inspected (unsquashfs is not installed)")
+        return assumed_squashfs(name)
+
+    def attach_loop(self, file: str, readonly: bool) -> str:
+        node = f"/dev/loop{len(self.loops)}"
+        self.loops[node] = file
+        return node
+
+    def device_sectors(self, dev: str) -> int:
+        file = self.loops.get(dev, dev)
+        if file in self.sparse:
+            return self.sparse[file] // 512
+        e = self._entry(file)
+        return e.size // 512 if e else ASSUMED_ROOTFS_SECTORS
+
+    def dev_numbers(self, dev: str) -> str:
+        return f"7:{dev.removeprefix('/dev/loop')}" if dev in self.loops else dev
+
+    def create_sparse_file(self, path: str, size_bytes: int) -> None:
+        self.sparse[path] = size_bytes
+
+    def dm_create(self, name: str, table: tuple[TargetLine, ...], readonly: bool) -> str:
+        self.dm[name] = table
+        return f"/dev/mapper/{name}"
+
+    def load_modules(self, names: tuple[str, ...]) -> None: ...
+    def make_dir(self, path: str) -> None: ...
+    def symlink(self, target: str, link: str) -> None: ...
+    def unlink(self, path: str) -> None: ...
+    def touch(self, path: str) -> None: ...
+    def write_text(self, path: str, text: str) -> None: ...
+    def umount(self, target: str, lazy: bool) -> None: ...
+    def detach_loop(self, dev: str) -> None: ...
+    def dm_remove(self, name: str) -> None: ...
+
+
+def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot") -> dict[str, Any]:
+    """What booting with `opts` would do, as data; `error` holds the line the boot would stop with."""
+    out: dict[str, Any] = {"warnings": list(opts.warnings)}
+    if opts.spec is None:
+        out["error"] = f"root={opts.root or '(unset)'} is not a live medium; pylive would do nothing"
+        return out
+    out["device"] = {"spec": str(opts.spec), "udev_path": opts.spec.udev_path(), "timeout_s": opts.retry_s}
+    medium = open_media(media) if media is not None else assumed_medium(opts)
+    out["medium"] = {"name": medium.name, "fstype": medium.fstype}
+    with tempfile.TemporaryDirectory(prefix="pylive-explain.") as tmp:
+        system = ExplainSystem(medium, Path(tmp))
+        if media is None:
+            system.notes.append("no --media given: the medium is assumed to hold LiveOS/squashfs.img ⊃ LiveOS/rootfs.img")
+        out["mode"] = planner.choose_mode(opts).value
+        try:
+            result = boot.run(opts, system, newroot=newroot)
+            out["steps"] = [s.describe() for s in result.steps]
+        except LiveError as e:
+            out["error"] = str(e)
+        out["loop_devices"] = {node: file for node, file in system.loops.items()}
+        out["dm_tables"] = {name: [str(t) for t in table] for name, table in system.dm.items()}
+        out["mounts"] = system.mount_lines
+        out["notes"] = system.notes
+    if "error" not in out:
+        out["left_for_booted_system"] = [
+            planner.LIVE, f"{planner.LIVEDEV} -> {opts.spec.udev_path()}", "/dev/mapper/live-rw",
+            "/dev/mapper/live-base", "/dev/live-base", "/dev/root -> null", boot.STATE_FILE,
+        ]
+    return out
+
+
+def render(data: dict[str, Any]) -> str:
+    lines = []
+    if "device" in data:
+        d = data["device"]
+        lines.append(f"live medium: {d['spec']}: wait up to {d['timeout_s']}s for {d['udev_path']}")
+    if "medium" in data:
+        lines.append(f"medium: {data['medium']['name']} ({data['medium']['fstype'] or 'type unknown'})")
+    if "mode" in data:
+        lines.append(f"mode: {data['mode']}")
+    for title, key in (("steps", "steps"), ("mounts", "mounts"), ("notes", "notes"), ("warnings", "warnings")):
+        if data.get(key):
+            lines.append(f"{title}:")
+            lines += [f"  {i}. {s}" if key == "steps" else f"  {s}" for i, s in enumerate(data[key], 1)]
+    if data.get("loop_devices"):
+        lines.append("loop devices:")
+        lines += [f"  {n}: {f}" for n, f in data["loop_devices"].items()]
+    if data.get("dm_tables"):
+        lines.append("device-mapper tables (dmsetup table):")
+        lines += [f"  {n}: {t}" for n, ts in data["dm_tables"].items() for t in ts]
+    if data.get("left_for_booted_system"):
+        lines.append("left for the booted system:")
+        lines += [f"  {p}" for p in data["left_for_booted_system"]]
+    if "error" in data:
+        lines.append(f"error: {data['error']}")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["explain", "render", "ExplainSystem", "os"]
