@@ -19,7 +19,7 @@ NOFOLLOW := ssl,_ssl,_hashlib,bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_deci
 
 SOURCES := $(wildcard pylive/*.py pylive/linux/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
 
-.PHONY: help deps venv grammar binary dracut-base run test test-unit test-privileged test-qemu lint clean
+.PHONY: help deps venv grammar binary dracut-base run test test-unit test-privileged test-qemu lint clean bench
 
 help:
 	@echo "make run         build everything and boot the demo live ISO in QEMU"
@@ -90,3 +90,6 @@ lint: $(VENV)/.ok
 
 clean:
 	rm -rf $(B)/pylive.dist $(B)/pylive.build $(B)/initrd* pylive/_cmdline_parser.py
+
+bench: $(DIST)/pylive
+	$(VPY) tests/bench/startup.py
