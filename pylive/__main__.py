@@ -72,9 +72,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     opts = _options(args)
     log_setup(kmsg=False)
     logging.getLogger("pylive").setLevel(logging.WARNING)
-    data = explain(opts, Path(args.media) if args.media else None)
+    data = explain(opts, Path(args.media) if args.media else None,
+                   overlay_media=Path(args.overlay_media) if args.overlay_media else None)
     print(json.dumps(data, indent=2, sort_keys=True) if args.json else render(data), end="" if not args.json else "\n")
-    return EXIT_FAILED if "error" in data else EXIT_OK
+    return EXIT_FAILED if "error" in data or data.get("executable") is False else EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("explain", help="show what a command line would do, without booting")
     common(p)
     p.add_argument("--media", help="a live medium: a directory tree or an ISO image (read, never mounted)")
+    p.add_argument("--overlay-media", help="the persistent overlay's device contents (directory tree or image)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_explain)
 

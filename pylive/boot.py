@@ -8,25 +8,44 @@ import posixpath
 from dataclasses import dataclass
 
 from pylive import planner
+from pylive.errors import NotSupportedYet
 from pylive.executor import Executor
 from pylive.options import LiveOptions
 from pylive.plan import Step
+from pylive.planner import Found, ImageKind, Mode, RootImage
 from pylive.system import System
 
 log = logging.getLogger("pylive")
 STATE_FILE = "/run/initramfs/pylive.json"
+PERSISTENT_MODES = frozenset(
+    {Mode.DM_SNAPSHOT_PERSISTENT, Mode.DM_SNAPSHOT_PERSISTENT_RO, Mode.OVERLAYFS_PERSISTENT, Mode.OVERLAYFS_PERSISTENT_RO}
+)
 
 
 @dataclass(frozen=True)
 class BootResult:
-    mode: planner.Mode
+    decision: planner.Decision
+    image: RootImage
+    probe: planner.OverlayProbe | None
     steps: tuple[Step, ...]
     handles: dict[str, str]
 
+    @property
+    def mode(self) -> Mode:
+        return self.decision.mode
 
-def run(opts: LiveOptions, system: System, newroot: str = "/sysroot") -> BootResult:
-    """Find the medium, build the live root and mount it on `newroot`; undo everything on failure."""
-    with Executor(system) as ex:
+
+def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: bool = False) -> BootResult:
+    """Find the medium, build the live root and mount it on `newroot`; undo everything on failure.
+
+    dry_run (pylive explain): every mode is planned and the steps of modes not executable yet are
+    only listed; `system` then only reads.
+    """
+    supported = frozenset(Mode) if dry_run else planner.EXECUTABLE_MODES
+    intent = planner.resolve_intent(opts)
+    for warning in intent.warnings:
+        log.warning("%s", warning)
+    with Executor(system, dry_run) as ex:
         ex.run(planner.plan_modules())
         ex.run(planner.plan_wait(opts))
         livedev = ex.handles[planner.LIVEDEV_REF.name]
@@ -36,23 +55,66 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot") -> BootRes
 
         candidates = planner.medium_candidates(opts)
         images = planner.find_medium_images(opts, frozenset(p for p in candidates if system.exists(p)))
-        ex.run(planner.plan_squashfs(opts, images))
-        assert images.squashfs is not None
+        mem = system.mem_total_mib()
+        image_mib = system.file_size(images.squashfs) // 2**20 if images.squashfs and opts.live_ram else None
+        ex.run(planner.plan_squashfs(opts, images, image_mib, mem))
+        image = _root_image(system, images)
 
-        mnt = planner.SQUASHFS_MNT
-        contents = planner.SquashContents(
-            rootfs_img=system.exists(planner.INNER_ROOTFS),
-            has_liveos=system.is_dir(posixpath.join(mnt, "LiveOS")),
-            flattened=system.is_dir(posixpath.join(mnt, "usr")) or system.is_dir(posixpath.join(mnt, "ostree")),
-        )
-        root_fstype = (system.fstype(planner.INNER_ROOTFS) if contents.rootfs_img else None) or "auto"
-        mode = planner.choose_mode(opts)
-        ex.run(planner.plan_root(opts, images.squashfs, contents, newroot, root_fstype))
-        log.info("root: %s over %s, mounted on %s", mode.value, images.squashfs.removeprefix(planner.LIVE), newroot)
+        probe = None
+        if intent.persistent is not None:
+            if not supported & PERSISTENT_MODES:
+                raise NotSupportedYet(f"a persistent overlay (overlay {intent.persistent})")
+            probe = _probe_overlay(opts, intent, system, ex, livedev)
+        decision = planner.choose_mode(opts, intent, image, probe)
+        for warning in decision.warnings:
+            log.warning("%s", warning)
+        if decision.mode not in supported:
+            raise NotSupportedYet(decision.mode.value)
+        if probe is not None and probe.found is Found.NOTHING:
+            ex.run(planner.plan_missing_overlay_notice(opts, intent))
+        root_fstype = "squashfs" if image.kind is ImageKind.FLATTENED else system.fstype(image.fsimg) or "auto"
+        ex.run(planner.plan_root(opts, intent, image, decision, newroot, root_fstype, mem, probe))
+        log.info("root: %s over %s, mounted on %s", decision.mode.value,
+                 (image.squashfs or image.fsimg).removeprefix(planner.LIVE), newroot)
         ex.commit()
-        result = BootResult(mode, tuple(ex.done), dict(ex.handles))
+        result = BootResult(decision, image, probe, tuple(ex.done), dict(ex.handles))
     system.write_text(STATE_FILE, json.dumps(state(opts, result), indent=2, sort_keys=True) + "\n")
     return result
+
+
+def _root_image(system: System, images: planner.MediumImages) -> RootImage:
+    if images.squashfs is None:
+        assert images.rootfs is not None
+        return RootImage(ImageKind.UNCOMPRESSED, images.rootfs)
+    mnt = planner.SQUASHFS_MNT
+    contents = planner.SquashContents(
+        rootfs_img=system.exists(planner.INNER_ROOTFS),
+        has_liveos=system.is_dir(posixpath.join(mnt, "LiveOS")),
+        flattened=system.is_dir(posixpath.join(mnt, "usr")) or system.is_dir(posixpath.join(mnt, "ostree")),
+        ext3fs_img=system.exists(planner.INNER_EXT3FS),
+    )
+    return planner.classify_squashfs(images.squashfs, contents)
+
+
+def _probe_overlay(opts: LiveOptions, intent: planner.Intent, system: System, ex: Executor,
+                   livedev: str) -> planner.OverlayProbe:
+    """Find the persistent overlay: its device, then what its path holds."""
+    assert intent.persistent is not None
+    ex.run(planner.plan_overlay_wait(intent, opts))
+    node = ex.handles[planner.OVERLAY_DEV.name]
+    if not node:
+        log.warning("persistent overlay device %s is not there", intent.persistent.device)
+        return planner.OverlayProbe(Found.NOTHING, "", device_present=False)
+    ex.run(planner.plan_overlay_mount(intent, same_as_live=node == livedev))
+    label, uuid = system.label_uuid(livedev)
+    path = planner.OVERLAY_MNT + planner.overlay_path(opts, intent.persistent, label, uuid)
+    is_file = system.is_file(path)
+    return planner.classify_overlay(
+        path, is_file=is_file, size=system.file_size(path) if is_file else 0,
+        fstype=system.fstype(path) if is_file else None, is_dir=system.is_dir(path),
+        ovlwork_sibling=system.is_dir(posixpath.join(posixpath.dirname(path.rstrip("/")), "ovlwork")),
+        device_mode=intent.persistent.device_mode,
+    )
 
 
 def state(opts: LiveOptions, result: BootResult) -> dict[str, object]:
@@ -60,7 +122,9 @@ def state(opts: LiveOptions, result: BootResult) -> dict[str, object]:
     return {
         "spec": str(opts.spec),
         "mode": result.mode.name.lower(),
+        "why": list(result.decision.reasons),
+        "image": result.image.kind.name.lower(),
         "devices": result.handles,
         "steps": [s.describe() for s in result.steps],
-        "overlay_size_mib": opts.overlay_size_mib,
+        "overlay_size_mib": str(opts.overlay_size_mib),
     }

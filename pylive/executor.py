@@ -7,16 +7,21 @@ import logging
 from typing import Any
 
 from pylive.dmtable import TargetLine
-from pylive.errors import DeviceTimeout, StepFailed
+from pylive.errors import DeviceTimeout, NotSupportedYet, StepFailed
 from pylive.plan import (
     AttachLoop,
+    CheckMedia,
+    CopyToRam,
     CreateDm,
     CreateSparseFile,
+    DmMessage,
     DmTarget,
+    EmptyDir,
     LoadModules,
     MakeDir,
     MarkDone,
     Mount,
+    Notice,
     Ref,
     SizeOf,
     Source,
@@ -24,7 +29,12 @@ from pylive.plan import (
     Symlink,
     Unmount,
     WaitForDevice,
+    WipeHeader,
 )
+
+# Steps planned for modes whose execution comes in a later release: running one stops the boot
+# with one line (never a silent fallback). A dry run (pylive explain) only lists them.
+NOT_YET = (DmMessage, CheckMedia, CopyToRam, WipeHeader, EmptyDir, Notice)
 from pylive.system import System
 
 log = logging.getLogger("pylive")
@@ -33,8 +43,9 @@ log = logging.getLogger("pylive")
 class Executor:
     """`with Executor(system) as ex: ex.run(steps) …; ex.commit()`: without commit, the exit unwinds."""
 
-    def __init__(self, system: System) -> None:
+    def __init__(self, system: System, dry_run: bool = False) -> None:
         self.system = system
+        self.dry_run = dry_run
         self.handles: dict[str, str] = {}
         self.done: list[Step] = []
         self._stack = contextlib.ExitStack()
@@ -83,9 +94,15 @@ class Executor:
 
     def _run(self, step: Step) -> None:  # noqa: PLR0912 - one branch per step type is the point
         s = self.system
+        if isinstance(step, NOT_YET):
+            if not self.dry_run:
+                raise NotSupportedYet(f"the step '{step.describe()}'")
+            return
         if isinstance(step, WaitForDevice):
             node = s.wait_for_device(step.udev_path, step.timeout_s)
-            if node is None:
+            if node is None and step.optional:
+                node = ""
+            elif node is None:
                 raise DeviceTimeout(step.spec, step.udev_path, step.timeout_s, [str(d) for d in s.block_devices()])
             self.handles[step.out.name] = node
         elif isinstance(step, LoadModules):

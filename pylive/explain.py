@@ -48,6 +48,8 @@ class ExplainSystem:
     dm: dict[str, tuple[TargetLine, ...]] = field(default_factory=dict)
     sparse: dict[str, int] = field(default_factory=dict)
     livedev: str = ""
+    overlay_media: MediaView | None = None
+    waited: list[str] = field(default_factory=list)
 
     # --- where a path lives ---
     def _locate(self, path: str) -> tuple[MediaView, str] | None:
@@ -62,8 +64,32 @@ class ExplainSystem:
 
     # --- the System protocol ---
     def wait_for_device(self, path: str, timeout_s: float) -> str | None:
-        self.livedev = path
+        self.waited.append(path)
+        if len(self.waited) == 1:
+            self.livedev = path
+            return path
+        if path == self.livedev:  # the persistent overlay is on the live medium
+            return path
+        if self.overlay_media is None:
+            self.notes.append(f"{path}: not known offline (give --overlay-media); assumed absent")
+            return None
         return path
+
+    def is_file(self, path: str) -> bool:
+        e = self._entry(path)
+        return e is not None and not e.is_dir
+
+    def file_size(self, path: str) -> int:
+        e = self._entry(path)
+        return e.size if e else 0
+
+    def mem_total_mib(self) -> int | None:
+        from pylive.probe import mem_total_mib
+
+        return mem_total_mib()
+
+    def label_uuid(self, dev: str) -> tuple[str, str]:
+        return self.medium.label, self.medium.uuid
 
     def block_devices(self) -> list[BlockDevice]:
         return []
@@ -86,8 +112,14 @@ class ExplainSystem:
 
     def mount(self, source: str, target: str, fstype: str, options: tuple[str, ...]) -> None:
         self.mount_lines.append(f"{source} on {target} type {fstype} ({','.join(options) or 'rw'})")
-        if source == self.livedev:
+        if "bind" in options and source in self.mounts:
+            self.mounts[target] = self.mounts[source]
+        elif "remount" in options:
+            pass
+        elif source == self.livedev:
             self.mounts[target] = self.medium
+        elif source in self.waited and self.overlay_media is not None:
+            self.mounts[target] = self.overlay_media
         elif source in self.loops:
             self.mounts[target] = self._image_view(self.loops[source])
 
@@ -137,7 +169,8 @@ class ExplainSystem:
     def dm_remove(self, name: str) -> None: ...
 
 
-def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot") -> dict[str, Any]:
+def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
+            overlay_media: Path | None = None) -> dict[str, Any]:
     """What booting with `opts` would do, as data; `error` holds the line the boot would stop with."""
     out: dict[str, Any] = {"warnings": list(opts.warnings)}
     if opts.spec is None:
@@ -148,18 +181,27 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot") ->
     out["medium"] = {"name": medium.name, "fstype": medium.fstype}
     with tempfile.TemporaryDirectory(prefix="pylive-explain.") as tmp:
         system = ExplainSystem(medium, Path(tmp))
+        if overlay_media is not None:
+            system.overlay_media = open_media(overlay_media)
         if media is None:
             system.notes.append("no --media given: the medium is assumed to hold LiveOS/squashfs.img ⊃ LiveOS/rootfs.img")
-        out["mode"] = planner.choose_mode(opts).value
         try:
-            result = boot.run(opts, system, newroot=newroot)
+            result = boot.run(opts, system, newroot=newroot, dry_run=True)
+            out["mode"] = result.mode.value
+            out["why"] = list(result.decision.reasons)
+            out["warnings"] += [w for w in (*planner.resolve_intent(opts).warnings, *result.decision.warnings)]
+            out["image"] = result.image.kind.value
             out["steps"] = [s.describe() for s in result.steps]
+            out["executable"] = result.mode in planner.EXECUTABLE_MODES
+            if not out["executable"]:
+                out["notes"] = [f"this pylive does not execute '{result.mode.value}' yet: the boot would stop there"]
         except LiveError as e:
             out["error"] = str(e)
+            out["warnings"] += list(planner.resolve_intent(opts).warnings) if "Cmdline" not in type(e).__name__ else []
         out["loop_devices"] = {node: file for node, file in system.loops.items()}
         out["dm_tables"] = {name: [str(t) for t in table] for name, table in system.dm.items()}
         out["mounts"] = system.mount_lines
-        out["notes"] = system.notes
+        out["notes"] = out.get("notes", []) + system.notes
     if "error" not in out:
         out["left_for_booted_system"] = [
             planner.LIVE, f"{planner.LIVEDEV} -> {opts.spec.udev_path()}", "/dev/mapper/live-rw",
@@ -175,8 +217,11 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"live medium: {d['spec']}: wait up to {d['timeout_s']}s for {d['udev_path']}")
     if "medium" in data:
         lines.append(f"medium: {data['medium']['name']} ({data['medium']['fstype'] or 'type unknown'})")
+    if "image" in data:
+        lines.append(f"image: {data['image']}")
     if "mode" in data:
         lines.append(f"mode: {data['mode']}")
+        lines += [f"  because {w}" for w in data.get("why", [])]
     for title, key in (("steps", "steps"), ("mounts", "mounts"), ("notes", "notes"), ("warnings", "warnings")):
         if data.get(key):
             lines.append(f"{title}:")

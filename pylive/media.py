@@ -32,6 +32,8 @@ class MediaView:
     fstype: str | None
     entries: dict[str, Entry] = field(default_factory=dict)
     source: Path | None = None  # the image file, for reading file data out of it
+    label: str = ""
+    uuid: str = ""
 
     def exists(self, rel: str) -> bool:
         return rel.strip("/") in self.entries
@@ -105,7 +107,10 @@ def view_iso(path: Path) -> MediaView:
         if pvd[1:6] != b"CD001" or pvd[0] != 1:
             raise ValueError(f"{path}: not an ISO9660 image")
         label = pvd[40:72].decode(errors="replace").rstrip()
-        view = MediaView(f"{path} (label {label!r})", "iso9660", source=path)
+        # blkid's ISO9660 UUID: the volume creation time, YYYY-MM-DD-hh-mm-ss-cc
+        c = pvd[813:829].decode(errors="replace")
+        uuid = f"{c[0:4]}-{c[4:6]}-{c[6:8]}-{c[8:10]}-{c[10:12]}-{c[12:14]}-{c[14:16]}"
+        view = MediaView(f"{path} (label {label!r})", "iso9660", source=path, label=label, uuid=uuid)
 
         def walk(extent: int, size: int, prefix: str, depth: int) -> None:
             if depth > 32:

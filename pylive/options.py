@@ -22,7 +22,6 @@ FALSE_WORDS = ("0", "no", "off")  # dracut-lib.sh getargbool
 
 class Kind(enum.Enum):
     BOOL = "bool"  # bare or any value → true; 0/no/off → false
-    PRESENCE = "presence"  # any occurrence → true (dracut: rd.live.check is a getarg, not a getargbool)
     TEXT = "text"
     SIZE_MIB = "size"  # MiB; pylive also takes 512M, 4G, 1T
     SECONDS = "seconds"
@@ -45,14 +44,22 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("rd.live.dir", "live_dir", Kind.TEXT, "LiveOS", "directory of the images on the medium", old_names=("live_dir",)),
     OptionSpec("rd.live.squashimg", "squash_image", Kind.TEXT, "squashfs.img", "file name of the squashfs image"),
     OptionSpec("rd.live.ram", "live_ram", Kind.BOOL, False, "copy the image to RAM", old_names=("live_ram",)),
-    OptionSpec("rd.live.check", "check", Kind.PRESENCE, False, "verify the medium's implanted MD5", old_names=("check",)),
+    # dracut tests rd.live.check for presence only, so rd.live.check=0 still checks; pylive reads it as a
+    # boolean (0/no/off: no check), which is what people who write =0 mean.
+    OptionSpec("rd.live.check", "check", Kind.BOOL, False, "verify the medium's implanted MD5", old_names=("check",)),
     OptionSpec("rd.live.debug", "live_debug", Kind.BOOL, False, "debug messages from the live stage", old_names=("rdlivedebug",)),
     OptionSpec("rd.writable.fsimg", "writable_fsimg", Kind.BOOL, False, "copy the root image to RAM and use it writable", old_names=("writable_fsimg",)),
     OptionSpec("rd.minmem", "minmem_mib", Kind.SIZE_MIB, 1024, "RAM (MiB) that must stay free after rd.live.ram", example="rd.minmem=1024"),
+    OptionSpec("rd.timeout", "timeout_s", Kind.TEXT, None, "systemd device job timeout (pylive waits no device job)"),
+    OptionSpec("rhgb", "rhgb", Kind.BOOL, False, "graphical boot: the missing-overlay notice does not block"),
+    OptionSpec("splash", "splash", Kind.BOOL, False, "like rhgb"),
+    OptionSpec("live.updates", "live_updates", Kind.TEXT, None, "livenet: URL of an updates image"),
+    OptionSpec("rd.noverifyssl", "noverifyssl", Kind.BOOL, False, "livenet: do not verify TLS certificates"),
     OptionSpec("rd.live.overlay", "overlay", Kind.TEXT, None, "persistent overlay <dev>[:<path>|:auto] or none", old_names=("overlay",)),
-    OptionSpec("rd.live.overlay.size", "overlay_size_mib", Kind.SIZE_MIB, 32768, "size of the temporary overlay (MiB)", example="rd.live.overlay.size=4096"),
+    OptionSpec("rd.live.overlay.size", "overlay_size_mib", Kind.SIZE_MIB, 32768, "size of the temporary overlay (MiB, or 4G, or 50%)", example="rd.live.overlay.size=4096"),
     OptionSpec("rd.live.overlay.reset", "overlay_reset", Kind.BOOL, False, "wipe the persistent overlay", old_names=("reset_overlay",)),
-    OptionSpec("rd.live.overlay.readonly", "overlay_readonly", Kind.BOOL, False, "use the persistent overlay read-only", old_names=("readonly_overlay",)),
+    # rd.live.overlayfs.readonly: the misspelling dracut-ng's generator and mount hook fall back to.
+    OptionSpec("rd.live.overlay.readonly", "overlay_readonly", Kind.BOOL, False, "use the persistent overlay read-only", old_names=("readonly_overlay", "rd.live.overlayfs.readonly")),
     OptionSpec("rd.live.overlay.thin", "overlay_thin", Kind.BOOL, False, "temporary overlay as a dm-thin pool"),
     OptionSpec("rd.live.overlay.overlayfs", "overlayfs", Kind.BOOL, False, "use OverlayFS instead of a device-mapper snapshot"),
     OptionSpec("rd.live.overlay.nouserconfirmprompt", "no_prompt", Kind.BOOL, False, "do not wait for Enter when persistence is missing"),
@@ -83,9 +90,9 @@ class LiveOptions:
     check: bool = False
     live_debug: bool = False
     writable_fsimg: bool = False
-    minmem_mib: int = 1024
+    minmem_mib: int | Percent = 1024
     overlay: str | None = None
-    overlay_size_mib: int = 32768
+    overlay_size_mib: int | Percent = 32768
     overlay_reset: bool = False
     overlay_readonly: bool = False
     overlay_thin: bool = False
@@ -98,6 +105,11 @@ class LiveOptions:
     overlay_crypt: str | None = None
     iso_scan_filename: str | None = None
     rootflags: str | None = None
+    timeout_s: str | None = None
+    rhgb: bool = False
+    splash: bool = False
+    live_updates: str | None = None
+    noverifyssl: bool = False
     retry_s: int = 180
     shell: bool = True
     debug: bool = False
@@ -122,15 +134,30 @@ class LiveOptions:
         return out
 
 
-_SIZE = re.compile(r"(?P<n>[0-9]+)(?P<unit>[MGT]i?B?)?", re.IGNORECASE)
+_SIZE = re.compile(r"(?P<n>[0-9]+)(?P<unit>[MGT]i?B?|%)?", re.IGNORECASE)
 _UNIT_MIB = {"m": 1, "g": 1024, "t": 1024 * 1024}
 
 
-def parse_size_mib(option: str, text: str | None, example: str) -> int:
-    """dracut: an integer count of MiB. pylive also accepts a unit: 512M, 4G, 1T (binary units)."""
+@dataclass(frozen=True)
+class Percent:
+    """A size relative to the machine's RAM (pylive extension: rd.live.overlay.size=50%)."""
+
+    value: int
+
+    def of(self, total_mib: int) -> int:
+        return max(1, total_mib * self.value // 100)
+
+    def __str__(self) -> str:
+        return f"{self.value}% of RAM"
+
+
+def parse_size_mib(option: str, text: str | None, example: str) -> int | Percent:
+    """dracut: an integer count of MiB. pylive also accepts a unit: 512M, 4G, 1T (binary units), 50%."""
     m = _SIZE.fullmatch(text or "")
-    if not m or int(m["n"]) == 0:
-        raise CmdlineError(option, text, "not a size in MiB", f"{example} or {option}=4G")
+    if not m or int(m["n"]) == 0 or (m["unit"] == "%" and int(m["n"]) > 100):
+        raise CmdlineError(option, text, "not a size in MiB", f"{example}, {option}=4G or {option}=50%")
+    if m["unit"] == "%":
+        return Percent(int(m["n"]))
     unit = (m["unit"] or "M")[0].lower()
     return int(m["n"]) * _UNIT_MIB[unit]
 
@@ -144,7 +171,6 @@ def parse_seconds(option: str, text: str | None, example: str) -> int:
 def _value(spec: OptionSpec, arg: Arg) -> Any:
     parsers: dict[Kind, Callable[[Arg], Any]] = {
         Kind.BOOL: lambda a: a.value is None or a.value not in FALSE_WORDS,
-        Kind.PRESENCE: lambda a: True,
         Kind.TEXT: lambda a: a.value,
         Kind.SIZE_MIB: lambda a: parse_size_mib(spec.name, a.value, spec.example),
         Kind.SECONDS: lambda a: parse_seconds(spec.name, a.value, spec.example),
@@ -176,6 +202,8 @@ def parse_options(args: Args) -> LiveOptions:
             warnings.append(f"unknown option '{arg.key}' is ignored{_did_you_mean(arg.key)}")
     rw = args.last("ro", "rw")
     values["medium_rw"] = rw is not None and rw.key == "rw"
+    if args.has("ro") and args.has("rw"):
+        warnings.append(f"both ro and rw are given: the last one ({rw.key if rw else 'ro'}) wins for the live medium")
     values["quiet"] = args.has("quiet")
     text = live_root_text(values.get("root"), values.get("live_image", False))
     if text is not None:

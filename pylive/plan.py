@@ -50,9 +50,11 @@ class WaitForDevice:
     udev_path: str
     timeout_s: int
     out: Ref
+    optional: bool = False  # absent after the wait: the handle is "" instead of an error
 
     def describe(self) -> str:
-        return f"wait up to {self.timeout_s}s for {self.spec} ({self.udev_path}) → {self.out}"
+        maybe = ", if it is there" if self.optional else ""
+        return f"wait up to {self.timeout_s}s for {self.spec} ({self.udev_path}){maybe} → {self.out}"
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,69 @@ class MarkDone:
         return "ln -s null /dev/root; touch /run/initramfs/.need_shutdown"
 
 
+@dataclass(frozen=True)
+class DmMessage:
+    name: str
+    message: str
+
+    def describe(self) -> str:
+        return f"dmsetup message {self.name} 0 '{self.message}'"
+
+
+@dataclass(frozen=True)
+class CheckMedia:
+    """Verify the implanted MD5 of an ISO (checkisomd5's format)."""
+
+    device: Source
+
+    def describe(self) -> str:
+        return f"check the implanted MD5 of {self.device}"
+
+
+@dataclass(frozen=True)
+class CopyToRam:
+    """Copy an image into RAM (/run), verify the copy, use it instead of the medium's."""
+
+    src: str
+    dest: str
+
+    def describe(self) -> str:
+        return f"copy {self.src} to RAM as {self.dest} and verify it"
+
+
+@dataclass(frozen=True)
+class WipeHeader:
+    """Reset a persistent device-mapper COW file: zero its header (dracut: dd bs=64k count=1)."""
+
+    path: str
+    size: int
+
+    def describe(self) -> str:
+        return f"reset: zero the first {self.size // 1024} KiB of {self.path}"
+
+
+@dataclass(frozen=True)
+class EmptyDir:
+    """Reset a persistent OverlayFS upper directory: remove what it holds, keep the directory."""
+
+    path: str
+
+    def describe(self) -> str:
+        return f"reset: empty {self.path}"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message for the person at the console; with wait_for_enter, the boot waits for Enter."""
+
+    text: str
+    wait_for_enter: bool = False
+
+    def describe(self) -> str:
+        return f"{'ask' if self.wait_for_enter else 'tell'}: {self.text}"
+
+
 Step = Union[
-    WaitForDevice, LoadModules, MakeDir, Symlink, Mount, Unmount, AttachLoop, CreateSparseFile, CreateDm, MarkDone
+    WaitForDevice, LoadModules, MakeDir, Symlink, Mount, Unmount, AttachLoop, CreateSparseFile, CreateDm, MarkDone,
+    DmMessage, CheckMedia, CopyToRam, WipeHeader, EmptyDir, Notice,
 ]

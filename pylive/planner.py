@@ -1,54 +1,367 @@
 """The boot decisions (pure): options and observed facts → plans. No I/O, nothing from linux/.
 
 boot.py calls these phase by phase, because what the medium holds is only known once it is
-mounted: wait → medium → image → root.
+mounted: wait → medium → image → persistent overlay → root. The decision table is dracut's
+(../shared/reference/dracut-live.md §4.9), with its known defects fixed where a user would expect
+otherwise (README, "Where pylive differs from dracut on purpose").
 """
 
 from __future__ import annotations
 
 import enum
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from pylive.devspec import DeviceSpec, parse_device_spec
 from pylive.dmtable import linear_table, snapshot_table
-from pylive.errors import ImageNotFound, NotSupportedYet
-from pylive.options import LiveOptions
+from pylive.errors import CmdlineError, ImageNotFound, LiveError, NotSupportedYet
+from pylive.options import FALSE_WORDS, LiveOptions, Percent
 from pylive.plan import (
     AttachLoop,
+    CheckMedia,
+    CopyToRam,
     CreateDm,
     CreateSparseFile,
+    DmMessage,
+    DmTarget,
+    EmptyDir,
     LoadModules,
     MakeDir,
     MarkDone,
     Mount,
+    Notice,
     Ref,
+    SizeOf,
     Step,
     Symlink,
     Unmount,
     WaitForDevice,
+    WipeHeader,
 )
 
 LIVE = "/run/initramfs/live"
 LIVEDEV = "/run/initramfs/livedev"
 SQUASHFS_MNT = "/run/initramfs/squashfs"
+OVERLAY_MNT = "/run/initramfs/overlayfs"  # the persistent overlay's filesystem
 TMP_COW = "/overlay"  # dmsquash-live-root.sh: the sparse COW file lives in the initramfs root
+ROOTFSBASE = "/run/rootfsbase"
+THIN_DIR = "/run/initramfs/thin-overlay"
+TMPFS_UPPER = "/run/initramfs/overlay"  # dracut-ng: the upper layer's own tmpfs (rd.overlay=tmpfs:…)
 LIVEDEV_REF = Ref("livedev")
 SQUASH_LOOP = Ref("squashfs-loop")
 BASE_LOOP = Ref("base-loop")
 COW_LOOP = Ref("cow-loop")
+OVERLAY_DEV = Ref("overlay-dev")
 LIVE_RW = Ref("live-rw")
+LIVE_RO = Ref("live-ro")
 LIVE_BASE = Ref("live-base")
+THIN_META = Ref("thin-meta-loop")
+THIN_DATA = Ref("thin-data-loop")
+THIN_POOL = Ref("live-overlay-pool")
 SQUASH_TYPES = ("squashfs", "erofs")
 INNER_ROOTFS = posixpath.join(SQUASHFS_MNT, "LiveOS/rootfs.img")  # fixed inside the squashfs (not rd.live.dir)
+INNER_EXT3FS = posixpath.join(SQUASHFS_MNT, "LiveOS/ext3fs.img")  # 059's legacy name
 
 
 class Mode(enum.Enum):
     DM_SNAPSHOT_TEMP = "temporary device-mapper snapshot"
-    DM_SNAPSHOT_PERSISTENT = "persistent device-mapper snapshot"
     DM_THIN_TEMP = "temporary dm-thin snapshot"
     DM_LINEAR_RW = "writable linear device (no overlay)"
+    DM_SNAPSHOT_PERSISTENT = "persistent device-mapper snapshot"
+    DM_SNAPSHOT_PERSISTENT_RO = "persistent device-mapper snapshot, read-only, under a temporary one"
     OVERLAYFS_TEMP = "temporary OverlayFS"
     OVERLAYFS_PERSISTENT = "persistent OverlayFS"
+    OVERLAYFS_PERSISTENT_RO = "persistent OverlayFS, read-only, under a temporary upper"
+
+
+# Modes whose execution has been proven by QEMU boots; any other one stops with one line.
+EXECUTABLE_MODES = frozenset({Mode.DM_SNAPSHOT_TEMP})
+
+
+# --- what the command line asks for --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OverlaySpec:
+    """A persistent overlay location: `<devspec>[:<pathspec>|:auto]` (pathspec None = the default name)."""
+
+    device: DeviceSpec
+    path: str | None
+    device_mode: bool = False  # dracut-ng rd.overlay=<dev>: overlay/ and ovlwork/ at the top as a fallback
+
+    def __str__(self) -> str:
+        return f"{self.device}:{self.path}" if self.path else str(self.device)
+
+
+@dataclass(frozen=True)
+class Intent:
+    """The command line reconciled across dracut 059 and dracut-ng names (pure, from LiveOptions)."""
+
+    overlayfs: bool = False
+    tmpfs_options: tuple[str, ...] = ()
+    persistent: OverlaySpec | None = None
+    no_overlay: bool = False
+    reset: bool = False
+    readonly: bool = False
+    thin: bool = False
+    warnings: tuple[str, ...] = ()
+
+
+def split_overlay_spec(option: str, value: str) -> OverlaySpec:
+    """`<devspec>[:<pathspec>|:auto]`. dracut splits the device at the first ':' (so by-path names
+    cannot be used); pylive splits a /dev/ path at the last ':/' or ':auto', and other device specs
+    at the first ':'. A relative pathspec is made absolute, as dracut-ng does."""
+    dev, path = value, None
+    if value.endswith(":auto"):
+        dev = value[: -len(":auto")]
+    elif value.startswith("/dev/"):
+        i = value.rfind(":/")
+        if i > 0:
+            dev, path = value[:i], value[i + 1 :]
+    elif ":" in value:
+        dev, path = value.split(":", 1)
+        path = "/" + path.lstrip("/") if path else None
+    spec = parse_device_spec(dev)
+    if spec is None or not spec.is_block_device:
+        raise CmdlineError(option, value, "is not a device for a persistent overlay",
+                           f"{option}=LABEL=<label>, {option}=UUID=<uuid>:/LiveOS/overlay or {option}=none")
+    return OverlaySpec(spec, path)
+
+
+def resolve_intent(opts: LiveOptions) -> Intent:
+    """Which overlay the command line asks for, and the warnings when its options disagree."""
+    warnings: list[str] = []
+    overlayfs, tmpfs_options, no_overlay = opts.overlayfs, (), False
+    persistent: OverlaySpec | None = None
+    ng = opts.rd_overlay
+    if ng is not None:
+        low = ng.lower()
+        if ng == "" or low in ("1", "yes", "on", "true"):
+            overlayfs = True
+        elif low in FALSE_WORDS:
+            if opts.overlayfs:
+                warnings.append(f"rd.overlay={ng} and rd.live.overlay.overlayfs contradict each other: rd.overlay wins")
+            overlayfs = False
+        elif low == "none":  # dracut-ng turns OverlayFS *on* here (a bug); the man page means no overlay
+            no_overlay = True
+        elif low == "tmpfs" or low.startswith("tmpfs:"):
+            overlayfs = True
+            tmpfs_options = tuple(o for o in ng.partition(":")[2].split(",") if o)
+            for o in tmpfs_options:
+                if o.split("=", 1)[0] not in ("size", "nr_blocks", "nr_inodes"):
+                    raise CmdlineError("rd.overlay", ng, f"unknown tmpfs option '{o}'",
+                                       "rd.overlay=tmpfs:size=2G,nr_inodes=100000")
+        else:
+            spec = split_overlay_spec("rd.overlay", ng)
+            persistent = OverlaySpec(spec.device, spec.path, device_mode=spec.path is None)
+            overlayfs = True
+        if opts.overlay is not None and (persistent or no_overlay):
+            warnings.append(f"rd.live.overlay={opts.overlay} is ignored: rd.overlay={ng} wins")
+    if ng is None or (not persistent and not no_overlay and opts.overlay is not None):
+        old = opts.overlay
+        if old is not None and old.lower() == "none":
+            no_overlay = True
+        elif old:
+            persistent = split_overlay_spec("rd.live.overlay", old)
+        elif old == "":
+            warnings.append("rd.live.overlay= is empty and is ignored")
+    reset = opts.overlay_reset or opts.rd_overlay_reset
+    readonly = opts.overlay_readonly or opts.rd_overlay_readonly
+    thin = opts.overlay_thin
+    if no_overlay and readonly:
+        warnings.append("rd.live.overlay.readonly and an overlay of 'none' contradict each other: "
+                        "readonly wins (a temporary overlay over the read-only image)")
+        no_overlay = False
+    if reset and readonly:
+        warnings.append("rd.live.overlay.reset and rd.live.overlay.readonly contradict each other: "
+                        "readonly wins and nothing is reset")
+        reset = False
+    if (reset or readonly) and persistent is None:
+        for name, on in (("reset", reset), ("readonly", readonly)):
+            if on:
+                warnings.append(f"rd.live.overlay.{name} has no effect without a persistent overlay (rd.live.overlay=…)")
+        reset = readonly = False
+    if thin and (overlayfs or no_overlay):
+        warnings.append("rd.live.overlay.thin is ignored: "
+                        + ("OverlayFS is not a device-mapper overlay" if overlayfs else "there is no overlay"))
+        thin = False
+    if opts.writable_fsimg and overlayfs and persistent is None:
+        warnings.append("rd.writable.fsimg gives a writable root image of its own: OverlayFS is not used")
+        overlayfs = False
+    return Intent(overlayfs, tmpfs_options, persistent, no_overlay, reset, readonly, thin, tuple(warnings))
+
+
+# --- what the medium holds ---------------------------------------------------------------------
+
+
+class ImageKind(enum.Enum):
+    INNER_ROOTFS = "LiveOS/rootfs.img inside the squashfs"
+    INNER_EXT3FS = "LiveOS/ext3fs.img inside the squashfs (legacy)"
+    FLATTENED = "the squashfs is the root filesystem itself"
+    UNCOMPRESSED = "an uncompressed rootfs.img on the medium"
+    DEVICE_IMAGE = "the live device is itself a squashfs/erofs image"
+
+
+@dataclass(frozen=True)
+class MediumImages:
+    """What the mounted medium offers under <rd.live.dir>."""
+
+    squashfs: str | None
+    rootfs: str | None
+    searched: tuple[str, ...]
+
+
+def medium_candidates(opts: LiveOptions) -> tuple[str, str, str]:
+    """Where the images may be on the mounted medium: <dir>/<squashimg>, <dir>/rootfs.img, <dir>/ext3fs.img."""
+    base = posixpath.join(LIVE, opts.live_dir.strip("/"))
+    return (posixpath.join(base, opts.squash_image), posixpath.join(base, "rootfs.img"),
+            posixpath.join(base, "ext3fs.img"))
+
+
+def find_medium_images(opts: LiveOptions, exists: frozenset[str]) -> MediumImages:
+    """Which images the medium holds, given the set of paths that exist on it."""
+    squash, rootfs, ext3 = medium_candidates(opts)
+    return MediumImages(
+        squash if squash in exists else None,
+        rootfs if rootfs in exists else ext3 if ext3 in exists else None,
+        (squash, rootfs),
+    )
+
+
+@dataclass(frozen=True)
+class SquashContents:
+    rootfs_img: bool  # LiveOS/rootfs.img inside
+    has_liveos: bool
+    flattened: bool  # /usr or /ostree: the squashfs is the root itself
+    ext3fs_img: bool = False
+
+
+@dataclass(frozen=True)
+class RootImage:
+    kind: ImageKind
+    fsimg: str  # the root filesystem image (a file, or the squashfs loop for flattened images)
+    squashfs: str | None = None  # the squashfs image file, when there is one
+
+
+def classify_squashfs(squash_path: str, contents: SquashContents) -> RootImage:
+    """What is inside the mounted squashfs (dmsquash-live-root.sh: /LiveOS → rootfs.img; /usr → flattened)."""
+    if contents.rootfs_img:
+        return RootImage(ImageKind.INNER_ROOTFS, INNER_ROOTFS, squash_path)
+    if contents.ext3fs_img:
+        return RootImage(ImageKind.INNER_EXT3FS, INNER_EXT3FS, squash_path)
+    if contents.flattened:
+        return RootImage(ImageKind.FLATTENED, squash_path, squash_path)
+    where = squash_path.removeprefix(LIVE) or squash_path
+    if contents.has_liveos:  # dracut sets nothing up here and waits until a timeout
+        raise ImageNotFound(where, ["/LiveOS/rootfs.img", "/LiveOS/ext3fs.img"],
+                            "the squashfs has a LiveOS directory but no root image in it")
+    raise ImageNotFound(where, ["/LiveOS/rootfs.img", "/usr", "/ostree"],
+                        "the squashfs must hold LiveOS/rootfs.img, or be a root tree itself")
+
+
+# --- what a persistent overlay location holds ------------------------------------------------------
+
+
+class Found(enum.Enum):
+    NOTHING = "nothing"
+    DM_COW = "a device-mapper COW file"  # empty file or DM_snapshot_cow
+    OVERLAYFS_DIR = "an OverlayFS directory (with ../ovlwork)"
+    FS_IMAGE = "a filesystem image holding overlayfs/ and ovlwork/"
+    DEVICE_TOP = "overlay/ and ovlwork/ at the top of the device"
+
+
+@dataclass(frozen=True)
+class OverlayProbe:
+    """The persistent overlay as found (or not) on its device, mounted at OVERLAY_MNT."""
+
+    found: Found
+    path: str = ""  # absolute path in the initramfs
+    device_present: bool = True
+
+
+def overlay_path(opts: LiveOptions, spec: OverlaySpec, live_label: str, live_uuid: str) -> str:
+    """The path on the overlay device: the pathspec, or /<rd.live.dir>/overlay-<LABEL>-<UUID> of the medium."""
+    return spec.path or f"/{opts.live_dir.strip('/')}/overlay-{live_label}-{live_uuid}"
+
+
+# --- the decision ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    mode: Mode
+    reasons: tuple[str, ...]
+    warnings: tuple[str, ...] = field(default=())
+
+
+def choose_mode(opts: LiveOptions, intent: Intent, image: RootImage, probe: OverlayProbe | None,
+                overlayfs_available: bool = True) -> Decision:
+    """The decision table (dracut-live.md §4.9), with the fixes documented in README.md."""
+    why: list[str] = []
+    warn: list[str] = []
+    writable_base = (
+        (image.kind is ImageKind.UNCOMPRESSED and opts.live_ram and not intent.overlayfs)
+        or opts.writable_fsimg or intent.no_overlay
+    )
+    if probe is not None and probe.found is not Found.NOTHING:
+        why.append(f"persistent overlay {intent.persistent}: found {probe.found.value} at {probe.path}")
+        if probe.found is Found.DM_COW:
+            if image.kind is ImageKind.FLATTENED:
+                raise LiveError(f"the persistent overlay {probe.path} is a device-mapper COW file, but "
+                                f"{image.fsimg.removeprefix(LIVE)} is a flattened image that needs OverlayFS",
+                                "use an OverlayFS overlay directory, or boot without rd.live.overlay")
+            if intent.overlayfs:
+                warn.append("OverlayFS is not used: the persistent overlay found is a device-mapper COW file")
+            if intent.thin:
+                warn.append("rd.live.overlay.thin is ignored: a persistent overlay was found")
+            return Decision(Mode.DM_SNAPSHOT_PERSISTENT_RO if intent.readonly else Mode.DM_SNAPSHOT_PERSISTENT,
+                            tuple(why), tuple(warn))
+        if not overlayfs_available:
+            raise LiveError("OverlayFS is required but not available", "include the overlay kernel module")
+        return Decision(Mode.OVERLAYFS_PERSISTENT_RO if intent.readonly else Mode.OVERLAYFS_PERSISTENT,
+                        tuple(why), tuple(warn))
+    if probe is not None:
+        why.append(f"persistent overlay {intent.persistent} not found: a temporary overlay is used")
+    if writable_base and not intent.readonly:
+        if intent.no_overlay:
+            why.append("rd.live.overlay=none: the root writes straight into the image")
+        elif opts.writable_fsimg:
+            why.append("rd.writable.fsimg: the root image is copied to RAM and used writable")
+        else:
+            why.append("rd.live.ram with an uncompressed image: the RAM copy is used writable")
+        if image.kind is ImageKind.FLATTENED:
+            raise LiveError(f"{image.fsimg.removeprefix(LIVE)} is a flattened squashfs and cannot be written to",
+                            "drop rd.live.overlay=none / rd.writable.fsimg, or use an image with LiveOS/rootfs.img")
+        return Decision(Mode.DM_LINEAR_RW, tuple(why), tuple(warn))
+    if image.kind is ImageKind.FLATTENED:
+        why.append("the squashfs is the root itself (flattened): OverlayFS is required")
+        if not overlayfs_available:
+            raise LiveError("OverlayFS is required but not available", "include the overlay kernel module")
+        if intent.thin:
+            warn.append("rd.live.overlay.thin is ignored: a flattened image needs OverlayFS")
+        return Decision(Mode.OVERLAYFS_TEMP, tuple(why), tuple(warn))
+    if intent.overlayfs:
+        if overlayfs_available:
+            why.append("OverlayFS requested (rd.live.overlay.overlayfs / rd.overlay)")
+            return Decision(Mode.OVERLAYFS_TEMP, tuple(why), tuple(warn))
+        warn.append("OverlayFS is not available; using a temporary device-mapper overlay")
+    if intent.thin:
+        why.append("rd.live.overlay.thin: a dm-thin pool over sparse files in RAM")
+        return Decision(Mode.DM_THIN_TEMP, tuple(why), tuple(warn))
+    why.append("no overlay option: a temporary snapshot over a sparse file in RAM (dracut's default)")
+    return Decision(Mode.DM_SNAPSHOT_TEMP, tuple(why), tuple(warn))
+
+
+def cow_size_mib(opts: LiveOptions, mem_total_mib: int | None) -> int:
+    size = opts.overlay_size_mib
+    if isinstance(size, Percent):
+        if mem_total_mib is None:
+            raise LiveError(f"rd.live.overlay.size={size.value}% needs the size of RAM", "give a size in MiB")
+        return size.of(mem_total_mib)
+    return size
+
+
+# --- plans -------------------------------------------------------------------------------------
 
 
 def plan_modules() -> tuple[Step, ...]:
@@ -65,9 +378,11 @@ def plan_wait(opts: LiveOptions) -> tuple[Step, ...]:
 
 
 def plan_medium(opts: LiveOptions, medium_fstype: str | None) -> tuple[Step, ...]:
-    """Link and mount the medium; a squashfs/erofs medium is itself the image and is not mounted."""
+    """Check and mount the medium; a squashfs/erofs medium is itself the image and is not mounted."""
     assert opts.spec is not None
     steps: list[Step] = [Symlink(opts.spec.udev_path() or str(opts.spec), LIVEDEV), MakeDir(LIVE)]
+    if opts.check and medium_fstype in ("iso9660", "udf"):
+        steps.insert(0, CheckMedia(LIVEDEV_REF))
     if medium_fstype in SQUASH_TYPES:
         raise NotSupportedYet(f"a {medium_fstype} live device (no filesystem around the image)")
     if medium_fstype == "ntfs":
@@ -76,92 +391,221 @@ def plan_medium(opts: LiveOptions, medium_fstype: str | None) -> tuple[Step, ...
     return tuple(steps)
 
 
-@dataclass(frozen=True)
-class MediumImages:
-    """What the mounted medium offers under <rd.live.dir>."""
-
-    squashfs: str | None  # path of the squashfs image, when present
-    rootfs: str | None  # path of an uncompressed rootfs.img, when present
-    searched: tuple[str, ...]
-
-
-def medium_candidates(opts: LiveOptions) -> tuple[str, str]:
-    """Where the images may be on the mounted medium: <dir>/<squashimg>, then <dir>/rootfs.img."""
-    base = posixpath.join(LIVE, opts.live_dir.strip("/"))
-    return posixpath.join(base, opts.squash_image), posixpath.join(base, "rootfs.img")
-
-
-def find_medium_images(opts: LiveOptions, exists: frozenset[str]) -> MediumImages:
-    """Which images the medium holds, given the set of paths that exist on it."""
-    squash, rootfs = medium_candidates(opts)
-    return MediumImages(
-        squash if squash in exists else None,
-        rootfs if rootfs in exists else None,
-        (squash, rootfs),
-    )
-
-
-def plan_squashfs(opts: LiveOptions, images: MediumImages) -> tuple[Step, ...]:
-    """Attach and mount the squashfs image; an uncompressed rootfs.img is a later issue's mode."""
+def plan_squashfs(opts: LiveOptions, images: MediumImages, image_mib: int | None = None,
+                  mem_total_mib: int | None = None) -> tuple[Step, ...]:
+    """Copy (rd.live.ram), attach and mount the squashfs image."""
     if images.squashfs is None:
         if images.rootfs is not None:
-            raise NotSupportedYet(f"an uncompressed {images.rootfs}")
+            return ()  # an uncompressed image: nothing to mount first
         raise ImageNotFound(
             f"the live medium {opts.spec}", [p.removeprefix(LIVE) or "/" for p in images.searched],
             f"check rd.live.dir={opts.live_dir} and rd.live.squashimg={opts.squash_image}",
         )
+    steps: list[Step] = []
+    source: str = images.squashfs
     if opts.live_ram:
-        raise NotSupportedYet("rd.live.ram")
+        steps += plan_copy_to_ram(opts, images.squashfs, "/run/initramfs/squashed.img", image_mib, mem_total_mib)
+        source = "/run/initramfs/squashed.img"
     return (
-        AttachLoop(images.squashfs, True, SQUASH_LOOP),
+        *steps,
+        AttachLoop(source, True, SQUASH_LOOP),
         MakeDir(SQUASHFS_MNT),
         Mount(SQUASH_LOOP, SQUASHFS_MNT, "squashfs", ("ro",)),
     )
 
 
-@dataclass(frozen=True)
-class SquashContents:
-    rootfs_img: bool  # LiveOS/rootfs.img inside
-    has_liveos: bool
-    flattened: bool  # /usr or /ostree: the squashfs is the root itself
-
-
-def choose_mode(opts: LiveOptions) -> Mode:
-    overlay = opts.rd_overlay if opts.rd_overlay is not None else opts.overlay
-    if opts.overlay_thin:
-        return Mode.DM_THIN_TEMP
-    if overlay is not None and overlay.lower() == "none":
-        return Mode.DM_LINEAR_RW
-    if opts.overlayfs or (opts.rd_overlay is not None and opts.rd_overlay not in ("0", "no", "off")):
-        return Mode.OVERLAYFS_TEMP
-    if overlay is not None:
-        return Mode.DM_SNAPSHOT_PERSISTENT
-    return Mode.DM_SNAPSHOT_TEMP
-
-
-def plan_root(opts: LiveOptions, squash_path: str, contents: SquashContents, newroot: str,
-              root_fstype: str) -> tuple[Step, ...]:
-    """Build the writable root over the image inside the squashfs, and mount it on newroot."""
-    inner = INNER_ROOTFS
-    if not contents.rootfs_img:
-        if contents.flattened:
-            raise NotSupportedYet(f"a flattened {squash_path.removeprefix(LIVE)} (OverlayFS root)")
-        raise ImageNotFound(
-            squash_path.removeprefix(LIVE) or squash_path, ["/LiveOS/rootfs.img", "/usr", "/ostree"],
-            "the squashfs must hold LiveOS/rootfs.img, or be a root tree itself",
+def plan_copy_to_ram(opts: LiveOptions, src: str, dest: str, image_mib: int | None,
+                     mem_total_mib: int | None) -> tuple[Step, ...]:
+    """rd.live.ram: refuse up front when the image cannot fit beside rd.minmem (dracut-ng check_live_ram)."""
+    minmem = opts.minmem_mib.of(mem_total_mib or 0) if isinstance(opts.minmem_mib, Percent) else opts.minmem_mib
+    if image_mib is not None and mem_total_mib is not None and mem_total_mib - image_mib < minmem:
+        raise LiveError(
+            f"rd.live.ram: {src.removeprefix(LIVE)} ({image_mib} MiB) does not fit in RAM "
+            f"({mem_total_mib} MiB, of which rd.minmem={minmem} MiB must stay free)",
+            "boot without rd.live.ram, or give the machine more memory",
         )
-    mode = choose_mode(opts)
-    if mode is not Mode.DM_SNAPSHOT_TEMP:
-        raise NotSupportedYet(mode.value)
+    return (CopyToRam(src, dest),)
+
+
+def plan_root(opts: LiveOptions, intent: Intent, image: RootImage, decision: Decision, newroot: str,
+              root_fstype: str, mem_total_mib: int | None = None,
+              probe: OverlayProbe | None = None) -> tuple[Step, ...]:
+    """Build the writable root for the chosen mode, and mount it on newroot."""
+    mode = decision.mode
     rootflags = tuple(o for o in (opts.rootflags or "").split(",") if o)
-    return (
-        AttachLoop(inner, True, BASE_LOOP),
-        CreateSparseFile(TMP_COW, opts.overlay_size_mib),
+    steps: list[Step] = []
+    flattened = image.kind is ImageKind.FLATTENED
+    fsimg = image.fsimg
+    if opts.writable_fsimg and not flattened:
+        steps.append(CopyToRam(fsimg, "/run/initramfs/fsimg/rootfs.img"))
+        fsimg = "/run/initramfs/fsimg/rootfs.img"
+    elif image.kind is ImageKind.UNCOMPRESSED and opts.live_ram:
+        steps.append(CopyToRam(fsimg, "/run/initramfs/rootfs.img"))
+        fsimg = "/run/initramfs/rootfs.img"
+    base: Ref = SQUASH_LOOP if flattened else BASE_LOOP
+    if not flattened:
+        steps.append(AttachLoop(fsimg, mode is not Mode.DM_LINEAR_RW, BASE_LOOP))
+    if mode in (Mode.DM_SNAPSHOT_TEMP, Mode.DM_THIN_TEMP, Mode.DM_LINEAR_RW, Mode.DM_SNAPSHOT_PERSISTENT,
+                Mode.DM_SNAPSHOT_PERSISTENT_RO):
+        steps += _dm_steps(opts, intent, mode, mem_total_mib, probe)
+        steps.append(CreateDm("live-base", linear_table(BASE_LOOP), True, LIVE_BASE))
+        steps.append(Symlink(BASE_LOOP, "/dev/live-base"))
+        steps.append(Mount("/dev/mapper/live-rw", newroot, root_fstype, rootflags))
+    else:
+        steps += _overlayfs_steps(opts, intent, mode, image, base, newroot, rootflags, mem_total_mib, probe)
+    if image.squashfs is not None and not flattened:
+        steps.append(Unmount(SQUASHFS_MNT, lazy=True))
+    steps.append(MarkDone())
+    return tuple(steps)
+
+
+def _dm_steps(opts: LiveOptions, intent: Intent, mode: Mode, mem_total_mib: int | None,
+              probe: OverlayProbe | None) -> list[Step]:
+    if mode is Mode.DM_LINEAR_RW:
+        return [CreateDm("live-rw", linear_table(BASE_LOOP), False, LIVE_RW)]
+    if mode in (Mode.DM_SNAPSHOT_PERSISTENT, Mode.DM_SNAPSHOT_PERSISTENT_RO):
+        assert probe is not None
+        steps: list[Step] = []
+        if intent.reset:
+            steps.append(WipeHeader(probe.path, 64 * 1024))  # dracut: dd if=/dev/zero bs=64k count=1
+        steps.append(AttachLoop(probe.path, mode is Mode.DM_SNAPSHOT_PERSISTENT_RO, COW_LOOP))
+        steps.append(Unmount(OVERLAY_MNT, lazy=True))  # the loop device holds the file
+        if mode is Mode.DM_SNAPSHOT_PERSISTENT:
+            steps.append(CreateDm("live-rw", snapshot_table(BASE_LOOP, COW_LOOP), False, LIVE_RW))
+            return steps
+        tmp = Ref("tmp-cow-loop")
+        steps += [
+            CreateDm("live-ro", snapshot_table(BASE_LOOP, COW_LOOP, "P"), True, LIVE_RO),
+            CreateSparseFile(TMP_COW, cow_size_mib(opts, mem_total_mib)),
+            AttachLoop(TMP_COW, False, tmp),
+            CreateDm("live-rw", (DmTarget(0, SizeOf(BASE_LOOP), "snapshot", ("/dev/mapper/live-ro", tmp, "PO", 8)),),
+                     False, LIVE_RW),
+        ]
+        return steps
+    size = cow_size_mib(opts, mem_total_mib)
+    if mode is Mode.DM_THIN_TEMP:
+        data_sectors = size * 2048
+        return [
+            LoadModules(("dm_thin_pool",)),
+            MakeDir(THIN_DIR),
+            # "on tmpfs so the loop device supports TRIM": deleting files gives memory back
+            CreateSparseFile(f"{THIN_DIR}/meta", max(1, size // 10)),
+            CreateSparseFile(f"{THIN_DIR}/data", size),
+            AttachLoop(f"{THIN_DIR}/meta", False, THIN_META),
+            AttachLoop(f"{THIN_DIR}/data", False, THIN_DATA),
+            CreateDm("live-overlay-pool",
+                     (DmTarget(0, data_sectors, "thin-pool", (THIN_META, THIN_DATA, 1024, 1024)),), False, THIN_POOL),
+            DmMessage("live-overlay-pool", "create_thin 0"),
+            # dracut-ng: the thin device is as large as the overlay, so the root can be grown
+            CreateDm("live-rw", (DmTarget(0, data_sectors, "thin", ("/dev/mapper/live-overlay-pool", 0, BASE_LOOP)),),
+                     False, LIVE_RW),
+        ]
+    return [
+        CreateSparseFile(TMP_COW, size),
         AttachLoop(TMP_COW, False, COW_LOOP),
         CreateDm("live-rw", snapshot_table(BASE_LOOP, COW_LOOP), False, LIVE_RW),
-        CreateDm("live-base", linear_table(BASE_LOOP), True, LIVE_BASE),
-        Symlink(BASE_LOOP, "/dev/live-base"),
-        Mount("/dev/mapper/live-rw", newroot, root_fstype, rootflags),
-        Unmount(SQUASHFS_MNT, lazy=True),
-        MarkDone(),
-    )
+    ]
+
+
+OVERLAY_IMG_MNT = "/run/initramfs/overlayfs-image"
+
+
+def _persistent_dirs(probe: OverlayProbe) -> tuple[list[Step], str, str]:
+    """Steps to reach a found persistent OverlayFS layer, and its upper and work directories."""
+    if probe.found is Found.FS_IMAGE:  # e.g. on a vfat stick: a filesystem image holding the dirs
+        loop = Ref("overlay-image-loop")
+        return ([AttachLoop(probe.path, False, loop), MakeDir(OVERLAY_IMG_MNT),
+                 Mount(loop, OVERLAY_IMG_MNT, "auto", ())],
+                f"{OVERLAY_IMG_MNT}/overlayfs", f"{OVERLAY_IMG_MNT}/ovlwork")
+    if probe.found is Found.DEVICE_TOP:  # dracut-ng device mode creates them
+        upper, work = f"{OVERLAY_MNT}/overlay", f"{OVERLAY_MNT}/ovlwork"
+        return [MakeDir(upper), MakeDir(work)], upper, work
+    return [], probe.path, posixpath.join(posixpath.dirname(probe.path.rstrip("/")), "ovlwork")
+
+
+def _overlayfs_steps(opts: LiveOptions, intent: Intent, mode: Mode, image: RootImage, base: Ref, newroot: str,
+                     rootflags: tuple[str, ...], mem_total_mib: int | None,
+                     probe: OverlayProbe | None) -> list[Step]:
+    steps: list[Step] = [MakeDir(ROOTFSBASE)]
+    if image.kind is ImageKind.FLATTENED:
+        # dracut-ng 108: a bind mount, not a second mount of the same image (dracut-ng#1384)
+        steps.append(Mount(SQUASHFS_MNT, ROOTFSBASE, "none", ("bind",)))
+    else:
+        steps.append(Mount(base, ROOTFSBASE, "auto", ("ro",)))
+    lower = ROOTFSBASE
+    if mode is Mode.OVERLAYFS_PERSISTENT:
+        assert probe is not None
+        pre, upper, work = _persistent_dirs(probe)
+        steps += pre
+        if intent.reset:
+            steps.append(EmptyDir(upper))
+    else:
+        if mode is Mode.OVERLAYFS_PERSISTENT_RO:
+            assert probe is not None
+            pre, persistent_upper, _ = _persistent_dirs(probe)
+            steps += pre
+            lower = f"{persistent_upper}:{ROOTFSBASE}"
+        tmpfs = intent.tmpfs_options
+        if opts.overlay_size_mib != 32768 and not any(o.startswith("size=") for o in tmpfs):
+            # pylive: rd.live.overlay.size sizes the OverlayFS upper too (dracut ignores it, dracut-ng#1415)
+            tmpfs = (f"size={cow_size_mib(opts, mem_total_mib)}m", *tmpfs)
+        if tmpfs:
+            steps += [MakeDir(TMPFS_UPPER), Mount("tmpfs", TMPFS_UPPER, "tmpfs", ("mode=0755", *tmpfs))]
+        root = TMPFS_UPPER if tmpfs else "/run/initramfs/overlay"
+        upper, work = f"{root}/overlayfs", f"{root}/ovlwork"
+        steps += [MakeDir(upper), MakeDir(work)]
+    steps += [
+        Symlink(upper, "/run/overlayfs"),
+        Symlink(work, "/run/ovlwork"),
+        Symlink(base, "/dev/live-base"),
+        Mount("LiveOS_rootfs", newroot, "overlay",
+              (*rootflags, f"lowerdir={lower}", f"upperdir={upper}", f"workdir={work}")),
+    ]
+    return steps
+
+
+def plan_overlay_wait(intent: Intent, opts: LiveOptions) -> tuple[Step, ...]:
+    """Look for the persistent overlay's device; its absence is not an error (a temporary overlay is used)."""
+    assert intent.persistent is not None
+    path = intent.persistent.device.udev_path()
+    assert path is not None
+    return (WaitForDevice(str(intent.persistent.device), path, min(opts.retry_s, 10), OVERLAY_DEV, optional=True),)
+
+
+def plan_overlay_mount(intent: Intent, same_as_live: bool) -> tuple[Step, ...]:
+    """Mount the overlay's filesystem at OVERLAY_MNT. On the live medium itself: remount it
+    read-write and bind it there (dracut 057+). Read-only mode never mounts it writable."""
+    rw = () if intent.readonly else ("rw",)
+    if same_as_live:
+        return (
+            *(() if intent.readonly else (Mount(LIVEDEV_REF, LIVE, "none", ("remount", "rw")),)),
+            MakeDir(OVERLAY_MNT),
+            Mount(LIVE, OVERLAY_MNT, "none", ("bind",)),
+        )
+    return (MakeDir(OVERLAY_MNT), Mount(OVERLAY_DEV, OVERLAY_MNT, "auto", rw or ("ro",)))
+
+
+def classify_overlay(path: str, *, is_file: bool, size: int, fstype: str | None, is_dir: bool,
+                     ovlwork_sibling: bool, device_mode: bool) -> OverlayProbe:
+    """What a persistent overlay path holds (dmsquash-live-root.sh do_live_overlay, part b)."""
+    if is_file:
+        if size == 0 or fstype == "DM_snapshot_cow":
+            return OverlayProbe(Found.DM_COW, path)
+        if fstype is not None:
+            return OverlayProbe(Found.FS_IMAGE, path)
+        raise LiveError(f"the persistent overlay {path.removeprefix(OVERLAY_MNT)} is neither a device-mapper "
+                        "COW file nor a filesystem image; it was left untouched",
+                        "move it away, or choose another path with rd.live.overlay=<dev>:<path>")
+    if is_dir and ovlwork_sibling:
+        return OverlayProbe(Found.OVERLAYFS_DIR, path)
+    if device_mode:
+        return OverlayProbe(Found.DEVICE_TOP, f"{OVERLAY_MNT}/overlay")
+    return OverlayProbe(Found.NOTHING, path)
+
+
+def plan_missing_overlay_notice(opts: LiveOptions, intent: Intent) -> tuple[Step, ...]:
+    """dracut asks for Enter when requested persistence is missing, unless told not to."""
+    text = (f"Unable to find a persistent overlay ({intent.persistent}); using a temporary one. "
+            "All root filesystem changes will be lost on shutdown.")
+    wait = not (opts.no_prompt or opts.rhgb or opts.splash)
+    return (Notice(text, wait_for_enter=wait),)

@@ -11,6 +11,7 @@ from pathlib import Path
 # (offset, magic, fstype): enough for what a live medium or image can be.
 _MAGICS = (
     (0, b"hsqs", "squashfs"),
+    (0, b"SnAp", "DM_snapshot_cow"),  # a persistent device-mapper snapshot's COW header
     (1024, struct.pack("<I", 0xE0F5E1E2), "erofs"),
     (1080, struct.pack("<H", 0xEF53), "ext4"),  # ext2/3/4 share it; the kernel's ext4 mounts them all
     (32769, b"CD001", "iso9660"),
@@ -96,3 +97,24 @@ def device_sectors(path: str) -> int:
         return os.lseek(fd, 0, os.SEEK_END) // 512
     finally:
         os.close(fd)
+
+
+def mem_total_mib(root: Path = Path("/")) -> int | None:
+    try:
+        for line in (root / "proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def label_uuid(root: Path, dev: str) -> tuple[str, str]:
+    """LABEL and UUID of a block device from the udev database ("" when unknown), as blkid reports them."""
+    try:
+        rdev = os.stat(dev).st_rdev
+    except OSError:
+        return "", ""
+    props = _udev_props(root, f"{os.major(rdev)}:{os.minor(rdev)}")
+    label = unescape_udev(props["ID_FS_LABEL_ENC"]) if "ID_FS_LABEL_ENC" in props else props.get("ID_FS_LABEL", "")
+    return label, props.get("ID_FS_UUID", "")

@@ -10,7 +10,10 @@ MS_RDONLY = 1
 MNT_DETACH = 2
 
 # Options that are mount flags rather than filesystem data (mount(8) translates the same ones).
-_FLAGS = {"ro": MS_RDONLY, "rw": 0, "nosuid": 2, "nodev": 4, "noexec": 8, "defaults": 0}
+MS_REMOUNT = 32
+MS_BIND = 4096
+_FLAGS = {"ro": MS_RDONLY, "rw": 0, "nosuid": 2, "nodev": 4, "noexec": 8, "defaults": 0, "remount": MS_REMOUNT,
+          "bind": MS_BIND}
 
 
 def split_options(options: tuple[str, ...]) -> tuple[int, str]:

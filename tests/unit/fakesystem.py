@@ -20,6 +20,9 @@ class FakeSystem:
     sectors: dict[str, int] = field(default_factory=dict)
     devices: list[BlockDevice] = field(default_factory=list)
     fail_on: str | None = None  # a call name that raises OSError
+    mem_mib: int | None = 4096
+    labels: dict[str, tuple[str, str]] = field(default_factory=dict)
+    file_sizes: dict[str, int] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     paths: set[str] = field(default_factory=set)
     mounts: dict[str, str] = field(default_factory=dict)
@@ -67,6 +70,21 @@ class FakeSystem:
             if path.startswith(target + "/") and any(p.startswith(rel + "/") for p in inner):
                 return True
         return False
+
+    def is_file(self, path: str) -> bool:
+        return self.exists(path) and not self.is_dir(path)
+
+    def file_size(self, path: str) -> int:
+        for target in self.mounts:
+            if path.startswith(target + "/") and path[len(target) + 1 :] in self.file_sizes:
+                return self.file_sizes[path[len(target) + 1 :]]
+        return self.file_sizes.get(path, 0)
+
+    def mem_total_mib(self) -> int | None:
+        return self.mem_mib
+
+    def label_uuid(self, dev: str) -> tuple[str, str]:
+        return self.labels.get(dev, ("", ""))
 
     def load_modules(self, names: tuple[str, ...]) -> None:
         self._call(f"modprobe {' '.join(names)}")

@@ -105,8 +105,19 @@ def test_medium_without_image_says_what_was_searched_and_unwinds() -> None:
     assert sys.mounts == {} and sys.calls[-2:] == ["umount /run/initramfs/live", "rm /run/initramfs/livedev"]
 
 
-def test_squashfs_without_rootfs_img_or_usr() -> None:
+def test_squashfs_with_liveos_but_no_image() -> None:
+    # dracut sets nothing up here and the boot waits for a device that never comes
     sys = live_iso_system(squash={"LiveOS/other.img"})
+    with pytest.raises(ImageNotFound) as e:
+        run(CMDLINE, sys)
+    assert str(e.value) == (
+        "no live root image in /LiveOS/squashfs.img (searched: /LiveOS/rootfs.img, /LiveOS/ext3fs.img): "
+        "the squashfs has a LiveOS directory but no root image in it"
+    )
+
+
+def test_squashfs_without_rootfs_img_or_usr() -> None:
+    sys = live_iso_system(squash={"etc/hostname"})
     with pytest.raises(ImageNotFound) as e:
         run(CMDLINE, sys)
     assert str(e.value) == (
@@ -130,8 +141,9 @@ def test_failure_rolls_back_everything() -> None:
     [
         (" rd.live.overlay.overlayfs", None, "temporary OverlayFS is not supported"),
         (" rd.live.overlay.thin", None, "temporary dm-thin snapshot is not supported"),
-        (" rd.live.ram", None, "rd.live.ram is not supported"),
-        ("", {"usr/bin/sh"}, re.escape("a flattened /LiveOS/squashfs.img (OverlayFS root) is not supported")),
+        (" rd.live.ram", None, re.escape("the step 'copy /run/initramfs/live/LiveOS/squashfs.img to RAM")),
+        (" rd.live.overlay=LABEL=persist", None, re.escape("a persistent overlay (overlay LABEL=persist)")),
+        ("", {"usr/bin/sh"}, re.escape("temporary OverlayFS is not supported")),
     ],
 )
 def test_later_modes_stop_with_one_line(extra: str, squash, message: str) -> None:

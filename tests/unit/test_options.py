@@ -5,7 +5,7 @@ import pytest
 from pylive.cmdline import Args
 from pylive.devspec import SpecKind
 from pylive.errors import CmdlineError
-from pylive.options import OPTIONS, LiveOptions, parse_options
+from pylive.options import OPTIONS, LiveOptions, Percent, parse_options
 
 
 def opts(text: str) -> LiveOptions:
@@ -32,9 +32,11 @@ def test_booleans(text: str, expected: bool) -> None:
     assert opts(text).live_ram is expected
 
 
-def test_presence_option_is_true_even_for_zero() -> None:
-    # dracut reads rd.live.check with getarg (presence), so =0 still checks: kept as documented.
-    assert opts("rd.live.check=0").check is True
+def test_check_zero_means_no_check() -> None:
+    # dracut reads rd.live.check with getarg (presence), so =0 still checks; pylive does not (README).
+    assert opts("rd.live.check=0").check is False
+    assert opts("rd.live.check").check is True
+    assert opts("check").check is True
 
 
 @pytest.mark.parametrize(
@@ -49,14 +51,19 @@ def test_overlay_size_default_is_32_gib() -> None:
     assert opts("root=live:LABEL=x").overlay_size_mib == 32768
 
 
-@pytest.mark.parametrize("value", ["4X", "", "-1", "0", "1.5G", "big", "4 G"])
+def test_percent_sizes() -> None:
+    size = opts("rd.live.overlay.size=50%").overlay_size_mib
+    assert isinstance(size, Percent) and size.of(8192) == 4096 and str(size) == "50% of RAM"
+
+
+@pytest.mark.parametrize("value", ["4X", "", "-1", "0", "1.5G", "big", "4 G", "101%", "0%"])
 def test_bad_sizes_name_the_option_and_an_example(value: str) -> None:
     with pytest.raises(CmdlineError) as e:
         opts(f'"rd.live.overlay.size={value}"')
     line = str(e.value)
     assert "\n" not in line
     assert line.startswith(f"rd.live.overlay.size={value}:")
-    assert "rd.live.overlay.size=4096" in line
+    assert "rd.live.overlay.size=4096, rd.live.overlay.size=4G or rd.live.overlay.size=50%" in line
 
 
 def test_bad_retry() -> None:
@@ -65,6 +72,7 @@ def test_bad_retry() -> None:
 
 
 def test_deprecated_names_work_and_say_the_new_name() -> None:
+    assert opts("rd.live.overlayfs.readonly").overlay_readonly  # dracut-ng's misspelled fallback
     o = opts("root=CDLABEL=x liveimg live_dir=Live reset_overlay")
     assert o.live_image and o.live_dir == "Live" and o.overlay_reset
     assert "kernel command line option 'liveimg' is deprecated, use 'rd.live.image' instead" in o.warnings
@@ -115,6 +123,7 @@ def test_unknown_live_forms_are_an_error(text: str) -> None:
 
 def test_ro_rw_last_wins() -> None:
     assert opts("ro rw").medium_rw
+    assert "both ro and rw are given: the last one (rw) wins for the live medium" in opts("ro rw").warnings
     assert not opts("rw ro").medium_rw
     assert not opts("").medium_rw
 
