@@ -97,6 +97,8 @@ class Executor:
         if isinstance(step, NOT_YET):
             if not self.dry_run:
                 raise NotSupportedYet(f"the step '{step.describe()}'")
+            if isinstance(step, CopyToRam):
+                s.note_copy(step.src, step.dest)  # a dry run reads the copy as its source
             return
         if isinstance(step, WaitForDevice):
             node = s.wait_for_device(step.udev_path, step.timeout_s)

@@ -50,9 +50,11 @@ class ExplainSystem:
     livedev: str = ""
     overlay_media: MediaView | None = None
     waited: list[str] = field(default_factory=list)
+    copies: dict[str, str] = field(default_factory=dict)  # RAM copy → its source (dry run)
 
     # --- where a path lives ---
     def _locate(self, path: str) -> tuple[MediaView, str] | None:
+        path = self.copies.get(path, path)
         for target in sorted(self.mounts, key=len, reverse=True):
             if path.startswith(target + "/"):
                 return self.mounts[target], path[len(target) + 1 :]
@@ -153,6 +155,11 @@ class ExplainSystem:
 
     def create_sparse_file(self, path: str, size_bytes: int) -> None:
         self.sparse[path] = size_bytes
+
+    def note_copy(self, src: str, dest: str) -> None:
+        loc = self._locate(src)
+        if loc is not None:
+            self.copies[dest] = src
 
     def dm_create(self, name: str, table: tuple[TargetLine, ...], readonly: bool) -> str:
         self.dm[name] = table

@@ -171,7 +171,7 @@ def parse_seconds(option: str, text: str | None, example: str) -> int:
 def _value(spec: OptionSpec, arg: Arg) -> Any:
     parsers: dict[Kind, Callable[[Arg], Any]] = {
         Kind.BOOL: lambda a: a.value is None or a.value not in FALSE_WORDS,
-        Kind.TEXT: lambda a: a.value,
+        Kind.TEXT: lambda a: "" if a.value is None else a.value,  # a bare text option is present but empty
         Kind.SIZE_MIB: lambda a: parse_size_mib(spec.name, a.value, spec.example),
         Kind.SECONDS: lambda a: parse_seconds(spec.name, a.value, spec.example),
     }

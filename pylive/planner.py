@@ -371,6 +371,10 @@ def plan_modules() -> tuple[Step, ...]:
 def plan_wait(opts: LiveOptions) -> tuple[Step, ...]:
     """Wait for the medium named on root=."""
     assert opts.spec is not None
+    if opts.iso_scan_filename is not None:
+        raise NotSupportedYet(f"iso-scan/filename={opts.iso_scan_filename} (finding an ISO file on the disks)")
+    if opts.overlay_crypt is not None:
+        raise NotSupportedYet(f"rd.overlay.crypt={opts.overlay_crypt} (an encrypted overlay)")
     path = opts.spec.udev_path()
     if path is None:
         raise NotSupportedYet(f"root=live:{opts.spec} ({opts.spec.kind.value})")

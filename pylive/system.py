@@ -36,6 +36,7 @@ class System(Protocol):
     def dev_numbers(self, dev: str) -> str: ...
     def dm_create(self, name: str, table: tuple[TargetLine, ...], readonly: bool) -> str: ...
     def dm_remove(self, name: str) -> None: ...
+    def note_copy(self, src: str, dest: str) -> None: ...
 
 
 class RealSystem:
@@ -142,3 +143,6 @@ class RealSystem:
         from pylive.linux import dm
 
         dm.remove_device(name)
+
+    def note_copy(self, src: str, dest: str) -> None:
+        raise AssertionError("only dry runs note copies")  # the real copy is a step of its own

@@ -111,7 +111,9 @@ class FakeSystem:
 
     def mount(self, source: str, target: str, fstype: str, options: tuple[str, ...]) -> None:
         self._call(f"mount -t {fstype} -o {','.join(options) or 'defaults'} {source} {target}")
-        self.mounts[target] = source
+        if "remount" in options:
+            return
+        self.mounts[target] = self.mounts.get(source, source) if "bind" in options else source
 
     def umount(self, target: str, lazy: bool) -> None:
         self._call(f"umount{' -l' if lazy else ''} {target}")
@@ -155,6 +157,11 @@ class FakeSystem:
         self._call(f"dmsetup create{' --readonly' if readonly else ''} {name} {'; '.join(map(str, table))}")
         self.dm[name] = table
         return f"/dev/mapper/{name}"
+
+    def note_copy(self, src: str, dest: str) -> None:
+        for table in (self.contents, self.fstypes, self.sectors):
+            if src in table:
+                table[dest] = table[src]  # type: ignore[index]
 
     def dm_remove(self, name: str) -> None:
         self._call(f"dmsetup remove {name}")

@@ -1,0 +1,315 @@
+"""The whole decision table, planned against fake machines (dry run: every mode is planned).
+
+Each case: a command line, the medium's layout, what the persistent overlay location holds, and
+the expected mode (or the one line the boot stops with), plus steps and warnings it must show.
+Rows of dracut-live.md §4.9 and the dracut-ng TEST-30-DMSQUASH / TEST-21-OVERLAYFS command lines
+are among them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+
+from pylive import boot
+from pylive.cmdline import Args
+from pylive.errors import LiveError
+from pylive.options import parse_options
+from pylive.planner import Mode
+
+from .fakesystem import FakeSystem
+
+LABEL, UUID = "Test Live 1", "2026-11-26-14-40-54-00"
+OVL = f"LiveOS/overlay-{LABEL}-{UUID}"
+LIVE = '"root=live:CDLABEL=Test Live 1"'
+
+# medium layouts: files on the medium, and inside its squashfs (None: no squashfs)
+LAYOUTS = {
+    "inner": ({"LiveOS/squashfs.img"}, {"LiveOS/rootfs.img"}),
+    "flat": ({"LiveOS/squashfs.img"}, {"usr/bin/sh", "etc/os-release"}),
+    "ostree": ({"LiveOS/squashfs.img"}, {"ostree/repo/config"}),
+    "ext3fs": ({"LiveOS/squashfs.img"}, {"LiveOS/ext3fs.img"}),
+    "liveos-empty": ({"LiveOS/squashfs.img"}, {"LiveOS/README"}),
+    "no-root": ({"LiveOS/squashfs.img"}, {"etc/hostname"}),
+    "uncompressed": ({"LiveOS/rootfs.img"}, None),
+    "empty": ({"EFI/BOOT/bootx64.efi"}, None),
+    "livedir": ({"images/squashfs.img"}, {"LiveOS/rootfs.img"}),
+}
+# persistent overlay device /dev/sdb1 (LABEL=persist) contents: path → (size, fstype) or "dir"
+OVERLAYS = {
+    "none": None,  # no such device
+    "nothing": {},
+    "dm-empty": {OVL: (0, None)},
+    "dm-cow": {OVL: (1 << 20, "DM_snapshot_cow")},
+    "ovl-dir": {OVL + "/etc": "dir", "LiveOS/ovlwork/work": "dir"},
+    "fs-image": {OVL: (1 << 20, "ext4")},
+    "garbage": {OVL: (1 << 20, None)},
+    "custom": {"persist/cow": (0, None)},
+}
+
+
+def machine(layout: str, overlay: str = "none", overlay_on_medium: bool = False) -> FakeSystem:
+    medium, squash = LAYOUTS[layout]
+    sys = FakeSystem()
+    sys.links[r"/dev/disk/by-label/Test\x20Live\x201"] = "/dev/sr0"
+    sys.links["/dev/disk/by-uuid/" + UUID] = "/dev/sr0"
+    sys.links["/dev/sr0"] = "/dev/sr0"
+    sys.fstypes["/dev/sr0"] = "iso9660"
+    sys.labels["/dev/sr0"] = (LABEL, UUID)
+    sys.contents["/dev/sr0"] = set(medium)
+    for f in medium:
+        sys.fstypes[f"/run/initramfs/live/{f}"] = "squashfs" if squash is not None else "ext4"
+        sys.contents[f"/run/initramfs/live/{f}"] = set(squash or ())
+        sys.file_sizes[f] = 700 << 20
+    for inner in ("rootfs.img", "ext3fs.img"):
+        sys.fstypes[f"/run/initramfs/squashfs/LiveOS/{inner}"] = "ext4"
+        sys.sectors[f"/run/initramfs/squashfs/LiveOS/{inner}"] = 131072
+    contents = OVERLAYS[overlay]
+    if contents is not None:
+        dev = "/dev/sr0" if overlay_on_medium else "/dev/sdb1"
+        if not overlay_on_medium:
+            sys.links["/dev/disk/by-label/persist"] = dev
+            sys.contents[dev] = set()
+        for path, what in contents.items():
+            sys.contents[dev].add(path)
+            if what != "dir":
+                size, fstype = what
+                sys.file_sizes[path] = size
+                if fstype:
+                    sys.fstypes[f"/run/initramfs/overlayfs/{path}"] = fstype
+    return sys
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    cmdline: str
+    layout: str = "inner"
+    overlay: str = "none"
+    mode: Mode | None = None
+    error: str = ""  # a regular expression the one-line error must match
+    steps: tuple[str, ...] = ()  # substrings that must appear in the planned steps
+    warnings: tuple[str, ...] = ()
+    on_medium: bool = False
+    not_live: bool = False
+
+
+DM_TEMP, DM_THIN, DM_RW = Mode.DM_SNAPSHOT_TEMP, Mode.DM_THIN_TEMP, Mode.DM_LINEAR_RW
+DM_P, DM_P_RO = Mode.DM_SNAPSHOT_PERSISTENT, Mode.DM_SNAPSHOT_PERSISTENT_RO
+OV_TEMP, OV_P, OV_P_RO = Mode.OVERLAYFS_TEMP, Mode.OVERLAYFS_PERSISTENT, Mode.OVERLAYFS_PERSISTENT_RO
+P = "rd.live.overlay=LABEL=persist"
+NOT_YET = "is not supported by this pylive yet"
+
+CASES = [
+    # --- root= forms ---
+    Case("cdlabel", LIVE, mode=DM_TEMP, steps=(r"wait up to 180s for CDLABEL=Test Live 1",)),
+    Case("uuid", f"root=live:UUID={UUID}", mode=DM_TEMP),
+    Case("live-image-label", '"root=LABEL=Test Live 1" rd.live.image', mode=DM_TEMP),
+    Case("live-image-cdlabel", '"root=CDLABEL=Test Live 1" rd.live.image', mode=DM_TEMP),
+    Case("live-image-uuid", f"root=UUID={UUID} rd.live.image", mode=DM_TEMP),
+    Case("liveimg-alias", '"root=CDLABEL=Test Live 1" liveimg', mode=DM_TEMP, warnings=("'liveimg' is deprecated",)),
+    Case("partuuid", "root=live:PARTUUID=abcd-01", error=r"live medium PARTUUID=abcd-01 not found"),
+    Case("partlabel", "root=live:PARTLABEL=live", error=r"waited for /dev/disk/by-partlabel/live"),
+    Case("dev-path", "root=live:/dev/sr1", error=r"live medium /dev/sr1 not found"),
+    Case("iso-file", "root=live:/images/live.iso", error=rf"root=live:/images/live.iso \(iso-file\) {NOT_YET}"),
+    Case("img-file", "root=live:/live.img", error=rf"\(img-file\) {NOT_YET}"),
+    Case("url", "root=live:http://10.0.2.2/root.squashfs", error=rf"\(url\) {NOT_YET}"),
+    Case("url-alias", "root=https://10.0.2.2/root.squashfs", error=rf"\(url\) {NOT_YET}"),
+    Case("nfs", "root=live:nfs://10.0.2.2/live", error=rf"\(nfs\) {NOT_YET}"),
+    Case("plain-root", "root=/dev/sda1", not_live=True),
+    Case("plain-label", "root=LABEL=dracut", not_live=True),
+    # --- dracut-live.md §4.9, row by row ---
+    Case("inner-none", LIVE, "inner", mode=DM_TEMP, steps=(
+        "losetup -r /run/initramfs/squashfs/LiveOS/rootfs.img", "create sparse file /overlay of 32768 MiB",
+        "dmsetup create live-rw '0 <sectors of base-loop> snapshot <base-loop> <cow-loop> PO 8'",
+        "dmsetup create --readonly live-base", "umount -l /run/initramfs/squashfs")),
+    Case("inner-overlayfs", LIVE + " rd.live.overlay.overlayfs", "inner", mode=OV_TEMP, steps=(
+        "mount -t auto -o ro <base-loop> /run/rootfsbase",
+        "mount -t overlay -o lowerdir=/run/rootfsbase,upperdir=/run/initramfs/overlay/overlayfs,"
+        "workdir=/run/initramfs/overlay/ovlwork LiveOS_rootfs /sysroot")),
+    Case("inner-rd-overlay", LIVE + " rd.overlay", "inner", mode=OV_TEMP),
+    Case("inner-persist-dm", f"{LIVE} {P}", "inner", "dm-empty", mode=DM_P, steps=(
+        f"losetup /run/initramfs/overlayfs/{OVL} → <cow-loop>", "umount -l /run/initramfs/overlayfs",
+        "snapshot <base-loop> <cow-loop> PO 8")),
+    Case("inner-persist-dir", f"{LIVE} {P}", "inner", "ovl-dir", mode=OV_P, steps=(
+        f"upperdir=/run/initramfs/overlayfs/{OVL},workdir=/run/initramfs/overlayfs/LiveOS/ovlwork",)),
+    Case("inner-persist-missing", f"{LIVE} {P}", "inner", "nothing", mode=DM_TEMP, steps=(
+        "ask: Unable to find a persistent overlay (LABEL=persist); using a temporary one.",)),
+    Case("inner-persist-missing-noprompt", f"{LIVE} {P} rd.live.overlay.nouserconfirmprompt", "inner", "nothing",
+         mode=DM_TEMP, steps=("tell: Unable to find a persistent overlay",)),
+    Case("inner-persist-missing-rhgb", f"{LIVE} {P} rhgb", "inner", "nothing", mode=DM_TEMP,
+         steps=("tell: Unable to find",)),
+    Case("inner-persist-no-device", f"{LIVE} {P}", "inner", "none", mode=DM_TEMP,
+         steps=("wait up to 10s for LABEL=persist (/dev/disk/by-label/persist), if it is there", "ask: Unable")),
+    Case("flat-none", LIVE, "flat", mode=OV_TEMP, steps=(
+        "mount -t none -o bind /run/initramfs/squashfs /run/rootfsbase", "ln -s <squashfs-loop> /dev/live-base")),
+    Case("ostree-none", LIVE, "ostree", mode=OV_TEMP),
+    Case("flat-overlayfs", LIVE + " rd.live.overlay.overlayfs", "flat", mode=OV_TEMP),
+    Case("flat-persist-dir", f"{LIVE} {P}", "flat", "ovl-dir", mode=OV_P),
+    Case("flat-persist-dm", f"{LIVE} {P}", "flat", "dm-cow",
+         error=r"is a device-mapper COW file, but /LiveOS/squashfs.img is a flattened image that needs OverlayFS"),
+    Case("liveos-empty", LIVE, "liveos-empty",
+         error=r"no live root image in /LiveOS/squashfs.img \(searched: /LiveOS/rootfs.img, /LiveOS/ext3fs.img\)"),
+    Case("liveos-empty-overlayfs", LIVE + " rd.live.overlay.overlayfs", "liveos-empty", error=r"no live root image"),
+    Case("no-root-in-squashfs", LIVE, "no-root", error=r"searched: /LiveOS/rootfs.img, /usr, /ostree"),
+    Case("ext3fs-legacy", LIVE, "ext3fs", mode=DM_TEMP, steps=("losetup -r /run/initramfs/squashfs/LiveOS/ext3fs.img",)),
+    Case("uncompressed-none", LIVE, "uncompressed", mode=DM_TEMP, steps=(
+        "losetup -r /run/initramfs/live/LiveOS/rootfs.img → <base-loop>",)),
+    Case("uncompressed-ram", LIVE + " rd.live.ram", "uncompressed", mode=DM_RW, steps=(
+        "copy /run/initramfs/live/LiveOS/rootfs.img to RAM as /run/initramfs/rootfs.img",
+        "losetup /run/initramfs/rootfs.img → <base-loop>", "linear <base-loop> 0")),
+    Case("uncompressed-overlayfs", LIVE + " rd.live.overlay.overlayfs", "uncompressed", mode=OV_TEMP),
+    Case("uncompressed-ram-overlayfs", LIVE + " rd.live.ram rd.overlay", "uncompressed", mode=OV_TEMP),
+    Case("uncompressed-none-overlay", LIVE + " rd.live.overlay=none rw", "uncompressed", mode=DM_RW,
+         steps=("mount -t iso9660 -o rw", "losetup /run/initramfs/live/LiveOS/rootfs.img")),
+    Case("empty-medium", LIVE, "empty",
+         error=r"no live root image in the live medium CDLABEL=Test Live 1 \(searched: /LiveOS/squashfs.img"),
+    Case("empty-medium-overlayfs", LIVE + " rd.overlay", "empty", error=r"no live root image"),
+    Case("livedir", LIVE + " rd.live.dir=images", "livedir", mode=DM_TEMP),
+    Case("livedir-missing", LIVE + " rd.live.dir=images", "inner", error=r"check rd.live.dir=images"),
+    Case("squashimg", LIVE + " rd.live.squashimg=other.img", "inner", error=r"searched: /LiveOS/other.img"),
+    # --- dracut-ng TEST-30-DMSQUASH (base line has rd.overlay; the medium is ext4 with a squashfs rootfs.img) ---
+    Case("test30-overlayfs", "rd.overlay root=live:/dev/sr0", "uncompressed", mode=OV_TEMP),
+    Case("test30-live", "rd.overlay root=live:/dev/sr0 rd.live.image", "uncompressed", mode=OV_TEMP),
+    Case("test30-livedir", "rd.overlay root=live:/dev/sr0 rd.live.image rd.live.dir=LiveOS", "uncompressed",
+         mode=OV_TEMP),
+    Case("test30-iso", "rd.overlay root=live:/dev/sr0 iso-scan/filename=linux.iso root=live:/dev/disk/by-label/ISO",
+         error=rf"iso-scan/filename=linux.iso \(finding an ISO file on the disks\) {NOT_YET}"),
+    Case("test30-autooverlay", "rd.overlay root=live:/dev/sr0 rd.live.image rd.overlay=LABEL=persist rd.live.dir=LiveOS",
+         "uncompressed", "ovl-dir", mode=OV_P),
+    Case("test30-autooverlay-deprecated",
+         "rd.overlay root=live:/dev/sr0 rd.live.image rd.live.overlay=LABEL=persist rd.live.dir=LiveOS",
+         "uncompressed", "ovl-dir", mode=OV_P),
+    # --- dracut-ng TEST-21-OVERLAYFS, as live boots ---
+    Case("test21-off", LIVE + " rd.overlay=0", mode=DM_TEMP),
+    Case("test21-bool", LIVE + " rd.overlay", mode=OV_TEMP),
+    Case("test21-one", LIVE + " rd.overlay=1", mode=OV_TEMP),
+    Case("test21-device-label", LIVE + " rd.overlay=LABEL=persist", overlay="nothing", mode=OV_P, steps=(
+        "mkdir -p /run/initramfs/overlayfs/overlay", "upperdir=/run/initramfs/overlayfs/overlay,"
+        "workdir=/run/initramfs/overlayfs/ovlwork")),
+    Case("test21-device-missing", LIVE + " rd.overlay=LABEL=persist", overlay="none", mode=OV_TEMP,
+         steps=("ask: Unable to find a persistent overlay",)),
+    Case("test21-tmpfs-sized", LIVE + " rd.overlay=tmpfs:size=32M,nr_inodes=100000", mode=OV_TEMP, steps=(
+        "mount -t tmpfs -o mode=0755,size=32M,nr_inodes=100000 tmpfs /run/initramfs/overlay",)),
+    Case("test21-crypt", LIVE + " rd.overlay.crypt=LABEL=CRYPT", error=rf"rd.overlay.crypt=LABEL=CRYPT .*{NOT_YET}"),
+    Case("test21-not-live", "root=LABEL=dracut rd.overlay", not_live=True),
+    # --- overlay options and their interplay ---
+    Case("thin", LIVE + " rd.live.overlay.thin", mode=DM_THIN, steps=(
+        "dmsetup create live-overlay-pool '0 67108864 thin-pool <thin-meta-loop> <thin-data-loop> 1024 1024'",
+        "dmsetup message live-overlay-pool 0 'create_thin 0'",
+        "dmsetup create live-rw '0 67108864 thin /dev/mapper/live-overlay-pool 0 <base-loop>'")),
+    Case("thin-overlayfs", LIVE + " rd.live.overlay.thin rd.overlay", mode=OV_TEMP,
+         warnings=("rd.live.overlay.thin is ignored: OverlayFS is not a device-mapper overlay",)),
+    Case("thin-flat", LIVE + " rd.live.overlay.thin", "flat", mode=OV_TEMP,
+         warnings=("rd.live.overlay.thin is ignored: a flattened image needs OverlayFS",)),
+    Case("thin-persistent", f"{LIVE} {P} rd.live.overlay.thin", overlay="dm-cow", mode=DM_P,
+         warnings=("rd.live.overlay.thin is ignored: a persistent overlay was found",)),
+    Case("none", LIVE + " rd.live.overlay=none", mode=DM_RW, steps=("linear <base-loop> 0",)),
+    Case("none-caps", LIVE + " rd.live.overlay=NONE", mode=DM_RW),
+    Case("ng-none", LIVE + " rd.overlay=none", mode=DM_RW),  # dracut-ng would turn OverlayFS on (bug B)
+    Case("none-readonly", LIVE + " rd.live.overlay=none rd.live.overlay.readonly", mode=DM_TEMP,
+         warnings=("readonly wins",)),
+    Case("none-flat", LIVE + " rd.live.overlay=none", "flat", error=r"is a flattened squashfs and cannot be written to"),
+    Case("writable-fsimg", LIVE + " rd.writable.fsimg", mode=DM_RW, steps=(
+        "copy /run/initramfs/squashfs/LiveOS/rootfs.img to RAM as /run/initramfs/fsimg/rootfs.img",)),
+    Case("writable-fsimg-overlayfs", LIVE + " rd.writable.fsimg rd.overlay", mode=DM_RW,
+         warnings=("rd.writable.fsimg gives a writable root image of its own",)),
+    Case("ram", LIVE + " rd.live.ram", mode=DM_TEMP, steps=(
+        "copy /run/initramfs/live/LiveOS/squashfs.img to RAM as /run/initramfs/squashed.img",
+        "losetup -r /run/initramfs/squashed.img")),
+    Case("ram-too-big", LIVE + " rd.live.ram rd.minmem=3500", error=(
+        r"rd.live.ram: /LiveOS/squashfs.img \(700 MiB\) does not fit in RAM \(4096 MiB, of which rd.minmem=3500 MiB")),
+    Case("ram-alias", LIVE + " live_ram", mode=DM_TEMP, warnings=("'live_ram' is deprecated",)),
+    Case("size-2048", LIVE + " rd.live.overlay.size=2048", mode=DM_TEMP, steps=("/overlay of 2048 MiB",)),
+    Case("size-4g", LIVE + " rd.live.overlay.size=4G", mode=DM_TEMP, steps=("/overlay of 4096 MiB",)),
+    Case("size-percent", LIVE + " rd.live.overlay.size=25%", mode=DM_TEMP, steps=("/overlay of 1024 MiB",)),
+    Case("size-overlayfs", LIVE + " rd.overlay rd.live.overlay.size=512", mode=OV_TEMP, steps=(
+        "mount -t tmpfs -o mode=0755,size=512m tmpfs /run/initramfs/overlay",)),
+    Case("size-bad", LIVE + " rd.live.overlay.size=4X", error=r"rd.live.overlay.size=4X: not a size in MiB"),
+    Case("check", LIVE + " rd.live.check", mode=DM_TEMP, steps=("check the implanted MD5 of <livedev>",)),
+    Case("check-zero", LIVE + " rd.live.check=0", mode=DM_TEMP),
+    Case("check-alias", LIVE + " check", mode=DM_TEMP, steps=("check the implanted MD5",)),
+    Case("rootflags", LIVE + " rootflags=noatime", mode=DM_TEMP, steps=("mount -t ext4 -o noatime /dev/mapper/live-rw",)),
+    Case("rootflags-overlayfs", LIVE + " rd.overlay rootflags=noatime", mode=OV_TEMP,
+         steps=("-o noatime,lowerdir=/run/rootfsbase",)),
+    Case("medium-rw", LIVE + " rw", mode=DM_TEMP, steps=("mount -t iso9660 -o rw <livedev>",)),
+    Case("ro-rw", LIVE + " ro rw ro", mode=DM_TEMP, warnings=("the last one (ro) wins",)),
+    # --- persistence ---
+    Case("persist-reset-dm", f"{LIVE} {P} rd.live.overlay.reset", overlay="dm-cow", mode=DM_P,
+         steps=(f"reset: zero the first 64 KiB of /run/initramfs/overlayfs/{OVL}",)),
+    Case("persist-reset-dir", f"{LIVE} {P} rd.overlay.reset", overlay="ovl-dir", mode=OV_P,
+         steps=(f"reset: empty /run/initramfs/overlayfs/{OVL}",)),
+    Case("persist-readonly-dm", f"{LIVE} {P} rd.live.overlay.readonly", overlay="dm-cow", mode=DM_P_RO, steps=(
+        "mount -t auto -o ro <overlay-dev> /run/initramfs/overlayfs",
+        f"losetup -r /run/initramfs/overlayfs/{OVL} → <cow-loop>",
+        "dmsetup create --readonly live-ro '0 <sectors of base-loop> snapshot <base-loop> <cow-loop> P 8'",
+        "snapshot /dev/mapper/live-ro <tmp-cow-loop> PO 8")),
+    Case("persist-readonly-dir", f"{LIVE} {P} rd.overlay.readonly", overlay="ovl-dir", mode=OV_P_RO, steps=(
+        f"lowerdir=/run/initramfs/overlayfs/{OVL}:/run/rootfsbase,upperdir=/run/initramfs/overlay/overlayfs",)),
+    Case("persist-readonly-typo", f"{LIVE} {P} rd.live.overlayfs.readonly", overlay="dm-cow", mode=DM_P_RO,
+         warnings=("'rd.live.overlayfs.readonly' is deprecated",)),
+    Case("persist-reset-readonly", f"{LIVE} {P} rd.live.overlay.reset rd.live.overlay.readonly", overlay="dm-cow",
+         mode=DM_P_RO, warnings=("readonly wins and nothing is reset",)),
+    Case("reset-alone", LIVE + " rd.live.overlay.reset", mode=DM_TEMP,
+         warnings=("rd.live.overlay.reset has no effect without a persistent overlay",)),
+    Case("persist-fs-image", f"{LIVE} {P}", overlay="fs-image", mode=OV_P, steps=(
+        f"losetup /run/initramfs/overlayfs/{OVL} → <overlay-image-loop>",
+        "upperdir=/run/initramfs/overlayfs-image/overlayfs,workdir=/run/initramfs/overlayfs-image/ovlwork")),
+    Case("persist-garbage", f"{LIVE} {P}", overlay="garbage",
+         error=rf"the persistent overlay /{OVL} is neither a device-mapper COW file nor a filesystem image"),
+    Case("persist-custom-path", f"{LIVE} rd.live.overlay=LABEL=persist:/persist/cow", overlay="custom", mode=DM_P),
+    Case("persist-relative-path", f"{LIVE} rd.live.overlay=LABEL=persist:persist/cow", overlay="custom", mode=DM_P),
+    Case("persist-auto", f"{LIVE} rd.live.overlay=LABEL=persist:auto", overlay="dm-cow", mode=DM_P),
+    Case("persist-on-medium", f"{LIVE} rd.live.overlay=CDLABEL=Test Live 1".replace("rd.live.overlay=CDLABEL=Test Live 1",
+         '"rd.live.overlay=CDLABEL=Test Live 1"'), overlay="dm-empty", on_medium=True, mode=DM_P, steps=(
+        "mount -t none -o remount,rw <livedev> /run/initramfs/live",
+        "mount -t none -o bind /run/initramfs/live /run/initramfs/overlayfs")),
+    Case("persist-ng-name", f"{LIVE} rd.overlay=LABEL=persist:auto", overlay="dm-cow", mode=DM_P),
+    Case("persist-both-names", f"{LIVE} rd.live.overlay=LABEL=old rd.overlay=LABEL=persist", overlay="ovl-dir",
+         mode=OV_P, warnings=("rd.live.overlay=LABEL=old is ignored: rd.overlay=LABEL=persist wins",)),
+    Case("persist-by-path-colons",
+         f"{LIVE} rd.live.overlay=/dev/disk/by-path/pci-0000:00:1f.2-ata-1-part1:/LiveOS/overlay", overlay="none",
+         mode=DM_TEMP, steps=("wait up to 10s for /dev/disk/by-path/pci-0000:00:1f.2-ata-1-part1 ",)),
+    Case("overlay-bad", LIVE + " rd.live.overlay=somewhere", error=r"rd.live.overlay=somewhere: is not a device"),
+    Case("ng-overlay-bad", LIVE + " rd.overlay=maybe", error=r"rd.overlay=maybe: is not a device"),
+    Case("ng-tmpfs-bad", LIVE + " rd.overlay=tmpfs:colour=red", error=r"unknown tmpfs option 'colour=red'"),
+    Case("overlayfs-and-off", LIVE + " rd.live.overlay.overlayfs rd.overlay=0", mode=DM_TEMP,
+         warnings=("rd.overlay=0 and rd.live.overlay.overlayfs contradict each other: rd.overlay wins",)),
+    Case("unknown-option", LIVE + " rd.live.overlay.sise=4", mode=DM_TEMP, warnings=("did you mean rd.live.overlay.size",)),
+]
+
+
+def plan(case: Case):
+    opts = parse_options(Args.from_text(case.cmdline))
+    sys = machine(case.layout, case.overlay, case.on_medium)
+    return opts, sys, boot.run(opts, sys, dry_run=True)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_decision(case: Case) -> None:
+    if case.not_live:
+        assert not parse_options(Args.from_text(case.cmdline)).is_live
+        return
+    if case.error:
+        with pytest.raises(LiveError) as e:
+            plan(case)
+        assert "\n" not in str(e.value)
+        assert re.search(case.error, str(e.value)), str(e.value)
+        return
+    opts, sys, result = plan(case)
+    assert result.mode is case.mode, result.decision.reasons
+    steps = [s.describe() for s in result.steps]
+    for want in case.steps:
+        assert any(want in s for s in steps), (want, steps)
+    warnings = (*opts.warnings, *__import__("pylive.planner").planner.resolve_intent(opts).warnings,
+                *result.decision.warnings)
+    for want in case.warnings:
+        assert any(want in w for w in warnings), (want, warnings)
+    assert steps[-1].startswith("ln -s null /dev/root")
+
+
+def test_table_size() -> None:
+    assert len(CASES) >= 80
+    assert {c.mode for c in CASES} >= set(Mode)
