@@ -19,7 +19,7 @@ NOFOLLOW := ssl,_ssl,_hashlib,bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_deci
 
 SOURCES := $(wildcard pylive/*.py pylive/linux/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
 
-.PHONY: help deps venv grammar binary dracut-base run test test-unit test-privileged test-qemu lint clean bench
+.PHONY: help deps venv grammar binary dracut-base run test test-unit test-privileged test-qemu lint clean bench readme-options
 
 help:
 	@echo "make run         build everything and boot the demo live ISO in QEMU"
@@ -38,7 +38,7 @@ $(B)/.apt-ok: Makefile
 	@touch $@
 deps: $(B)/.apt-ok
 
-$(VENV)/.ok: requirements.txt requirements-dev.txt $(B)/.apt-ok
+$(VENV)/.ok: requirements.txt requirements-dev.txt | $(B)/.apt-ok
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
 	@touch $@
@@ -62,7 +62,7 @@ binary: $(DIST)/pylive
 
 # A private dracut tree: the system's modules plus ours, so nothing is installed on the host.
 dracut-base: $(B)/dracut-base/.ok
-$(B)/dracut-base/.ok: $(B)/.apt-ok
+$(B)/dracut-base/.ok: | $(B)/.apt-ok
 	rm -rf $(B)/dracut-base && mkdir -p $(B)/dracut-base/modules.d
 	for f in /usr/lib/dracut/*; do [ "$${f##*/}" = modules.d ] || ln -s $$f $(B)/dracut-base/; done
 	for m in /usr/lib/dracut/modules.d/*; do ln -s $$m $(B)/dracut-base/modules.d/; done
@@ -93,3 +93,8 @@ clean:
 
 bench: $(DIST)/pylive
 	$(VPY) tests/bench/startup.py
+
+# README's option table is generated from pylive/options.py; tests/unit/test_readme.py checks it.
+readme-options: $(VENV)/.ok
+	$(VPY) -c 'import re, pathlib; from pylive.options import markdown_table as t; p = pathlib.Path("README.md"); \
+	  p.write_text(re.sub(r"(?s)(<!-- options:begin -->\n).*(<!-- options:end -->)", lambda m: m[1] + t() + m[2], p.read_text()))'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
-from dataclasses import dataclass
+from pylive.record import record
 
 from pylive import planner
 from pylive.errors import NotSupportedYet
@@ -22,7 +22,7 @@ PERSISTENT_MODES = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@record
 class BootResult:
     decision: planner.Decision
     image: RootImage

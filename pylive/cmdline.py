@@ -8,7 +8,7 @@ grammar file. Source runs (tests, `python -m pylive`) fall back to lark and the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from pylive.record import record
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 GRAMMAR = Path(__file__).resolve().parent.parent / "cmdline_grammar" / "kernel_cmdline.lark"
 
 
-@dataclass(frozen=True)
+@record
 class Arg:
     """One command line token: `key` (value None), `key=` (value "") or `key=value`."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from pylive.record import record
 
 # blkid_encode_string(): bytes outside this set (and outside valid UTF-8 sequences) become \xNN in
 # ID_FS_LABEL_ENC, which 60-persistent-storage.rules uses for /dev/disk/by-label/. dracut's own
@@ -49,7 +49,7 @@ _BY_NAME = {
 _URL_SCHEMES = ("http://", "https://", "ftp://", "tftp://")
 
 
-@dataclass(frozen=True)
+@record
 class DeviceSpec:
     kind: SpecKind
     value: str

@@ -7,7 +7,7 @@ ioctl encoding follows include/uapi/linux/dm-ioctl.h.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from pylive.record import record
 
 from pylive.plan import DmTarget, Ref, SizeOf, Source
 
@@ -59,7 +59,7 @@ def ioctl_number(command: str) -> int:
     return (3 << 30) | (_DM_IOCTL.size << 16) | (_DM_IOCTL_TYPE << 8) | _CMD[command]
 
 
-@dataclass(frozen=True)
+@record
 class TargetLine:
     """One resolved table line: devices as major:minor or paths, sizes as numbers."""
 
@@ -95,7 +95,7 @@ def pack_dm_ioctl(name: str, *, flags: int = 0, targets: tuple[TargetLine, ...] 
     return buf
 
 
-@dataclass(frozen=True)
+@record
 class DmReply:
     flags: int
     dev: int

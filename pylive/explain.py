@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pylive import boot, planner
+from pylive.devspec import DeviceSpec
 from pylive.dmtable import TargetLine
 from pylive.errors import LiveError
 from pylive.media import Entry, MediaView, open_media, view_squashfs
@@ -51,6 +52,7 @@ class ExplainSystem:
     overlay_media: MediaView | None = None
     waited: list[str] = field(default_factory=list)
     copies: dict[str, str] = field(default_factory=dict)  # RAM copy → its source (dry run)
+    spec: DeviceSpec | None = None
 
     # --- where a path lives ---
     def _locate(self, path: str) -> tuple[MediaView, str] | None:
@@ -91,7 +93,14 @@ class ExplainSystem:
         return mem_total_mib()
 
     def label_uuid(self, dev: str) -> tuple[str, str]:
-        return self.medium.label, self.medium.uuid
+        if self.medium.label or self.medium.uuid or self.spec is None:
+            return self.medium.label, self.medium.uuid
+        # a directory tree has no label: the one root= names is the one the medium must have
+        kind = self.spec.kind.value
+        label = self.spec.value if kind in ("LABEL", "CDLABEL") else ""
+        self.notes.append(f"the medium's label and UUID are taken from root= ({label or '?'} / "
+                          f"{self.spec.value if kind == 'UUID' else '?'})")
+        return label, self.spec.value if kind == "UUID" else ""
 
     def block_devices(self) -> list[BlockDevice]:
         return []
@@ -187,7 +196,7 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
     medium = open_media(media) if media is not None else assumed_medium(opts)
     out["medium"] = {"name": medium.name, "fstype": medium.fstype}
     with tempfile.TemporaryDirectory(prefix="pylive-explain.") as tmp:
-        system = ExplainSystem(medium, Path(tmp))
+        system = ExplainSystem(medium, Path(tmp), spec=opts.spec)
         if overlay_media is not None:
             system.overlay_media = open_media(overlay_media)
         if media is None:
@@ -210,10 +219,13 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
         out["mounts"] = system.mount_lines
         out["notes"] = out.get("notes", []) + system.notes
     if "error" not in out:
-        out["left_for_booted_system"] = [
-            planner.LIVE, f"{planner.LIVEDEV} -> {opts.spec.udev_path()}", "/dev/mapper/live-rw",
-            "/dev/mapper/live-base", "/dev/live-base", "/dev/root -> null", boot.STATE_FILE,
-        ]
+        common = [planner.LIVE, f"{planner.LIVEDEV} -> {opts.spec.udev_path()}"]
+        if out["mode"].startswith(("temporary OverlayFS", "persistent OverlayFS")):
+            special = ["/run/rootfsbase", "/run/overlayfs", "/run/ovlwork", "/dev/live-base",
+                       "LiveOS_rootfs (overlay) on /"]
+        else:
+            special = [*(f"/dev/mapper/{n}" for n in system.dm), "/dev/live-base"]
+        out["left_for_booted_system"] = [*common, *special, "/dev/root -> null", boot.STATE_FILE]
     return out
 
 

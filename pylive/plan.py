@@ -6,11 +6,11 @@ keeps the mapping from handle to device node, so a plan reads the same on every 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pylive.record import record
 from typing import Union
 
 
-@dataclass(frozen=True)
+@record
 class Ref:
     """A device that an earlier step produced."""
 
@@ -20,7 +20,7 @@ class Ref:
         return f"<{self.name}>"
 
 
-@dataclass(frozen=True)
+@record
 class SizeOf:
     """The size in 512-byte sectors of a device, known once it exists."""
 
@@ -33,7 +33,7 @@ class SizeOf:
 Source = Union[Ref, str]
 
 
-@dataclass(frozen=True)
+@record
 class DmTarget:
     start: int
     length: int | SizeOf
@@ -44,7 +44,7 @@ class DmTarget:
         return " ".join(str(x) for x in (self.start, self.length, self.target, *self.args))
 
 
-@dataclass(frozen=True)
+@record
 class WaitForDevice:
     spec: str
     udev_path: str
@@ -57,7 +57,7 @@ class WaitForDevice:
         return f"wait up to {self.timeout_s}s for {self.spec} ({self.udev_path}){maybe} → {self.out}"
 
 
-@dataclass(frozen=True)
+@record
 class LoadModules:
     names: tuple[str, ...]
 
@@ -65,7 +65,7 @@ class LoadModules:
         return f"load kernel modules {' '.join(self.names)}"
 
 
-@dataclass(frozen=True)
+@record
 class MakeDir:
     path: str
 
@@ -73,7 +73,7 @@ class MakeDir:
         return f"mkdir -p {self.path}"
 
 
-@dataclass(frozen=True)
+@record
 class Symlink:
     target: Source
     link: str
@@ -82,7 +82,7 @@ class Symlink:
         return f"ln -s {self.target} {self.link}"
 
 
-@dataclass(frozen=True)
+@record
 class Mount:
     source: Source
     target: str
@@ -93,7 +93,7 @@ class Mount:
         return f"mount -t {self.fstype} -o {','.join(self.options) or 'defaults'} {self.source} {self.target}"
 
 
-@dataclass(frozen=True)
+@record
 class Unmount:
     target: str
     lazy: bool = False
@@ -102,7 +102,7 @@ class Unmount:
         return f"umount {'-l ' if self.lazy else ''}{self.target}"
 
 
-@dataclass(frozen=True)
+@record
 class AttachLoop:
     file: Source
     readonly: bool
@@ -112,7 +112,7 @@ class AttachLoop:
         return f"losetup{' -r' if self.readonly else ''} {self.file} → {self.out}"
 
 
-@dataclass(frozen=True)
+@record
 class CreateSparseFile:
     path: str
     size_mib: int
@@ -121,7 +121,7 @@ class CreateSparseFile:
         return f"create sparse file {self.path} of {self.size_mib} MiB"
 
 
-@dataclass(frozen=True)
+@record
 class CreateDm:
     name: str
     table: tuple[DmTarget, ...]
@@ -133,7 +133,7 @@ class CreateDm:
         return f"dmsetup create{' --readonly' if self.readonly else ''} {self.name} '{lines}' → {self.out}"
 
 
-@dataclass(frozen=True)
+@record
 class MarkDone:
     """Leave the completion marks for the initramfs: /dev/root and the shutdown request."""
 
@@ -141,7 +141,7 @@ class MarkDone:
         return "ln -s null /dev/root; touch /run/initramfs/.need_shutdown"
 
 
-@dataclass(frozen=True)
+@record
 class DmMessage:
     name: str
     message: str
@@ -150,7 +150,7 @@ class DmMessage:
         return f"dmsetup message {self.name} 0 '{self.message}'"
 
 
-@dataclass(frozen=True)
+@record
 class CheckMedia:
     """Verify the implanted MD5 of an ISO (checkisomd5's format)."""
 
@@ -160,7 +160,7 @@ class CheckMedia:
         return f"check the implanted MD5 of {self.device}"
 
 
-@dataclass(frozen=True)
+@record
 class CopyToRam:
     """Copy an image into RAM (/run), verify the copy, use it instead of the medium's."""
 
@@ -171,7 +171,7 @@ class CopyToRam:
         return f"copy {self.src} to RAM as {self.dest} and verify it"
 
 
-@dataclass(frozen=True)
+@record
 class WipeHeader:
     """Reset a persistent device-mapper COW file: zero its header (dracut: dd bs=64k count=1)."""
 
@@ -182,7 +182,7 @@ class WipeHeader:
         return f"reset: zero the first {self.size // 1024} KiB of {self.path}"
 
 
-@dataclass(frozen=True)
+@record
 class EmptyDir:
     """Reset a persistent OverlayFS upper directory: remove what it holds, keep the directory."""
 
@@ -192,7 +192,7 @@ class EmptyDir:
         return f"reset: empty {self.path}"
 
 
-@dataclass(frozen=True)
+@record
 class Notice:
     """A message for the person at the console; with wait_for_enter, the boot waits for Enter."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import posixpath
-from dataclasses import dataclass, field
+from pylive.record import field, record
 
 from pylive.devspec import DeviceSpec, parse_device_spec
 from pylive.dmtable import linear_table, snapshot_table
@@ -81,7 +81,7 @@ EXECUTABLE_MODES = frozenset({Mode.DM_SNAPSHOT_TEMP})
 # --- what the command line asks for --------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class OverlaySpec:
     """A persistent overlay location: `<devspec>[:<pathspec>|:auto]` (pathspec None = the default name)."""
 
@@ -93,7 +93,7 @@ class OverlaySpec:
         return f"{self.device}:{self.path}" if self.path else str(self.device)
 
 
-@dataclass(frozen=True)
+@record
 class Intent:
     """The command line reconciled across dracut 059 and dracut-ng names (pure, from LiveOptions)."""
 
@@ -202,7 +202,7 @@ class ImageKind(enum.Enum):
     DEVICE_IMAGE = "the live device is itself a squashfs/erofs image"
 
 
-@dataclass(frozen=True)
+@record
 class MediumImages:
     """What the mounted medium offers under <rd.live.dir>."""
 
@@ -228,7 +228,7 @@ def find_medium_images(opts: LiveOptions, exists: frozenset[str]) -> MediumImage
     )
 
 
-@dataclass(frozen=True)
+@record
 class SquashContents:
     rootfs_img: bool  # LiveOS/rootfs.img inside
     has_liveos: bool
@@ -236,7 +236,7 @@ class SquashContents:
     ext3fs_img: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class RootImage:
     kind: ImageKind
     fsimg: str  # the root filesystem image (a file, or the squashfs loop for flattened images)
@@ -270,7 +270,7 @@ class Found(enum.Enum):
     DEVICE_TOP = "overlay/ and ovlwork/ at the top of the device"
 
 
-@dataclass(frozen=True)
+@record
 class OverlayProbe:
     """The persistent overlay as found (or not) on its device, mounted at OVERLAY_MNT."""
 
@@ -287,7 +287,7 @@ def overlay_path(opts: LiveOptions, spec: OverlaySpec, live_label: str, live_uui
 # --- the decision ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Decision:
     mode: Mode
     reasons: tuple[str, ...]

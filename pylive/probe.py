@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import struct
-from dataclasses import dataclass
+from pylive.record import record
 from pathlib import Path
 
 # (offset, magic, fstype): enough for what a live medium or image can be.
@@ -39,7 +39,7 @@ def read_fstype(path: str) -> str | None:
         return sniff_fstype(f.read(SNIFF_BYTES))
 
 
-@dataclass(frozen=True)
+@record
 class BlockDevice:
     name: str
     size_sectors: int

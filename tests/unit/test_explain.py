@@ -78,14 +78,36 @@ def test_explain_default_path(kind, medium_tree, medium_iso) -> None:
     assert data["mounts"][-1] == "/dev/mapper/live-rw on /sysroot type ext4 (rw)"
 
 
+@pytest.fixture(scope="module")
+def overlay_tree(tmp_path_factory) -> Path:
+    """A persistent overlay device's tree: LiveOS/overlay-LIVE-<uuid>/ with a sibling ovlwork/."""
+    tree = tmp_path_factory.mktemp("persist")
+    (tree / "LiveOS/overlay-LIVE-/etc").mkdir(parents=True)
+    (tree / "LiveOS/ovlwork").mkdir()
+    return tree
+
+
+GOLDEN_CASES = {
+    # name: (command line, uses the overlay tree, expected exit status)
+    "explain-tree": ("root=live:LABEL=LIVE rd.live.imgae", False, 0),
+    "explain-overlayfs-sized": ("root=live:LABEL=LIVE rd.overlay=tmpfs:size=2G rootflags=noatime", False, 1),
+    "explain-persistent-dir": ("root=live:LABEL=LIVE rd.live.overlay=LABEL=persist rd.live.overlay.readonly", True, 1),
+}
+
+
 @needs_tools
-def test_explain_text_matches_golden(medium_tree, capsys) -> None:
-    rc = main(["explain", "--cmdline", "root=live:LABEL=LIVE rd.live.imgae", "--media", str(medium_tree)])
-    out = capsys.readouterr().out.replace(str(medium_tree), "<MEDIA>")
-    assert rc == 0
+@pytest.mark.parametrize("name", GOLDEN_CASES)
+def test_explain_text_matches_golden(name, medium_tree, overlay_tree, capsys) -> None:
+    cmdline, with_overlay, status = GOLDEN_CASES[name]
+    argv = ["explain", "--cmdline", cmdline, "--media", str(medium_tree)]
+    if with_overlay:
+        argv += ["--overlay-media", str(overlay_tree)]
+    rc = main(argv)
+    out = capsys.readouterr().out.replace(str(medium_tree), "<MEDIA>").replace(str(overlay_tree), "<OVERLAY>")
+    assert rc == status
     if os.environ.get("PYLIVE_UPDATE_GOLDEN"):
-        (GOLDEN / "explain-tree.txt").write_text(out)
-    assert out == (GOLDEN / "explain-tree.txt").read_text()
+        (GOLDEN / f"{name}.txt").write_text(out)
+    assert out == (GOLDEN / f"{name}.txt").read_text()
 
 
 @needs_tools
