@@ -193,12 +193,20 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
         out["error"] = f"root={opts.root or '(unset)'} is not a live medium; pylive would do nothing"
         return out
     out["device"] = {"spec": str(opts.spec), "udev_path": opts.spec.udev_path(), "timeout_s": opts.retry_s}
-    medium = open_media(media) if media is not None else assumed_medium(opts)
+    reading_note = ""
+    try:
+        medium = open_media(media) if media is not None else assumed_medium(opts)
+    except (OSError, ValueError) as e:
+        reading_note = (f"{media}: cannot be read without mounting ({e}); pylive reads directory trees and ISO9660 "
+                        "images: the Fedora layout is assumed instead")
+        medium = assumed_medium(opts)
     out["medium"] = {"name": medium.name, "fstype": medium.fstype}
     with tempfile.TemporaryDirectory(prefix="pylive-explain.") as tmp:
         system = ExplainSystem(medium, Path(tmp), spec=opts.spec)
         if overlay_media is not None:
             system.overlay_media = open_media(overlay_media)
+        if reading_note:
+            system.notes.append(reading_note)
         if media is None:
             system.notes.append("no --media given: the medium is assumed to hold LiveOS/squashfs.img ⊃ LiveOS/rootfs.img")
         try:

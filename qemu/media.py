@@ -20,11 +20,17 @@ import json
 import os
 import re
 import shutil
+import string
+import struct
+import subprocess
 import sys
-from dataclasses import asdict, dataclass
+import time
+import uuid
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any, BinaryIO
 
-from ._util import HarnessError, digest, log, run, which
+from ._util import HarnessError, digest, log, quote_cmd, run, tool_env, which
 
 HERE = Path(__file__).resolve().parent
 GUEST_INIT = HERE / "guest" / "init.sh"
@@ -45,7 +51,9 @@ class Media:
     uuid: str             # blkid UUID (ISO9660: e.g. 2026-11-26-14-40-00-00)
     fstype: str = "iso9660"
     layout: str = "squashfs-rootfs"   # LiveOS/squashfs.img containing LiveOS/rootfs.img
-    rootfs_label: str = ROOTFS_LABEL  # label of the ext4 LiveOS/rootfs.img
+    rootfs_label: str = ROOTFS_LABEL  # label of the ext4 LiveOS/rootfs.img ("" if none)
+    partuuid: str = ""    # disk images: GPT partition UUID (lower case, as blkid reports it)
+    partlabel: str = ""   # disk images: GPT partition name (PARTLABEL)
 
 
 # --------------------------------------------------------------------------
@@ -298,6 +306,511 @@ def build_live_iso(out: Path, label: str = DEFAULT_LABEL, work: Path | None = No
     log(f"ISO ready: LABEL={media.label!r} UUID={media.uuid} "
         f"size={out.stat().st_size} bytes")
     return media
+
+
+# --------------------------------------------------------------------------
+# more layouts: flattened squashfs / EROFS, uncompressed rootfs.img, GPT disk
+
+LIVE_PARTLABEL = "pylive-live"          # GPT partition name of build_live_disk
+LIVE_DISK_ROOTFS_MB = 64                # size of the ext4 LiveOS/rootfs.img on live disks
+GPT_TYPE_LINUX_FS = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+GPT_TYPE_BASIC_DATA = "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"   # FAT sticks
+_MIB = 1 << 20
+_UUID_NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://pylive.invalid/qemu/media")
+# dracut-ng treats a squashfs/EROFS image as flattened if /usr or /ostree is at its
+# top (059 looks for /proc); a root tree needs proc/ anyway.
+_FLAT_MARKERS = ("usr", "proc")
+
+
+def _stable_uuid(*parts: str) -> uuid.UUID:
+    """A UUID that depends only on ``parts`` (reproducible disk/partition/fs ids)."""
+    return uuid.uuid5(_UUID_NS, "\0".join(parts))
+
+
+def _media_from_meta(meta: dict[str, str], out: Path) -> Media:
+    kw: dict[str, Any] = {f.name: meta[f.name] for f in fields(Media) if f.name in meta}
+    kw["path"] = out
+    return Media(**kw)
+
+
+def _begin(out: Path, work: Path, what: str, label: str) -> float:
+    """Start a rebuild: drop the stale stamp (a half-written image must never look
+    cached) and the work directory."""
+    log(f"building {what} {out} (label {label!r})")
+    _stamp_path(out).unlink(missing_ok=True)
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    return time.monotonic()
+
+
+def _finish(out: Path, key: str, media: Media, work: Path, t0: float) -> Media:
+    _write_stamp(out, key, {k: str(v) for k, v in asdict(media).items()})
+    shutil.rmtree(work, ignore_errors=True)
+    st = out.stat()
+    log(f"{media.layout} medium ready ({time.monotonic() - t0:.1f} s): {out} "
+        f"TYPE={media.fstype} LABEL={media.label!r} UUID={media.uuid}"
+        + (f" PARTUUID={media.partuuid}" if media.partuuid else "")
+        + f" size={st.st_size} bytes ({st.st_blocks * 512} allocated)")
+    return media
+
+
+def _paths(out: Path, work: Path | None) -> tuple[Path, Path]:
+    out = Path(out).resolve()
+    return out, (Path(work).resolve() if work else out.parent / (out.stem + ".work"))
+
+
+def _check_iso(out: Path, label: str) -> dict[str, str]:
+    info = blkid_probe(out)
+    if info.get("TYPE") != "iso9660":
+        raise HarnessError(f"blkid does not see an iso9660 image in {out}: {info}")
+    if info.get("LABEL") != label:
+        raise HarnessError(f"blkid LABEL {info.get('LABEL')!r} != requested {label!r}")
+    return info
+
+
+def _blkid_probe_at(path: Path, offset: int) -> dict[str, str]:
+    """``blkid -p -O <offset>``: probe a filesystem inside an image (a partition)."""
+    proc = run(["blkid", "-p", "-o", "export", "-O", str(offset), path], quiet=True, check=False)
+    info = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    return {k: re.sub(r"\\(.)", r"\1", v) for k, v in info.items()}
+
+
+def flat_source_tree(root_tree: Path, work: Path) -> Path:
+    """The directory to put at the top of a flattened image.
+
+    ``root_tree`` itself if it has ``usr/`` and ``proc/`` (or ``ostree/``
+    instead of ``usr/``), else a copy (``cp -a``, under ``work``) with the
+    missing ones added as empty directories; ``root_tree`` is never changed.
+    """
+    root_tree = Path(root_tree)
+    missing = [d for d in _FLAT_MARKERS if not (root_tree / d).is_dir()]
+    if "usr" in missing and (root_tree / "ostree").is_dir():
+        missing.remove("usr")
+    if not missing:
+        return root_tree
+    copy = Path(work) / "flat-src"
+    if copy.exists():
+        shutil.rmtree(copy)
+    copy.mkdir(parents=True)
+    run(["cp", "-a", "--", f"{root_tree}/.", copy])
+    for d in missing:
+        (copy / d).mkdir(mode=0o755)
+    log(f"flattened image: added empty {', '.join(missing)} to a copy of {root_tree}")
+    return copy
+
+
+def make_erofs(srcdir: Path, out: Path, *, comp: str | None = "lz4hc",
+               fs_uuid: str | None = None) -> Path:
+    """EROFS image of ``srcdir`` (mkfs.erofs; ``comp`` None = uncompressed).
+
+    erofs-utils 1.5 (Debian 12) offers lz4/lz4hc only; Debian's 6.1 kernel has
+    CONFIG_EROFS_FS_ZIP (lz4) but not ZIP_LZMA.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
+    cmd: list[object] = ["mkfs.erofs", "--quiet", "--all-root"]
+    if comp:
+        cmd.append(f"-z{comp}")
+    if fs_uuid:
+        cmd.append(f"-U{fs_uuid}")
+    run([*cmd, out, srcdir])
+    return out
+
+
+def build_flat_iso(out: Path, label: str, work: Path | None = None, *, root_tree: Path,
+                   squashfs_comp: str = "xz", iso_date: str | None = None) -> Media:
+    """ISO whose LiveOS/squashfs.img is a squashfs of the root tree itself
+    (flattened: /usr, /etc, /sbin/init at its top). Layout "squashfs-flat"."""
+    out, work = _paths(out, work)
+    key = digest(["flat-iso-v1", label, squashfs_comp, iso_date],
+                 [root_tree, *_sources_key()])
+    meta = _cached(out, key)
+    if meta:
+        return _media_from_meta(meta, out)
+    t0 = _begin(out, work, "flattened-squashfs ISO", label)
+    isoroot = work / "isoroot"
+    make_squashfs(flat_source_tree(root_tree, work), isoroot / "LiveOS" / "squashfs.img",
+                  comp=squashfs_comp)
+    make_iso(isoroot, out, label, date=iso_date)
+    info = _check_iso(out, label)
+    media = Media(out, label, info.get("UUID", ""), "iso9660", "squashfs-flat", "")
+    return _finish(out, key, media, work, t0)
+
+
+def build_erofs_flat_iso(out: Path, label: str, work: Path | None = None, *, root_tree: Path,
+                         erofs_comp: str | None = "lz4hc",
+                         iso_date: str | None = None) -> Media:
+    """Like build_flat_iso, but LiveOS/squashfs.img is an EROFS image of the
+    root tree (dracut-ng >= 103 accepts erofs there). Layout "erofs-flat"."""
+    out, work = _paths(out, work)
+    key = digest(["erofs-flat-iso-v1", label, erofs_comp, iso_date],
+                 [root_tree, *_sources_key()])
+    meta = _cached(out, key)
+    if meta:
+        return _media_from_meta(meta, out)
+    t0 = _begin(out, work, "flattened-EROFS ISO", label)
+    isoroot = work / "isoroot"
+    img = make_erofs(flat_source_tree(root_tree, work), isoroot / "LiveOS" / "squashfs.img",
+                     comp=erofs_comp)
+    if blkid_probe(img).get("TYPE") != "erofs":
+        raise HarnessError(f"blkid does not see erofs in {img}: {blkid_probe(img)}")
+    make_iso(isoroot, out, label, date=iso_date)
+    info = _check_iso(out, label)
+    media = Media(out, label, info.get("UUID", ""), "iso9660", "erofs-flat", "")
+    return _finish(out, key, media, work, t0)
+
+
+def build_uncompressed_iso(out: Path, label: str, work: Path | None = None, *,
+                           root_tree: Path, rootfs_mb: int = 64, iso_date: str | None = None,
+                           rootfs_label: str = ROOTFS_LABEL) -> Media:
+    """ISO with LiveOS/rootfs.img (ext4) directly on it and no squashfs
+    (livecd-tools ``--skipcompress``). Layout "uncompressed-rootfs"."""
+    out, work = _paths(out, work)
+    key = digest(["uncompressed-iso-v1", label, rootfs_mb, iso_date, rootfs_label],
+                 [root_tree, *_sources_key()])
+    meta = _cached(out, key)
+    if meta:
+        return _media_from_meta(meta, out)
+    t0 = _begin(out, work, "uncompressed-rootfs ISO", label)
+    isoroot = work / "isoroot"
+    make_ext4_image(root_tree, isoroot / "LiveOS" / "rootfs.img", rootfs_mb, rootfs_label)
+    make_iso(isoroot, out, label, date=iso_date)
+    info = _check_iso(out, label)
+    media = Media(out, label, info.get("UUID", ""), "iso9660", "uncompressed-rootfs",
+                  rootfs_label)
+    return _finish(out, key, media, work, t0)
+
+
+# ---- GPT disk image ------------------------------------------------------
+
+def _run_stdin(cmd: list[object], stdin: str) -> subprocess.CompletedProcess[str]:
+    argv = [str(c) for c in cmd]
+    log(f"$ {quote_cmd(argv)} <<EOF\n{stdin}EOF")
+    proc = subprocess.run(argv, input=stdin, env=tool_env(), capture_output=True, text=True,
+                          errors="replace", check=False)
+    if proc.returncode != 0:
+        raise HarnessError(f"command failed (rc={proc.returncode}): {quote_cmd(argv)}\n"
+                           + proc.stdout + proc.stderr)
+    return proc
+
+
+def make_gpt_disk(disk: Path, size_mb: int, *, name: str, type_guid: str, partuuid: str,
+                  disk_id: str) -> dict[str, Any]:
+    """Sparse raw image of ``size_mb`` MiB with a GPT and one partition from
+    1 MiB to 1 MiB before the end. Returns the partition as ``sfdisk -J``
+    reports it (start/size in 512-byte sectors, type, uuid, name)."""
+    if size_mb < 4:
+        raise ValueError(f"disk of {size_mb} MiB is too small for a GPT and a partition")
+    disk.parent.mkdir(parents=True, exist_ok=True)
+    disk.unlink(missing_ok=True)
+    with open(disk, "wb") as fh:
+        fh.truncate(size_mb * _MIB)
+    script = (f"label: gpt\nlabel-id: {disk_id}\nunit: sectors\n"
+              f'start=2048, size={(size_mb - 2) * 2048}, type={type_guid}, uuid={partuuid}, '
+              f'name="{name}"\n')
+    _run_stdin(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "--wipe", "always",
+                disk], script)
+    table = json.loads(run(["sfdisk", "-J", disk], quiet=True).stdout)["partitiontable"]
+    parts = table.get("partitions", [])
+    if table.get("label") != "gpt" or len(parts) != 1 or table.get("sectorsize", 512) != 512:
+        raise HarnessError(f"unexpected partition table on {disk}: {table}")
+    part: dict[str, Any] = parts[0]
+    return part
+
+
+def _check_fs_label(label: str, fstype: str) -> None:
+    limit = {"ext4": 16, "vfat": 11}[fstype]
+    if len(label.encode()) > limit:
+        raise ValueError(f"{fstype} label longer than {limit} bytes: {label!r}")
+
+
+def build_live_disk(out: Path, label: str, work: Path | None = None, *, root_tree: Path,
+                    size_mb: int = 256, fstype: str = "ext4") -> Media:
+    """Raw disk image (the classic USB stick): a GPT with one partition
+    (PARTLABEL "pylive-live") whose ext4 or vfat filesystem (LABEL ``label``)
+    holds LiveOS/squashfs.img ⊃ LiveOS/rootfs.img.
+
+    No loop devices: the filesystem is made in a partition-sized file
+    (``mkfs.ext4 -d``; for vfat ``mkfs.vfat`` + :func:`fat_add_tree`) and
+    copied into the disk at the partition offset. The disk id, PARTUUID and
+    filesystem UUID are derived from the file name and the label, so rebuilds
+    keep them. ``Media.uuid`` is the filesystem UUID, ``Media.partuuid`` the
+    partition's. Layout "squashfs-rootfs" (the content), ``fstype`` ext4/vfat.
+    """
+    if fstype not in ("ext4", "vfat"):
+        raise ValueError(f"fstype must be 'ext4' or 'vfat', not {fstype!r}")
+    _check_fs_label(label, fstype)
+    out, work = _paths(out, work)
+    key = digest(["live-disk-v1", label, size_mb, fstype, LIVE_DISK_ROOTFS_MB, ROOTFS_LABEL,
+                  LIVE_PARTLABEL], [root_tree, *_sources_key()])
+    meta = _cached(out, key)
+    if meta:
+        return _media_from_meta(meta, out)
+    t0 = _begin(out, work, f"{fstype} live disk", label)
+    squash_src, partdir, part_img = work / "squash-src", work / "part-root", work / "part.img"
+    make_ext4_image(root_tree, squash_src / "LiveOS" / "rootfs.img", LIVE_DISK_ROOTFS_MB,
+                    ROOTFS_LABEL)
+    squash = make_squashfs(squash_src, partdir / "LiveOS" / "squashfs.img", comp="xz")
+
+    seed = f"{out.name}\0{label}"
+    fs_uuid = _stable_uuid(seed, "fs", fstype)
+    part = make_gpt_disk(out, size_mb, name=LIVE_PARTLABEL,
+                         type_guid=GPT_TYPE_LINUX_FS if fstype == "ext4" else GPT_TYPE_BASIC_DATA,
+                         partuuid=str(_stable_uuid(seed, "partition")),
+                         disk_id=str(_stable_uuid(seed, "disk")))
+    start, part_bytes = int(part["start"]) * 512, int(part["size"]) * 512
+    if squash.stat().st_size + 4 * _MIB > part_bytes:
+        raise HarnessError(f"{squash.stat().st_size} bytes of squashfs.img do not fit a "
+                           f"{part_bytes}-byte partition; raise size_mb ({size_mb})")
+    if fstype == "ext4":
+        run(["mkfs.ext4", "-q", "-F", "-L", label, "-U", fs_uuid, "-d", partdir, part_img,
+             f"{part_bytes // 1024}k"])
+    else:
+        with open(part_img, "wb") as fh:
+            fh.truncate(part_bytes)
+        run(["mkfs.vfat", "-n", label, "-i", fs_uuid.hex[:8], part_img])
+        fat_add_tree(part_img, partdir)
+    if part_img.stat().st_size != part_bytes:
+        raise HarnessError(f"{part_img} is {part_img.stat().st_size} bytes, "
+                           f"the partition {part_bytes}")
+    pinfo = blkid_probe(part_img)
+    run(["dd", f"if={part_img}", f"of={out}", "bs=1M", f"seek={start}", "oflag=seek_bytes",
+         "conv=notrunc,sparse", "status=none"])
+    dinfo = _blkid_probe_at(out, start)
+    for k in ("TYPE", "LABEL", "UUID"):
+        if not pinfo.get(k) or dinfo.get(k) != pinfo.get(k):
+            raise HarnessError(f"blkid of the partition in {out} ({dinfo}) does not match "
+                               f"the filesystem image ({pinfo})")
+    if pinfo["TYPE"] != fstype or pinfo["LABEL"] != label:
+        raise HarnessError(f"blkid sees {pinfo} in {part_img}, wanted {fstype} {label!r}")
+    media = Media(out, label, pinfo["UUID"], fstype, "squashfs-rootfs", ROOTFS_LABEL,
+                  partuuid=str(part["uuid"]).lower(), partlabel=str(part.get("name", "")))
+    return _finish(out, key, media, work, t0)
+
+
+# ---- FAT writer (no mtools, no loop devices) --------------------------------
+
+_FAT_DATE = ((2024 - 1980) << 9) | (1 << 5) | 1       # 2024-01-01: reproducible images
+_FAT_SFN_CHARS = frozenset(string.ascii_uppercase + string.digits + "!#$%&'()-@^_`{}~")
+_ATTR_DIR, _ATTR_ARCHIVE, _ATTR_LFN = 0x10, 0x20, 0x0F
+
+
+def _fat_short_names(names: list[str]) -> dict[str, tuple[bytes, bool]]:
+    """{name: (11-byte 8.3 name, needs a long-name entry)} for one directory."""
+    used: set[bytes] = set()
+    result: dict[str, tuple[bytes, bool]] = {}
+    for name in names:
+        if len(name) > 255 or name in (".", ".."):
+            raise HarnessError(f"cannot store {name!r} in a FAT directory")
+        up = name.upper()
+        dot = up.rfind(".")
+        base, ext = (up[:dot], up[dot + 1:]) if dot > 0 else (up, "")
+        b = "".join(c if c in _FAT_SFN_CHARS else "_" for c in base.replace(" ", "").replace(".", ""))
+        e = "".join(c if c in _FAT_SFN_CHARS else "_" for c in ext.replace(" ", ""))
+        exact = b == base and e == ext and 1 <= len(b) <= 8 and len(e) <= 3
+        sfn = (b.ljust(8) + e.ljust(3)).encode()
+        if not exact or sfn in used:
+            for n in range(1, 1_000_000):
+                tail = f"~{n}"
+                sfn = ((b[:8 - len(tail)] + tail).ljust(8) + e[:3].ljust(3)).encode()
+                if sfn not in used:
+                    break
+        used.add(sfn)
+        s_base, s_ext = sfn[:8].decode().rstrip(), sfn[8:].decode().rstrip()
+        result[name] = (sfn, name != (f"{s_base}.{s_ext}" if s_ext else s_base))
+    return result
+
+
+def _fat_lfn_entries(name: str, sfn: bytes) -> bytes:
+    csum = 0
+    for byte in sfn:
+        csum = (((csum & 1) << 7) + (csum >> 1) + byte) & 0xFF
+    raw = name.encode("utf-16-le")
+    units = [raw[i:i + 2] for i in range(0, len(raw), 2)]
+    if len(units) % 13:
+        units.append(b"\0\0")
+    while len(units) % 13:
+        units.append(b"\xff\xff")
+    count = len(units) // 13
+    entries = []
+    for i in range(count):
+        chunk = b"".join(units[i * 13:(i + 1) * 13])
+        order = (i + 1) | (0x40 if i == count - 1 else 0)
+        entries.append(struct.pack("<B10sBBB12sH4s", order, chunk[:10], _ATTR_LFN, 0, csum,
+                                   chunk[10:22], 0, chunk[22:26]))
+    return b"".join(reversed(entries))
+
+
+def _fat_sfn_entry(sfn: bytes, attr: int, cluster: int, size: int) -> bytes:
+    return struct.pack("<11sBBBHHHHHHHI", sfn, attr, 0, 0, 0, _FAT_DATE, _FAT_DATE,
+                       cluster >> 16, 0, _FAT_DATE, cluster & 0xFFFF, size)
+
+
+class _FatImage:
+    """Just enough FAT16/FAT32 to add a tree to a freshly formatted image:
+    clusters are allocated contiguously after the highest one in use."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        fh.seek(0)
+        bs = fh.read(512)
+        if len(bs) < 512 or bs[510:512] != b"\x55\xaa":
+            raise HarnessError("no FAT boot sector")
+        (self.bps, self.spc, self.rsvd, self.nfats, root_ents, tot16, _media,
+         fatsz16) = struct.unpack_from("<HBHBHHBH", bs, 11)
+        tot32, fatsz32, self.root_clus, self.fsinfo = struct.unpack_from("<I I 4x I H", bs, 32)
+        self.fatsz = fatsz16 or fatsz32
+        totsec = tot16 or tot32
+        root_secs = (root_ents * 32 + self.bps - 1) // self.bps
+        self.root_off = (self.rsvd + self.nfats * self.fatsz) * self.bps
+        self.root_bytes = root_ents * 32
+        self.first_data = self.rsvd + self.nfats * self.fatsz + root_secs
+        nclusters = (totsec - self.first_data) // self.spc
+        if nclusters < 4085:
+            raise HarnessError("FAT12 is not supported; make the filesystem larger")
+        self.fat32 = nclusters >= 65525
+        self.width = 4 if self.fat32 else 2
+        self.eoc = 0x0FFFFFFF if self.fat32 else 0xFFFF
+        self.max_cluster = nclusters + 1
+        self.csize = self.spc * self.bps
+        fh.seek(self.rsvd * self.bps)
+        self.fat = bytearray(fh.read(self.fatsz * self.bps))
+        self.next = 2
+        for c in range(self.max_cluster, 1, -1):
+            if self.get(c):
+                self.next = c + 1
+                break
+
+    def get(self, c: int) -> int:
+        fmt = "<I" if self.fat32 else "<H"
+        v: int = struct.unpack_from(fmt, self.fat, c * self.width)[0]
+        return v & 0x0FFFFFFF if self.fat32 else v
+
+    def set(self, c: int, v: int) -> None:
+        struct.pack_into("<I" if self.fat32 else "<H", self.fat, c * self.width, v)
+
+    def chain(self, c: int) -> list[int]:
+        out = []
+        while 2 <= c < (0x0FFFFFF8 if self.fat32 else 0xFFF8) and len(out) <= self.max_cluster:
+            out.append(c)
+            c = self.get(c)
+        return out
+
+    def alloc(self, n: int) -> int:
+        if n == 0:
+            return 0
+        start = self.next
+        if start + n - 1 > self.max_cluster:
+            raise HarnessError("FAT filesystem full; make it larger")
+        for c in range(start, start + n - 1):
+            self.set(c, c + 1)
+        self.set(start + n - 1, self.eoc)
+        self.next = start + n
+        return start
+
+    def offset(self, c: int) -> int:
+        return (self.first_data + (c - 2) * self.spc) * self.bps
+
+    def write_clusters(self, clusters: list[int], data: bytes) -> None:
+        if len(data) > len(clusters) * self.csize:
+            raise HarnessError("directory larger than its clusters")
+        data = data.ljust(len(clusters) * self.csize, b"\0")
+        for i, c in enumerate(clusters):
+            self.fh.seek(self.offset(c))
+            self.fh.write(data[i * self.csize:(i + 1) * self.csize])
+
+    def dir_size(self, src: Path) -> int:
+        names = sorted(p.name for p in src.iterdir())
+        sfns = _fat_short_names(names)
+        n = 2 + sum(1 + (((len(nm.encode("utf-16-le")) // 2) + 12) // 13 if sfns[nm][1] else 0)
+                    for nm in names)
+        return n * 32
+
+    def entries(self, src: Path, me: int) -> bytes:
+        """Write the children of ``src`` (recursively); return their dir entries.
+        ``me`` is the cluster of the directory being filled (0 for the root)."""
+        children = sorted(src.iterdir(), key=lambda p: p.name)
+        sfns = _fat_short_names([p.name for p in children])
+        out = b""
+        for child in children:
+            sfn, lfn = sfns[child.name]
+            if child.is_symlink():
+                raise HarnessError(f"FAT cannot store the symlink {child}")
+            if child.is_dir():
+                nclus = max(1, -(-self.dir_size(child) // self.csize))
+                c = self.alloc(nclus)
+                dots = (_fat_sfn_entry(b".".ljust(11), _ATTR_DIR, c, 0)
+                        + _fat_sfn_entry(b"..".ljust(11), _ATTR_DIR, me, 0))
+                self.write_clusters(self.chain(c), dots + self.entries(child, c))
+                attr, size = _ATTR_DIR, 0
+            elif child.is_file():
+                size = child.stat().st_size
+                if size >= 1 << 32:
+                    raise HarnessError(f"{child} is too large for FAT")
+                c = self.alloc(-(-size // self.csize))
+                if size:
+                    self.fh.seek(self.offset(c))
+                    with open(child, "rb") as src_fh:
+                        shutil.copyfileobj(src_fh, self.fh, _MIB)
+                attr = _ATTR_ARCHIVE
+            else:
+                raise HarnessError(f"FAT cannot store the special file {child}")
+            out += (_fat_lfn_entries(child.name, sfn) if lfn else b"")
+            out += _fat_sfn_entry(sfn, attr, c, size)
+        return out
+
+    @staticmethod
+    def _used(raw: bytes) -> bytes:
+        for i in range(0, len(raw), 32):
+            if raw[i] == 0:
+                return raw[:i]
+        return raw
+
+    def add_tree(self, tree: Path) -> None:
+        new = self.entries(tree, 0)
+        if self.fat32:
+            clusters = self.chain(self.root_clus)
+            data = b"".join(self._read(self.offset(c), self.csize) for c in clusters)
+            data = self._used(data) + new
+            need = -(-len(data) // self.csize)
+            if need > len(clusters):
+                extra = self.alloc(need - len(clusters))
+                self.set(clusters[-1], extra)
+                clusters = self.chain(self.root_clus)
+            self.write_clusters(clusters, data)
+        else:
+            data = self._used(self._read(self.root_off, self.root_bytes)) + new
+            if len(data) > self.root_bytes:
+                raise HarnessError("FAT16 root directory full")
+            self.fh.seek(self.root_off)
+            self.fh.write(data)
+        for i in range(self.nfats):
+            self.fh.seek((self.rsvd + i * self.fatsz) * self.bps)
+            self.fh.write(self.fat)
+        if self.fat32 and self.fsinfo not in (0, 0xFFFF):
+            pos = self.fsinfo * self.bps
+            sector = bytearray(self._read(pos, 512))
+            if sector[:4] == b"RRaA" and sector[484:488] == b"rrAa":
+                free = sum(1 for c in range(2, self.max_cluster + 1) if not self.get(c))
+                struct.pack_into("<II", sector, 488, free, self.next)
+                self.fh.seek(pos)
+                self.fh.write(sector)
+
+    def _read(self, pos: int, n: int) -> bytes:
+        self.fh.seek(pos)
+        return self.fh.read(n)
+
+
+def fat_add_tree(image: Path, tree: Path) -> None:
+    """Copy the directories and regular files of ``tree`` into the root of a
+    freshly made FAT16/FAT32 filesystem image (mkfs.vfat), with long names.
+
+    A stand-in for ``mcopy -s`` (mtools is not installed) that needs neither
+    loop devices nor mount. Files are contiguous; dates are fixed (2024-01-01).
+    """
+    with open(image, "r+b") as fh:
+        _FatImage(fh).add_tree(Path(tree))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -136,3 +136,11 @@ def test_explain_not_live_and_unsupported(capsys) -> None:
     assert "mode: temporary OverlayFS\n  because OverlayFS requested" in out
     assert "this pylive does not execute 'temporary OverlayFS' yet: the boot would stop there" in out
     assert "mount -t overlay -o lowerdir=/run/rootfsbase,upperdir=/run/initramfs/overlay/overlayfs," in out
+
+
+def test_explain_says_why_it_cannot_read_a_disk_image(tmp_path) -> None:
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"\0" * 40000)
+    data = explain(opts("root=live:LABEL=LIVE"), disk)
+    assert any(n.startswith(f"{disk}: cannot be read without mounting") for n in data["notes"])
+    assert data["dm_tables"]["live-rw"] == ["0 0 snapshot 7:1 7:2 PO 8"]
