@@ -11,7 +11,7 @@ export CCACHE_DIR       := $(CURDIR)/$(B)/cache/ccache
 
 # Debian packages for building, imaging and booting (see README).
 APT_PACKAGES := python3-dev python3-venv gcc patchelf ccache dracut-core dracut-live udev dmsetup kmod cpio \
-	squashfs-tools xorriso e2fsprogs erofs-utils dosfstools qemu-system-x86 zstd isomd5sum shellcheck
+	squashfs-tools xorriso e2fsprogs erofs-utils dosfstools qemu-system-x86 zstd isomd5sum shellcheck fdisk
 
 # Stdlib pieces pylive never reaches; guarded or lazy imports, so leaving them out is safe
 # (measured: ../shared/reference/nuitka-initramfs.md §4).

@@ -530,7 +530,7 @@ def _persistent_dirs(probe: OverlayProbe) -> tuple[list[Step], str, str]:
 def _overlayfs_steps(opts: LiveOptions, intent: Intent, mode: Mode, image: RootImage, base: Ref, newroot: str,
                      rootflags: tuple[str, ...], mem_total_mib: int | None,
                      probe: OverlayProbe | None) -> list[Step]:
-    steps: list[Step] = [MakeDir(ROOTFSBASE)]
+    steps: list[Step] = [LoadModules(("overlay",)), MakeDir(ROOTFSBASE)]
     if image.kind is ImageKind.FLATTENED:
         # dracut-ng 108: a bind mount, not a second mount of the same image (dracut-ng#1384)
         steps.append(Mount(SQUASHFS_MNT, ROOTFSBASE, "none", ("bind",)))

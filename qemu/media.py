@@ -9,6 +9,11 @@ images with partitions, ...)::
     make_squashfs(srcdir, squashfs.img)           # LiveOS/squashfs.img
     make_iso(isoroot, out.iso, label)             # ISO9660, volume id = label
 
+Layouts (``Media.layout``): build_live_iso "squashfs-rootfs"; build_flat_iso
+"squashfs-flat"; build_erofs_flat_iso "erofs-flat"; build_uncompressed_iso
+"uncompressed-rootfs"; build_live_disk "squashfs-rootfs" on a GPT partition
+(``Media.fstype`` ext4 or vfat, ``Media.partuuid``/``partlabel`` set).
+
 Every public builder is cached: it rebuilds only when a hash of its inputs
 (the tree's content, parameters, and this file plus the guest init) changed.
 """
@@ -372,8 +377,12 @@ def _check_iso(out: Path, label: str) -> dict[str, str]:
 def _blkid_probe_at(path: Path, offset: int) -> dict[str, str]:
     """``blkid -p -O <offset>``: probe a filesystem inside an image (a partition)."""
     proc = run(["blkid", "-p", "-o", "export", "-O", str(offset), path], quiet=True, check=False)
-    info = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-    return {k: re.sub(r"\\(.)", r"\1", v) for k, v in info.items()}
+    info: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            info[k] = re.sub(r"\\(.)", r"\1", v)
+    return info
 
 
 def flat_source_tree(root_tree: Path, work: Path) -> Path:
