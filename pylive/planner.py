@@ -75,7 +75,7 @@ class Mode(enum.Enum):
 
 
 # Modes whose execution has been proven by QEMU boots; any other one stops with one line.
-EXECUTABLE_MODES = frozenset({Mode.DM_SNAPSHOT_TEMP})
+EXECUTABLE_MODES = frozenset({Mode.DM_SNAPSHOT_TEMP, Mode.OVERLAYFS_TEMP})
 
 
 # --- what the command line asks for --------------------------------------------------------------

@@ -139,11 +139,10 @@ def test_failure_rolls_back_everything() -> None:
 @pytest.mark.parametrize(
     ("extra", "squash", "message"),
     [
-        (" rd.live.overlay.overlayfs", None, "temporary OverlayFS is not supported"),
+        (" rd.live.overlay=none", None, re.escape("writable linear device (no overlay) is not supported")),
         (" rd.live.overlay.thin", None, "temporary dm-thin snapshot is not supported"),
         (" rd.live.ram", None, re.escape("the step 'copy /run/initramfs/live/LiveOS/squashfs.img to RAM")),
         (" rd.live.overlay=LABEL=persist", None, re.escape("a persistent overlay (overlay LABEL=persist)")),
-        ("", {"usr/bin/sh"}, re.escape("temporary OverlayFS is not supported")),
     ],
 )
 def test_later_modes_stop_with_one_line(extra: str, squash, message: str) -> None:
@@ -151,3 +150,36 @@ def test_later_modes_stop_with_one_line(extra: str, squash, message: str) -> Non
     with pytest.raises(NotSupportedYet, match=message):
         run(CMDLINE + extra, sys)
     assert sys.mounts == {} and sys.loops == {}
+
+
+OVERLAYFS_TAIL = [
+    "modprobe overlay",
+    "mkdir /run/rootfsbase",
+    "mount -t ext4 -o ro /dev/loop1 /run/rootfsbase",
+    "mkdir /run/initramfs/overlay/overlayfs",
+    "mkdir /run/initramfs/overlay/ovlwork",
+    "ln -s /run/initramfs/overlay/overlayfs /run/overlayfs",
+    "ln -s /run/initramfs/overlay/ovlwork /run/ovlwork",
+    "ln -s /dev/loop1 /dev/live-base",
+    "mount -t overlay -o lowerdir=/run/rootfsbase,upperdir=/run/initramfs/overlay/overlayfs,"
+    "workdir=/run/initramfs/overlay/ovlwork LiveOS_rootfs /sysroot",
+    "umount -l /run/initramfs/squashfs",
+]
+
+
+def test_temporary_overlayfs() -> None:
+    sys = live_iso_system()
+    result = run(CMDLINE + " rd.live.overlay.overlayfs", sys)
+    assert result.mode is Mode.OVERLAYFS_TEMP
+    i = sys.calls.index("losetup -r /dev/loop1 /run/initramfs/squashfs/LiveOS/rootfs.img")
+    assert sys.calls[i + 1 : i + 1 + len(OVERLAYFS_TAIL)] == OVERLAYFS_TAIL
+    assert sys.dm == {}
+
+
+def test_flattened_image_gets_overlayfs_without_a_flag() -> None:
+    sys = live_iso_system(squash={"usr/bin/sh", "etc/os-release"})
+    result = run(CMDLINE, sys)
+    assert result.mode is Mode.OVERLAYFS_TEMP
+    assert "mount -t none -o bind /run/initramfs/squashfs /run/rootfsbase" in sys.calls
+    assert "umount -l /run/initramfs/squashfs" not in sys.calls  # the squashfs is the lower layer
+    assert sys.mounts["/sysroot"] == "LiveOS_rootfs"

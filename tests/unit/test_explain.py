@@ -90,7 +90,7 @@ def overlay_tree(tmp_path_factory) -> Path:
 GOLDEN_CASES = {
     # name: (command line, uses the overlay tree, expected exit status)
     "explain-tree": ("root=live:LABEL=LIVE rd.live.imgae", False, 0),
-    "explain-overlayfs-sized": ("root=live:LABEL=LIVE rd.overlay=tmpfs:size=2G rootflags=noatime", False, 1),
+    "explain-overlayfs-sized": ("root=live:LABEL=LIVE rd.overlay=tmpfs:size=2G rootflags=noatime", False, 0),
     "explain-persistent-dir": ("root=live:LABEL=LIVE rd.live.overlay=LABEL=persist rd.live.overlay.readonly", True, 1),
 }
 
@@ -131,11 +131,11 @@ def test_explain_without_media_assumes_the_fedora_layout(capsys) -> None:
 def test_explain_not_live_and_unsupported(capsys) -> None:
     assert main(["explain", "--cmdline", "root=/dev/sda1"]) == 1
     assert "error: root=/dev/sda1 is not a live medium" in capsys.readouterr().out
-    assert main(["explain", "--cmdline", "root=live:LABEL=x rd.live.overlay.overlayfs"]) == 1
+    assert main(["explain", "--cmdline", "root=live:LABEL=x rd.live.overlay.thin"]) == 1
     out = capsys.readouterr().out
-    assert "mode: temporary OverlayFS\n  because OverlayFS requested" in out
-    assert "this pylive does not execute 'temporary OverlayFS' yet: the boot would stop there" in out
-    assert "mount -t overlay -o lowerdir=/run/rootfsbase,upperdir=/run/initramfs/overlay/overlayfs," in out
+    assert "mode: temporary dm-thin snapshot\n  because rd.live.overlay.thin" in out
+    assert "this pylive does not execute 'temporary dm-thin snapshot' yet: the boot would stop there" in out
+    assert "dmsetup message live-overlay-pool 0 'create_thin 0'" in out
 
 
 def test_explain_says_why_it_cannot_read_a_disk_image(tmp_path) -> None:
