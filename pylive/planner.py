@@ -365,7 +365,7 @@ def cow_size_mib(opts: LiveOptions, mem_total_mib: int | None) -> int:
 
 
 def plan_modules() -> tuple[Step, ...]:
-    return (LoadModules(("loop", "squashfs", "dm_mod", "dm_snapshot")),)
+    return (LoadModules(("loop", "squashfs", "erofs", "dm_mod", "dm_snapshot")),)
 
 
 def plan_wait(opts: LiveOptions) -> tuple[Step, ...]:
@@ -414,7 +414,7 @@ def plan_squashfs(opts: LiveOptions, images: MediumImages, image_mib: int | None
         *steps,
         AttachLoop(source, True, SQUASH_LOOP),
         MakeDir(SQUASHFS_MNT),
-        Mount(SQUASH_LOOP, SQUASHFS_MNT, "squashfs", ("ro",)),
+        Mount(SQUASH_LOOP, SQUASHFS_MNT, "auto", ("ro",)),  # squashfs, or EROFS (dracut-ng 103)
     )
 
 

@@ -16,7 +16,7 @@ from .fakesystem import live_iso_system
 CMDLINE = '"root=live:CDLABEL=Test Live 1" rd.live.image quiet'
 
 EXPECTED_CALLS = [
-    "modprobe loop squashfs dm_mod dm_snapshot",
+    "modprobe loop squashfs erofs dm_mod dm_snapshot",
     r"wait /dev/disk/by-label/Test\x20Live\x201 180",
     r"ln -s /dev/disk/by-label/Test\x20Live\x201 /run/initramfs/livedev",
     "mkdir /run/initramfs/live",
