@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
-from pylive.record import record
 
 from pylive import planner
 from pylive.errors import NotSupportedYet
@@ -13,13 +12,15 @@ from pylive.executor import Executor
 from pylive.options import LiveOptions
 from pylive.plan import Step
 from pylive.planner import Found, ImageKind, Mode, RootImage
+from pylive.record import record
 from pylive.system import System
 
 log = logging.getLogger("pylive")
 STATE_FILE = "/run/initramfs/pylive.json"
-PERSISTENT_MODES = frozenset(
-    {Mode.DM_SNAPSHOT_PERSISTENT, Mode.DM_SNAPSHOT_PERSISTENT_RO, Mode.OVERLAYFS_PERSISTENT, Mode.OVERLAYFS_PERSISTENT_RO}
-)
+PERSISTENT_MODES = frozenset({
+    Mode.DM_SNAPSHOT_PERSISTENT, Mode.DM_SNAPSHOT_PERSISTENT_RO,
+    Mode.OVERLAYFS_PERSISTENT, Mode.OVERLAYFS_PERSISTENT_RO,
+})
 
 
 @record
@@ -73,7 +74,8 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
         if probe is not None and probe.found is Found.NOTHING:
             ex.run(planner.plan_missing_overlay_notice(opts, intent))
         root_fstype = "squashfs" if image.kind is ImageKind.FLATTENED else system.fstype(image.fsimg) or "auto"
-        ex.run(planner.plan_root(opts, intent, image, decision, newroot, root_fstype, mem, probe))
+        ex.run(planner.plan_root(opts, intent, image, decision, newroot, root_fstype=root_fstype,
+                                 mem_total_mib=mem, probe=probe))
         log.info("root: %s over %s, mounted on %s", decision.mode.value,
                  (image.squashfs or image.fsimg).removeprefix(planner.LIVE), newroot)
         ex.commit()

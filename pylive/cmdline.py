@@ -8,10 +8,11 @@ grammar file. Source runs (tests, `python -m pylive`) fall back to lark and the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from pylive.record import record
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from pylive.record import record
 
 GRAMMAR = Path(__file__).resolve().parent.parent / "cmdline_grammar" / "kernel_cmdline.lark"
 
@@ -30,7 +31,7 @@ class Arg:
 @cache
 def _parser() -> Any:
     try:
-        from pylive._cmdline_parser import Lark_StandAlone  # type: ignore[import-not-found]
+        from pylive._cmdline_parser import Lark_StandAlone
 
         return Lark_StandAlone()
     except ImportError:
@@ -49,7 +50,7 @@ def parse_cmdline(text: str) -> tuple[Arg, ...]:
     """Split a command line into arguments, in order. Raises ValueError on text the grammar rejects."""
     from_lark_errors: tuple[type[Exception], ...]
     try:
-        from pylive._cmdline_parser import LarkError  # type: ignore[import-not-found]
+        from pylive._cmdline_parser import LarkError
 
         from_lark_errors = (LarkError,)
     except ImportError:

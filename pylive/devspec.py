@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+
 from pylive.record import record
 
 # blkid_encode_string(): bytes outside this set (and outside valid UTF-8 sequences) become \xNN in
@@ -81,17 +82,18 @@ def parse_device_spec(text: str) -> DeviceSpec | None:
         prefix = f"{kind.value}="
         if text.startswith(prefix):
             return DeviceSpec(kind, text[len(prefix) :]) if len(text) > len(prefix) else None
+    spec_kind: SpecKind | None = None
     if text.startswith(_URL_SCHEMES):
-        return DeviceSpec(SpecKind.URL, text)
-    if text.startswith("nfs"):
-        return DeviceSpec(SpecKind.NFS, text)
-    if text.startswith("/dev/") and len(text) > len("/dev/"):
-        return DeviceSpec(SpecKind.PATH, text)
-    if text.startswith("/") and text.lower().endswith(".iso"):
-        return DeviceSpec(SpecKind.ISO_FILE, text)
-    if text.startswith("/") and text.lower().endswith(".img"):
-        return DeviceSpec(SpecKind.IMG_FILE, text)
-    return None
+        spec_kind = SpecKind.URL
+    elif text.startswith("nfs"):
+        spec_kind = SpecKind.NFS
+    elif text.startswith("/dev/") and len(text) > len("/dev/"):
+        spec_kind = SpecKind.PATH
+    elif text.startswith("/") and text.lower().endswith(".iso"):
+        spec_kind = SpecKind.ISO_FILE
+    elif text.startswith("/") and text.lower().endswith(".img"):
+        spec_kind = SpecKind.IMG_FILE
+    return None if spec_kind is None else DeviceSpec(spec_kind, text)
 
 
 def live_root_text(root: str | None, live_image: bool) -> str | None:

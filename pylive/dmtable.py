@@ -7,9 +7,9 @@ ioctl encoding follows include/uapi/linux/dm-ioctl.h.
 from __future__ import annotations
 
 import struct
-from pylive.record import record
 
 from pylive.plan import DmTarget, Ref, SizeOf, Source
+from pylive.record import record
 
 # dmsquash-live-root.sh: every snapshot uses 8-sector (4 KiB) chunks; `P` keeps the COW metadata
 # persistent and `O` (kernel ≥ 4.3) turns a full COW into the Overflow state instead of Invalid.
@@ -105,12 +105,12 @@ class DmReply:
     version: tuple[int, int, int]
 
 
-def unpack_dm_ioctl(buf: bytes) -> DmReply:
+def unpack_dm_ioctl(buf: bytes | bytearray) -> DmReply:
     v0, v1, v2, data_size, data_start, count, _open, flags, _ev, _pad, dev, _n, _u, _d = _DM_IOCTL.unpack_from(buf)
     return DmReply(flags, dev, count, data_start, data_size, (v0, v1, v2))
 
 
-def unpack_table_status(buf: bytes) -> list[TargetLine]:
+def unpack_table_status(buf: bytes | bytearray) -> list[TargetLine]:
     """The target lines of a DM_TABLE_STATUS reply (status or table, depending on the flag)."""
     reply = unpack_dm_ioctl(buf)
     out = []

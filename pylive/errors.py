@@ -67,13 +67,15 @@ class NotSupportedYet(LiveError):
     """The plan needs a mode that this version of pylive cannot execute yet."""
 
     def __init__(self, what: str) -> None:
-        super().__init__(f"{what} is not supported by this pylive yet", "boot without it, or use dracut's dmsquash-live")
+        super().__init__(f"{what} is not supported by this pylive yet",
+                         "boot without it, or use dracut's dmsquash-live")
 
 
 class StepFailed(LiveError):
     """A kernel operation failed while executing the plan."""
 
     def __init__(self, step: str, error: OSError) -> None:
-        super().__init__(f"{step} failed: {error.strerror or error}", "see the messages above; add rd.debug for details")
+        super().__init__(f"{step} failed: {error.strerror or error}",
+                         "see the messages above; add rd.debug for details")
         self.step = step
         self.error = error

@@ -31,11 +31,11 @@ from pylive.plan import (
     WaitForDevice,
     WipeHeader,
 )
+from pylive.system import System
 
 # Steps planned for modes whose execution comes in a later release: running one stops the boot
 # with one line (never a silent fallback). A dry run (pylive explain) only lists them.
 NOT_YET = (DmMessage, CheckMedia, CopyToRam, WipeHeader, EmptyDir, Notice)
-from pylive.system import System
 
 log = logging.getLogger("pylive")
 

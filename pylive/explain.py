@@ -208,7 +208,8 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
         if reading_note:
             system.notes.append(reading_note)
         if media is None:
-            system.notes.append("no --media given: the medium is assumed to hold LiveOS/squashfs.img ⊃ LiveOS/rootfs.img")
+            system.notes.append("no --media given: "
+                                "the medium is assumed to hold LiveOS/squashfs.img ⊃ LiveOS/rootfs.img")
         try:
             result = boot.run(opts, system, newroot=newroot, dry_run=True)
             out["mode"] = result.mode.value

@@ -10,12 +10,12 @@ import difflib
 import enum
 import re
 from collections.abc import Callable
-from pylive.record import field, fields, record
 from typing import Any
 
 from pylive.cmdline import Arg, Args
 from pylive.devspec import DeviceSpec, live_root_text, parse_device_spec
 from pylive.errors import CmdlineError
+from pylive.record import field, fields, record
 
 FALSE_WORDS = ("0", "no", "off")  # dracut-lib.sh getargbool
 
@@ -41,40 +41,145 @@ class OptionSpec:
 
 
 OPTIONS: tuple[OptionSpec, ...] = (
-    OptionSpec("root", "root", Kind.TEXT, None, "live medium: live:CDLABEL=…, LABEL=, UUID=, …", example="root=live:CDLABEL=Fedora-Live", note="udev-correct escaping of labels (`a;b`, `$x`); `.iso`/`.img` files, URLs and `nfs` are parsed but not booted yet"),
-    OptionSpec("rd.live.image", "live_image", Kind.BOOL, False, "treat a plain root= as a live medium", old_names=("liveimg",), note="also with `root=/dev/…` (broken in 059)"),
-    OptionSpec("rd.live.dir", "live_dir", Kind.TEXT, "LiveOS", "directory of the images on the medium", old_names=("live_dir",)),
-    OptionSpec("rd.live.squashimg", "squash_image", Kind.TEXT, "squashfs.img", "file name of the squashfs image"),
-    OptionSpec("rd.live.ram", "live_ram", Kind.BOOL, False, "copy the image to RAM", old_names=("live_ram",), note="planned with a RAM check for every copy; not executed yet"),
+    OptionSpec(
+        "root", "root", Kind.TEXT, None, "live medium: live:CDLABEL=…, LABEL=, UUID=, …",
+        example="root=live:CDLABEL=Fedora-Live",
+        note="udev-correct escaping of labels (`a;b`, `$x`); "
+             "`.iso`/`.img` files, URLs and `nfs` are parsed but not booted yet",
+    ),
+    OptionSpec(
+        "rd.live.image", "live_image", Kind.BOOL, False, "treat a plain root= as a live medium",
+        old_names=("liveimg",),
+        note="also with `root=/dev/…` (broken in 059)",
+    ),
+    OptionSpec(
+        "rd.live.dir", "live_dir", Kind.TEXT, "LiveOS", "directory of the images on the medium",
+        old_names=("live_dir",),
+    ),
+    OptionSpec(
+        "rd.live.squashimg", "squash_image", Kind.TEXT, "squashfs.img", "file name of the squashfs image",
+    ),
+    OptionSpec(
+        "rd.live.ram", "live_ram", Kind.BOOL, False, "copy the image to RAM",
+        old_names=("live_ram",),
+        note="planned with a RAM check for every copy; not executed yet",
+    ),
     # dracut tests rd.live.check for presence only, so rd.live.check=0 still checks; pylive reads it as a
     # boolean (0/no/off: no check), which is what people who write =0 mean.
-    OptionSpec("rd.live.check", "check", Kind.BOOL, False, "verify the medium's implanted MD5", old_names=("check",), note="a boolean: `rd.live.check=0` means no check (dracut checks whenever the option is present); planned, not executed yet"),
-    OptionSpec("rd.live.debug", "live_debug", Kind.BOOL, False, "debug messages from the live stage", old_names=("rdlivedebug",), note="messages go to the console and journal (dracut hides them in /tmp, dracut-ng#1497)"),
-    OptionSpec("rd.writable.fsimg", "writable_fsimg", Kind.BOOL, False, "copy the root image to RAM and use it writable", old_names=("writable_fsimg",), note="planned; not executed yet"),
-    OptionSpec("rd.minmem", "minmem_mib", Kind.SIZE_MIB, 1024, "RAM (MiB) that must stay free after rd.live.ram", example="rd.minmem=1024", note="also checked for uncompressed images (dracut-ng checks only squashfs)"),
-    OptionSpec("rd.timeout", "timeout_s", Kind.TEXT, None, "systemd device job timeout (pylive waits no device job)", note="no effect: pylive waits on no device unit"),
-    OptionSpec("rhgb", "rhgb", Kind.BOOL, False, "graphical boot: the missing-overlay notice does not block"),
-    OptionSpec("splash", "splash", Kind.BOOL, False, "like rhgb"),
-    OptionSpec("live.updates", "live_updates", Kind.TEXT, None, "livenet: URL of an updates image"),
-    OptionSpec("rd.noverifyssl", "noverifyssl", Kind.BOOL, False, "livenet: do not verify TLS certificates"),
-    OptionSpec("rd.live.overlay", "overlay", Kind.TEXT, None, "persistent overlay <dev>[:<path>|:auto] or none", old_names=("overlay",), ng_name="rd.overlay", note="a `/dev/…` device may contain `:` (split at the last `:/`); persistence is planned, not executed yet"),
-    OptionSpec("rd.live.overlay.size", "overlay_size_mib", Kind.SIZE_MIB, 32768, "size of the temporary overlay (MiB, or 4G, or 50%)", example="rd.live.overlay.size=4096", note="also `512M`, `4G`, `50%`; bad values stop with one line; also sizes the OverlayFS upper (dracut ignores it there, dracut-ng#1415)"),
-    OptionSpec("rd.live.overlay.reset", "overlay_reset", Kind.BOOL, False, "wipe the persistent overlay", old_names=("reset_overlay",), ng_name="rd.overlay.reset", note="ignored, with a warning, together with readonly (nothing is wiped)"),
+    OptionSpec(
+        "rd.live.check", "check", Kind.BOOL, False, "verify the medium's implanted MD5",
+        old_names=("check",),
+        note="a boolean: `rd.live.check=0` means no check (dracut checks whenever the option is present); "
+             "planned, not executed yet",
+    ),
+    OptionSpec(
+        "rd.live.debug", "live_debug", Kind.BOOL, False, "debug messages from the live stage",
+        old_names=("rdlivedebug",),
+        note="messages go to the console and journal (dracut hides them in /tmp, dracut-ng#1497)",
+    ),
+    OptionSpec(
+        "rd.writable.fsimg", "writable_fsimg", Kind.BOOL, False, "copy the root image to RAM and use it writable",
+        old_names=("writable_fsimg",),
+        note="planned; not executed yet",
+    ),
+    OptionSpec(
+        "rd.minmem", "minmem_mib", Kind.SIZE_MIB, 1024, "RAM (MiB) that must stay free after rd.live.ram",
+        example="rd.minmem=1024",
+        note="also checked for uncompressed images (dracut-ng checks only squashfs)",
+    ),
+    OptionSpec(
+        "rd.timeout", "timeout_s", Kind.TEXT, None, "systemd device job timeout (pylive waits no device job)",
+        note="no effect: pylive waits on no device unit",
+    ),
+    OptionSpec(
+        "rhgb", "rhgb", Kind.BOOL, False, "graphical boot: the missing-overlay notice does not block",
+    ),
+    OptionSpec(
+        "splash", "splash", Kind.BOOL, False, "like rhgb",
+    ),
+    OptionSpec(
+        "live.updates", "live_updates", Kind.TEXT, None, "livenet: URL of an updates image",
+    ),
+    OptionSpec(
+        "rd.noverifyssl", "noverifyssl", Kind.BOOL, False, "livenet: do not verify TLS certificates",
+    ),
+    OptionSpec(
+        "rd.live.overlay", "overlay", Kind.TEXT, None, "persistent overlay <dev>[:<path>|:auto] or none",
+        old_names=("overlay",),
+        ng_name="rd.overlay",
+        note="a `/dev/…` device may contain `:` (split at the last `:/`); persistence is planned, not executed yet",
+    ),
+    OptionSpec(
+        "rd.live.overlay.size", "overlay_size_mib", Kind.SIZE_MIB, 32768,
+        "size of the temporary overlay (MiB, or 4G, or 50%)",
+        example="rd.live.overlay.size=4096",
+        note="also `512M`, `4G`, `50%`; bad values stop with one line; "
+             "also sizes the OverlayFS upper (dracut ignores it there, dracut-ng#1415)",
+    ),
+    OptionSpec(
+        "rd.live.overlay.reset", "overlay_reset", Kind.BOOL, False, "wipe the persistent overlay",
+        old_names=("reset_overlay",),
+        ng_name="rd.overlay.reset",
+        note="ignored, with a warning, together with readonly (nothing is wiped)",
+    ),
     # rd.live.overlayfs.readonly: the misspelling dracut-ng's generator and mount hook fall back to.
-    OptionSpec("rd.live.overlay.readonly", "overlay_readonly", Kind.BOOL, False, "use the persistent overlay read-only", old_names=("readonly_overlay", "rd.live.overlayfs.readonly"), ng_name="rd.overlay.readonly", note="dracut-ng's misspelled `rd.live.overlayfs.readonly` works too"),
-    OptionSpec("rd.live.overlay.thin", "overlay_thin", Kind.BOOL, False, "temporary overlay as a dm-thin pool", note="ignored, with a warning, with OverlayFS (dracut builds an unused pool)"),
-    OptionSpec("rd.live.overlay.overlayfs", "overlayfs", Kind.BOOL, False, "use OverlayFS instead of a device-mapper snapshot", ng_name="rd.overlay"),
-    OptionSpec("rd.live.overlay.nouserconfirmprompt", "no_prompt", Kind.BOOL, False, "do not wait for Enter when persistence is missing"),
-    OptionSpec("rd.live.overlay.cowfs", "cowfs", Kind.TEXT, "ext4", "filesystem for an automatic overlay partition", note="pylive has no automatic overlay partition (dracut's autooverlay) yet"),
-    OptionSpec("rd.overlay", "rd_overlay", Kind.TEXT, None, "dracut-ng: OverlayFS (bool) or its location", note="`none` means no overlay (dracut-ng turns OverlayFS on); `tmpfs:size=…,nr_inodes=…`; a device: persistent overlay"),
-    OptionSpec("rd.overlay.reset", "rd_overlay_reset", Kind.BOOL, False, "dracut-ng name of rd.live.overlay.reset"),
-    OptionSpec("rd.overlay.readonly", "rd_overlay_readonly", Kind.BOOL, False, "dracut-ng name of rd.live.overlay.readonly"),
-    OptionSpec("rd.overlay.crypt", "overlay_crypt", Kind.TEXT, None, "dracut-ng: encrypted OverlayFS upper", note="parsed; stops with one line (not supported yet)"),
-    OptionSpec("iso-scan/filename", "iso_scan_filename", Kind.TEXT, None, "an ISO file on a disk's filesystem", note="parsed; stops with one line (not supported yet)"),
-    OptionSpec("rootflags", "rootflags", Kind.TEXT, None, "mount options of the root"),
-    OptionSpec("rd.retry", "retry_s", Kind.SECONDS, 180, "seconds to wait for the medium", old_names=("rd_retry",), example="rd.retry=180", note="pylive waits for the medium itself and then says what it saw; no 3000 s systemd job"),
-    OptionSpec("rd.shell", "shell", Kind.BOOL, True, "emergency shell on failure", old_names=("rdshell",)),
-    OptionSpec("rd.debug", "debug", Kind.BOOL, False, "debug messages"),
+    OptionSpec(
+        "rd.live.overlay.readonly", "overlay_readonly", Kind.BOOL, False, "use the persistent overlay read-only",
+        old_names=("readonly_overlay", "rd.live.overlayfs.readonly"),
+        ng_name="rd.overlay.readonly",
+        note="dracut-ng's misspelled `rd.live.overlayfs.readonly` works too",
+    ),
+    OptionSpec(
+        "rd.live.overlay.thin", "overlay_thin", Kind.BOOL, False, "temporary overlay as a dm-thin pool",
+        note="ignored, with a warning, with OverlayFS (dracut builds an unused pool)",
+    ),
+    OptionSpec(
+        "rd.live.overlay.overlayfs", "overlayfs", Kind.BOOL, False, "use OverlayFS instead of a device-mapper snapshot",
+        ng_name="rd.overlay",
+    ),
+    OptionSpec(
+        "rd.live.overlay.nouserconfirmprompt", "no_prompt", Kind.BOOL, False,
+        "do not wait for Enter when persistence is missing",
+    ),
+    OptionSpec(
+        "rd.live.overlay.cowfs", "cowfs", Kind.TEXT, "ext4", "filesystem for an automatic overlay partition",
+        note="pylive has no automatic overlay partition (dracut's autooverlay) yet",
+    ),
+    OptionSpec(
+        "rd.overlay", "rd_overlay", Kind.TEXT, None, "dracut-ng: OverlayFS (bool) or its location",
+        note="`none` means no overlay (dracut-ng turns OverlayFS on); `tmpfs:size=…,nr_inodes=…`; "
+             "a device: persistent overlay",
+    ),
+    OptionSpec(
+        "rd.overlay.reset", "rd_overlay_reset", Kind.BOOL, False, "dracut-ng name of rd.live.overlay.reset",
+    ),
+    OptionSpec(
+        "rd.overlay.readonly", "rd_overlay_readonly", Kind.BOOL, False, "dracut-ng name of rd.live.overlay.readonly",
+    ),
+    OptionSpec(
+        "rd.overlay.crypt", "overlay_crypt", Kind.TEXT, None, "dracut-ng: encrypted OverlayFS upper",
+        note="parsed; stops with one line (not supported yet)",
+    ),
+    OptionSpec(
+        "iso-scan/filename", "iso_scan_filename", Kind.TEXT, None, "an ISO file on a disk's filesystem",
+        note="parsed; stops with one line (not supported yet)",
+    ),
+    OptionSpec(
+        "rootflags", "rootflags", Kind.TEXT, None, "mount options of the root",
+    ),
+    OptionSpec(
+        "rd.retry", "retry_s", Kind.SECONDS, 180, "seconds to wait for the medium",
+        old_names=("rd_retry",),
+        example="rd.retry=180",
+        note="pylive waits for the medium itself and then says what it saw; no 3000 s systemd job",
+    ),
+    OptionSpec(
+        "rd.shell", "shell", Kind.BOOL, True, "emergency shell on failure",
+        old_names=("rdshell",),
+    ),
+    OptionSpec(
+        "rd.debug", "debug", Kind.BOOL, False, "debug messages",
+    ),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 KNOWN_PREFIXES = ("rd.live.", "rd.overlay")
@@ -231,5 +336,6 @@ def markdown_table() -> str:
         ng = f"`{o.ng_name}`" if o.ng_name else ""
         meaning = o.help.replace("|", "\\|")
         rows.append(f"| `{o.name}` | {ng} | {default} | {meaning} | {old} | {o.note} |")
-    rows.append("| `ro` / `rw` | | `ro` | how the live medium is mounted (last wins) | | a warning when both are given |")
+    rows.append("| `ro` / `rw` | | `ro` | how the live medium is mounted (last wins) | "
+                "| a warning when both are given |")
     return "\n".join(rows) + "\n"

@@ -7,7 +7,6 @@ keeps the mapping from handle to device node, so a plan reads the same on every 
 from __future__ import annotations
 
 from pylive.record import record
-from typing import Union
 
 
 @record
@@ -30,7 +29,7 @@ class SizeOf:
         return f"<sectors of {self.ref.name}>"
 
 
-Source = Union[Ref, str]
+Source = Ref | str
 
 
 @record
@@ -203,7 +202,7 @@ class Notice:
         return f"{'ask' if self.wait_for_enter else 'tell'}: {self.text}"
 
 
-Step = Union[
-    WaitForDevice, LoadModules, MakeDir, Symlink, Mount, Unmount, AttachLoop, CreateSparseFile, CreateDm, MarkDone,
-    DmMessage, CheckMedia, CopyToRam, WipeHeader, EmptyDir, Notice,
-]
+Step = (
+    WaitForDevice | LoadModules | MakeDir | Symlink | Mount | Unmount | AttachLoop | CreateSparseFile | CreateDm
+    | MarkDone | DmMessage | CheckMedia | CopyToRam | WipeHeader | EmptyDir | Notice
+)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import posixpath
-from pylive.record import field, record
 
 from pylive.devspec import DeviceSpec, parse_device_spec
 from pylive.dmtable import linear_table, snapshot_table
@@ -38,6 +37,7 @@ from pylive.plan import (
     WaitForDevice,
     WipeHeader,
 )
+from pylive.record import field, record
 
 LIVE = "/run/initramfs/live"
 LIVEDEV = "/run/initramfs/livedev"
@@ -128,35 +128,46 @@ def split_overlay_spec(option: str, value: str) -> OverlaySpec:
     return OverlaySpec(spec, path)
 
 
+def _rd_overlay_intent(opts: LiveOptions, ng: str,
+                       warnings: list[str]) -> tuple[bool, tuple[str, ...], OverlaySpec | None, bool]:
+    """What rd.overlay=<ng> (dracut-ng) asks for: (overlayfs, tmpfs options, persistent overlay, no overlay)."""
+    overlayfs, no_overlay = opts.overlayfs, False
+    tmpfs_options: tuple[str, ...] = ()
+    persistent: OverlaySpec | None = None
+    low = ng.lower()
+    if ng == "" or low in ("1", "yes", "on", "true"):
+        overlayfs = True
+    elif low in FALSE_WORDS:
+        if opts.overlayfs:
+            warnings.append(f"rd.overlay={ng} and rd.live.overlay.overlayfs contradict each other: rd.overlay wins")
+        overlayfs = False
+    elif low == "none":  # dracut-ng turns OverlayFS *on* here (a bug); the man page means no overlay
+        no_overlay = True
+    elif low == "tmpfs" or low.startswith("tmpfs:"):
+        overlayfs = True
+        tmpfs_options = tuple(o for o in ng.partition(":")[2].split(",") if o)
+        for o in tmpfs_options:
+            if o.split("=", 1)[0] not in ("size", "nr_blocks", "nr_inodes"):
+                raise CmdlineError("rd.overlay", ng, f"unknown tmpfs option '{o}'",
+                                   "rd.overlay=tmpfs:size=2G,nr_inodes=100000")
+    else:
+        spec = split_overlay_spec("rd.overlay", ng)
+        persistent = OverlaySpec(spec.device, spec.path, device_mode=spec.path is None)
+        overlayfs = True
+    if opts.overlay is not None and (persistent or no_overlay):
+        warnings.append(f"rd.live.overlay={opts.overlay} is ignored: rd.overlay={ng} wins")
+    return overlayfs, tmpfs_options, persistent, no_overlay
+
+
 def resolve_intent(opts: LiveOptions) -> Intent:
     """Which overlay the command line asks for, and the warnings when its options disagree."""
     warnings: list[str] = []
-    overlayfs, tmpfs_options, no_overlay = opts.overlayfs, (), False
+    overlayfs, no_overlay = opts.overlayfs, False
+    tmpfs_options: tuple[str, ...] = ()
     persistent: OverlaySpec | None = None
     ng = opts.rd_overlay
     if ng is not None:
-        low = ng.lower()
-        if ng == "" or low in ("1", "yes", "on", "true"):
-            overlayfs = True
-        elif low in FALSE_WORDS:
-            if opts.overlayfs:
-                warnings.append(f"rd.overlay={ng} and rd.live.overlay.overlayfs contradict each other: rd.overlay wins")
-            overlayfs = False
-        elif low == "none":  # dracut-ng turns OverlayFS *on* here (a bug); the man page means no overlay
-            no_overlay = True
-        elif low == "tmpfs" or low.startswith("tmpfs:"):
-            overlayfs = True
-            tmpfs_options = tuple(o for o in ng.partition(":")[2].split(",") if o)
-            for o in tmpfs_options:
-                if o.split("=", 1)[0] not in ("size", "nr_blocks", "nr_inodes"):
-                    raise CmdlineError("rd.overlay", ng, f"unknown tmpfs option '{o}'",
-                                       "rd.overlay=tmpfs:size=2G,nr_inodes=100000")
-        else:
-            spec = split_overlay_spec("rd.overlay", ng)
-            persistent = OverlaySpec(spec.device, spec.path, device_mode=spec.path is None)
-            overlayfs = True
-        if opts.overlay is not None and (persistent or no_overlay):
-            warnings.append(f"rd.live.overlay={opts.overlay} is ignored: rd.overlay={ng} wins")
+        overlayfs, tmpfs_options, persistent, no_overlay = _rd_overlay_intent(opts, ng, warnings)
     if ng is None or (not persistent and not no_overlay and opts.overlay is not None):
         old = opts.overlay
         if old is not None and old.lower() == "none":
@@ -179,7 +190,8 @@ def resolve_intent(opts: LiveOptions) -> Intent:
     if (reset or readonly) and persistent is None:
         for name, on in (("reset", reset), ("readonly", readonly)):
             if on:
-                warnings.append(f"rd.live.overlay.{name} has no effect without a persistent overlay (rd.live.overlay=…)")
+                warnings.append(f"rd.live.overlay.{name} has no effect "
+                                "without a persistent overlay (rd.live.overlay=…)")
         reset = readonly = False
     if thin and (overlayfs or no_overlay):
         warnings.append("rd.live.overlay.thin is ignored: "
@@ -304,35 +316,11 @@ def choose_mode(opts: LiveOptions, intent: Intent, image: RootImage, probe: Over
         or opts.writable_fsimg or intent.no_overlay
     )
     if probe is not None and probe.found is not Found.NOTHING:
-        why.append(f"persistent overlay {intent.persistent}: found {probe.found.value} at {probe.path}")
-        if probe.found is Found.DM_COW:
-            if image.kind is ImageKind.FLATTENED:
-                raise LiveError(f"the persistent overlay {probe.path} is a device-mapper COW file, but "
-                                f"{image.fsimg.removeprefix(LIVE)} is a flattened image that needs OverlayFS",
-                                "use an OverlayFS overlay directory, or boot without rd.live.overlay")
-            if intent.overlayfs:
-                warn.append("OverlayFS is not used: the persistent overlay found is a device-mapper COW file")
-            if intent.thin:
-                warn.append("rd.live.overlay.thin is ignored: a persistent overlay was found")
-            return Decision(Mode.DM_SNAPSHOT_PERSISTENT_RO if intent.readonly else Mode.DM_SNAPSHOT_PERSISTENT,
-                            tuple(why), tuple(warn))
-        if not overlayfs_available:
-            raise LiveError("OverlayFS is required but not available", "include the overlay kernel module")
-        return Decision(Mode.OVERLAYFS_PERSISTENT_RO if intent.readonly else Mode.OVERLAYFS_PERSISTENT,
-                        tuple(why), tuple(warn))
+        return _persistent_decision(intent, image, probe, overlayfs_available)
     if probe is not None:
         why.append(f"persistent overlay {intent.persistent} not found: a temporary overlay is used")
     if writable_base and not intent.readonly:
-        if intent.no_overlay:
-            why.append("rd.live.overlay=none: the root writes straight into the image")
-        elif opts.writable_fsimg:
-            why.append("rd.writable.fsimg: the root image is copied to RAM and used writable")
-        else:
-            why.append("rd.live.ram with an uncompressed image: the RAM copy is used writable")
-        if image.kind is ImageKind.FLATTENED:
-            raise LiveError(f"{image.fsimg.removeprefix(LIVE)} is a flattened squashfs and cannot be written to",
-                            "drop rd.live.overlay=none / rd.writable.fsimg, or use an image with LiveOS/rootfs.img")
-        return Decision(Mode.DM_LINEAR_RW, tuple(why), tuple(warn))
+        return _writable_base_decision(opts, intent, image, why, warn)
     if image.kind is ImageKind.FLATTENED:
         why.append("the squashfs is the root itself (flattened): OverlayFS is required")
         if not overlayfs_available:
@@ -350,6 +338,43 @@ def choose_mode(opts: LiveOptions, intent: Intent, image: RootImage, probe: Over
         return Decision(Mode.DM_THIN_TEMP, tuple(why), tuple(warn))
     why.append("no overlay option: a temporary snapshot over a sparse file in RAM (dracut's default)")
     return Decision(Mode.DM_SNAPSHOT_TEMP, tuple(why), tuple(warn))
+
+
+def _persistent_decision(intent: Intent, image: RootImage, probe: OverlayProbe,
+                         overlayfs_available: bool) -> Decision:
+    """choose_mode when the persistent overlay was found: its kind decides between DM and OverlayFS."""
+    why = [f"persistent overlay {intent.persistent}: found {probe.found.value} at {probe.path}"]
+    warn: list[str] = []
+    if probe.found is Found.DM_COW:
+        if image.kind is ImageKind.FLATTENED:
+            raise LiveError(f"the persistent overlay {probe.path} is a device-mapper COW file, but "
+                            f"{image.fsimg.removeprefix(LIVE)} is a flattened image that needs OverlayFS",
+                            "use an OverlayFS overlay directory, or boot without rd.live.overlay")
+        if intent.overlayfs:
+            warn.append("OverlayFS is not used: the persistent overlay found is a device-mapper COW file")
+        if intent.thin:
+            warn.append("rd.live.overlay.thin is ignored: a persistent overlay was found")
+        return Decision(Mode.DM_SNAPSHOT_PERSISTENT_RO if intent.readonly else Mode.DM_SNAPSHOT_PERSISTENT,
+                        tuple(why), tuple(warn))
+    if not overlayfs_available:
+        raise LiveError("OverlayFS is required but not available", "include the overlay kernel module")
+    return Decision(Mode.OVERLAYFS_PERSISTENT_RO if intent.readonly else Mode.OVERLAYFS_PERSISTENT,
+                    tuple(why), tuple(warn))
+
+
+def _writable_base_decision(opts: LiveOptions, intent: Intent, image: RootImage, why: list[str],
+                            warn: list[str]) -> Decision:
+    """choose_mode when the root writes straight into its image (no overlay at all)."""
+    if intent.no_overlay:
+        why.append("rd.live.overlay=none: the root writes straight into the image")
+    elif opts.writable_fsimg:
+        why.append("rd.writable.fsimg: the root image is copied to RAM and used writable")
+    else:
+        why.append("rd.live.ram with an uncompressed image: the RAM copy is used writable")
+    if image.kind is ImageKind.FLATTENED:
+        raise LiveError(f"{image.fsimg.removeprefix(LIVE)} is a flattened squashfs and cannot be written to",
+                        "drop rd.live.overlay=none / rd.writable.fsimg, or use an image with LiveOS/rootfs.img")
+    return Decision(Mode.DM_LINEAR_RW, tuple(why), tuple(warn))
 
 
 def cow_size_mib(opts: LiveOptions, mem_total_mib: int | None) -> int:
@@ -431,7 +456,7 @@ def plan_copy_to_ram(opts: LiveOptions, src: str, dest: str, image_mib: int | No
     return (CopyToRam(src, dest),)
 
 
-def plan_root(opts: LiveOptions, intent: Intent, image: RootImage, decision: Decision, newroot: str,
+def plan_root(opts: LiveOptions, intent: Intent, image: RootImage, decision: Decision, newroot: str, *,
               root_fstype: str, mem_total_mib: int | None = None,
               probe: OverlayProbe | None = None) -> tuple[Step, ...]:
     """Build the writable root for the chosen mode, and mount it on newroot."""
@@ -456,7 +481,8 @@ def plan_root(opts: LiveOptions, intent: Intent, image: RootImage, decision: Dec
         steps.append(Symlink(BASE_LOOP, "/dev/live-base"))
         steps.append(Mount("/dev/mapper/live-rw", newroot, root_fstype, rootflags))
     else:
-        steps += _overlayfs_steps(opts, intent, mode, image, base, newroot, rootflags, mem_total_mib, probe)
+        steps += _overlayfs_steps(opts, intent, mode, image, base, newroot=newroot, rootflags=rootflags,
+                                  mem_total_mib=mem_total_mib, probe=probe)
     if image.squashfs is not None and not flattened:
         steps.append(Unmount(SQUASHFS_MNT, lazy=True))
     steps.append(MarkDone())
@@ -527,7 +553,7 @@ def _persistent_dirs(probe: OverlayProbe) -> tuple[list[Step], str, str]:
     return [], probe.path, posixpath.join(posixpath.dirname(probe.path.rstrip("/")), "ovlwork")
 
 
-def _overlayfs_steps(opts: LiveOptions, intent: Intent, mode: Mode, image: RootImage, base: Ref, newroot: str,
+def _overlayfs_steps(opts: LiveOptions, intent: Intent, mode: Mode, image: RootImage, base: Ref, *, newroot: str,
                      rootflags: tuple[str, ...], mem_total_mib: int | None,
                      probe: OverlayProbe | None) -> list[Step]:
     steps: list[Step] = [LoadModules(("overlay",)), MakeDir(ROOTFSBASE)]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import re
 import struct
-from pylive.record import record
 from pathlib import Path
+
+from pylive.record import record
 
 # (offset, magic, fstype): enough for what a live medium or image can be.
 _MAGICS = (
@@ -53,7 +54,7 @@ class BlockDevice:
 
 def block_devices(root: Path = Path("/")) -> list[BlockDevice]:
     """Block devices from sysfs, with label and fstype from the udev database when it has them."""
-    out = []
+    out: list[BlockDevice] = []
     sysblock = root / "sys/class/block"
     if not sysblock.is_dir():
         return out

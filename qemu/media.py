@@ -666,9 +666,10 @@ class _FatImage:
         bs = fh.read(512)
         if len(bs) < 512 or bs[510:512] != b"\x55\xaa":
             raise HarnessError("no FAT boot sector")
-        (self.bps, self.spc, self.rsvd, self.nfats, root_ents, tot16, _media,
-         fatsz16) = struct.unpack_from("<HBHBHHBH", bs, 11)
-        tot32, fatsz32, self.root_clus, self.fsinfo = struct.unpack_from("<I I 4x I H", bs, 32)
+        bpb: tuple[int, ...] = struct.unpack_from("<HBHBHHBH", bs, 11)
+        self.bps, self.spc, self.rsvd, self.nfats, root_ents, tot16, _media, fatsz16 = bpb
+        ebpb: tuple[int, ...] = struct.unpack_from("<I I 4x I H", bs, 32)
+        tot32, fatsz32, self.root_clus, self.fsinfo = ebpb
         self.fatsz = fatsz16 or fatsz32
         totsec = tot16 or tot32
         root_secs = (root_ents * 32 + self.bps - 1) // self.bps
@@ -700,7 +701,7 @@ class _FatImage:
         struct.pack_into("<I" if self.fat32 else "<H", self.fat, c * self.width, v)
 
     def chain(self, c: int) -> list[int]:
-        out = []
+        out: list[int] = []
         while 2 <= c < (0x0FFFFFF8 if self.fat32 else 0xFFF8) and len(out) <= self.max_cluster:
             out.append(c)
             c = self.get(c)

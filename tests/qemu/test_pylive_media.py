@@ -54,9 +54,9 @@ def test_flattened_erofs(kernel, pylive_initrd, test_root, qemu_workdir):
     ("fstype", "how"),
     [("ext4", "partuuid"), ("ext4", "by-id"), ("vfat", "partlabel"), ("vfat", "label")],
 )
-def test_usb_disk(fstype, how, kernel, pylive_initrd, test_root, qemu_workdir):
-    disk = build_live_disk(BUILD_DIR / "media" / f"live-disk-{fstype}.img", "PYLIVE" if fstype == "vfat" else "PYLIVE TEST 1",
-                           root_tree=test_root, fstype=fstype)
+def test_usb_disk(*, fstype, how, kernel, pylive_initrd, test_root, qemu_workdir):
+    disk = build_live_disk(BUILD_DIR / "media" / f"live-disk-{fstype}.img",
+                           "PYLIVE" if fstype == "vfat" else "PYLIVE TEST 1", root_tree=test_root, fstype=fstype)
     serial = f"stick{fstype}"
     root = {
         "partuuid": f"root=live:PARTUUID={disk.partuuid}",

@@ -69,7 +69,7 @@ def test_flattened_image_needs_no_flag(kernel, pylive_initrd, flat_iso, qemu_wor
     [("rd.overlay=tmpfs:size=256M,nr_inodes=100000", 262144, "100000"),
      ("rd.overlay rd.live.overlay.size=300", 307200, None)],
 )
-def test_sized_upper_tmpfs(option, size_k, inodes, kernel, pylive_initrd, live_iso, qemu_workdir):
+def test_sized_upper_tmpfs(*, option, size_k, inodes, kernel, pylive_initrd, live_iso, qemu_workdir):
     r = boot(kernel, pylive_initrd, f'"root=live:CDLABEL={live_iso.label}" {option} {NO_SHELL_ARGS}',
              cdrom=live_iso.path, workdir=qemu_workdir, timeout_s=240)
     assert r.report, r.console[-3000:]

@@ -154,7 +154,8 @@ CASES = [
          error=r"no live root image in /LiveOS/squashfs.img \(searched: /LiveOS/rootfs.img, /LiveOS/ext3fs.img\)"),
     Case("liveos-empty-overlayfs", LIVE + " rd.live.overlay.overlayfs", "liveos-empty", error=r"no live root image"),
     Case("no-root-in-squashfs", LIVE, "no-root", error=r"searched: /LiveOS/rootfs.img, /usr, /ostree"),
-    Case("ext3fs-legacy", LIVE, "ext3fs", mode=DM_TEMP, steps=("losetup -r /run/initramfs/squashfs/LiveOS/ext3fs.img",)),
+    Case("ext3fs-legacy", LIVE, "ext3fs", mode=DM_TEMP,
+         steps=("losetup -r /run/initramfs/squashfs/LiveOS/ext3fs.img",)),
     Case("uncompressed-none", LIVE, "uncompressed", mode=DM_TEMP, steps=(
         "losetup -r /run/initramfs/live/LiveOS/rootfs.img → <base-loop>",)),
     Case("uncompressed-ram", LIVE + " rd.live.ram", "uncompressed", mode=DM_RW, steps=(
@@ -177,7 +178,8 @@ CASES = [
          mode=OV_TEMP),
     Case("test30-iso", "rd.overlay root=live:/dev/sr0 iso-scan/filename=linux.iso root=live:/dev/disk/by-label/ISO",
          error=rf"iso-scan/filename=linux.iso \(finding an ISO file on the disks\) {NOT_YET}"),
-    Case("test30-autooverlay", "rd.overlay root=live:/dev/sr0 rd.live.image rd.overlay=LABEL=persist rd.live.dir=LiveOS",
+    Case("test30-autooverlay",
+         "rd.overlay root=live:/dev/sr0 rd.live.image rd.overlay=LABEL=persist rd.live.dir=LiveOS",
          "uncompressed", "ovl-dir", mode=OV_P),
     Case("test30-autooverlay-deprecated",
          "rd.overlay root=live:/dev/sr0 rd.live.image rd.live.overlay=LABEL=persist rd.live.dir=LiveOS",
@@ -211,7 +213,8 @@ CASES = [
     Case("ng-none", LIVE + " rd.overlay=none", mode=DM_RW),  # dracut-ng would turn OverlayFS on (bug B)
     Case("none-readonly", LIVE + " rd.live.overlay=none rd.live.overlay.readonly", mode=DM_TEMP,
          warnings=("readonly wins",)),
-    Case("none-flat", LIVE + " rd.live.overlay=none", "flat", error=r"is a flattened squashfs and cannot be written to"),
+    Case("none-flat", LIVE + " rd.live.overlay=none", "flat",
+         error=r"is a flattened squashfs and cannot be written to"),
     Case("writable-fsimg", LIVE + " rd.writable.fsimg", mode=DM_RW, steps=(
         "copy /run/initramfs/squashfs/LiveOS/rootfs.img to RAM as /run/initramfs/fsimg/rootfs.img",)),
     Case("writable-fsimg-overlayfs", LIVE + " rd.writable.fsimg rd.overlay", mode=DM_RW,
@@ -231,7 +234,8 @@ CASES = [
     Case("check", LIVE + " rd.live.check", mode=DM_TEMP, steps=("check the implanted MD5 of <livedev>",)),
     Case("check-zero", LIVE + " rd.live.check=0", mode=DM_TEMP),
     Case("check-alias", LIVE + " check", mode=DM_TEMP, steps=("check the implanted MD5",)),
-    Case("rootflags", LIVE + " rootflags=noatime", mode=DM_TEMP, steps=("mount -t ext4 -o noatime /dev/mapper/live-rw",)),
+    Case("rootflags", LIVE + " rootflags=noatime", mode=DM_TEMP,
+         steps=("mount -t ext4 -o noatime /dev/mapper/live-rw",)),
     Case("rootflags-overlayfs", LIVE + " rd.overlay rootflags=noatime", mode=OV_TEMP,
          steps=("-o noatime,lowerdir=/run/rootfsbase",)),
     Case("medium-rw", LIVE + " rw", mode=DM_TEMP, steps=("mount -t iso9660 -o rw <livedev>",)),
@@ -262,8 +266,10 @@ CASES = [
     Case("persist-custom-path", f"{LIVE} rd.live.overlay=LABEL=persist:/persist/cow", overlay="custom", mode=DM_P),
     Case("persist-relative-path", f"{LIVE} rd.live.overlay=LABEL=persist:persist/cow", overlay="custom", mode=DM_P),
     Case("persist-auto", f"{LIVE} rd.live.overlay=LABEL=persist:auto", overlay="dm-cow", mode=DM_P),
-    Case("persist-on-medium", f"{LIVE} rd.live.overlay=CDLABEL=Test Live 1".replace("rd.live.overlay=CDLABEL=Test Live 1",
-         '"rd.live.overlay=CDLABEL=Test Live 1"'), overlay="dm-empty", on_medium=True, mode=DM_P, steps=(
+    Case("persist-on-medium",
+         f"{LIVE} rd.live.overlay=CDLABEL=Test Live 1".replace("rd.live.overlay=CDLABEL=Test Live 1",
+                                                                '"rd.live.overlay=CDLABEL=Test Live 1"'),
+         overlay="dm-empty", on_medium=True, mode=DM_P, steps=(
         "mount -t none -o remount,rw <livedev> /run/initramfs/live",
         "mount -t none -o bind /run/initramfs/live /run/initramfs/overlayfs")),
     Case("persist-ng-name", f"{LIVE} rd.overlay=LABEL=persist:auto", overlay="dm-cow", mode=DM_P),
@@ -277,7 +283,8 @@ CASES = [
     Case("ng-tmpfs-bad", LIVE + " rd.overlay=tmpfs:colour=red", error=r"unknown tmpfs option 'colour=red'"),
     Case("overlayfs-and-off", LIVE + " rd.live.overlay.overlayfs rd.overlay=0", mode=DM_TEMP,
          warnings=("rd.overlay=0 and rd.live.overlay.overlayfs contradict each other: rd.overlay wins",)),
-    Case("unknown-option", LIVE + " rd.live.overlay.sise=4", mode=DM_TEMP, warnings=("did you mean rd.live.overlay.size",)),
+    Case("unknown-option", LIVE + " rd.live.overlay.sise=4", mode=DM_TEMP,
+         warnings=("did you mean rd.live.overlay.size",)),
 ]
 
 

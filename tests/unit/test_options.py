@@ -110,7 +110,9 @@ def test_live_root_forms(text: str, kind: SpecKind, value: str) -> None:
     assert spec is not None and (spec.kind, spec.value) == (kind, value)
 
 
-@pytest.mark.parametrize("text", ["root=/dev/sda1", "root=LABEL=x", "quiet", "root=live:LABEL=x root=/dev/sda1", "root="])
+@pytest.mark.parametrize(
+    "text", ["root=/dev/sda1", "root=LABEL=x", "quiet", "root=live:LABEL=x root=/dev/sda1", "root="],
+)
 def test_not_a_live_boot(text: str) -> None:
     assert not opts(text).is_live
 
