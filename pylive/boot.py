@@ -67,12 +67,21 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
                 raise NotSupportedYet(f"a persistent overlay (overlay {intent.persistent})")
             probe = _probe_overlay(opts, intent, system, ex, livedev)
         decision = planner.choose_mode(opts, intent, image, probe)
+        if not dry_run and probe is not None and probe.found in (Found.FS_IMAGE, Found.DEVICE_TOP):
+            raise NotSupportedYet(f"a persistent overlay found as {probe.found.value}")
         for warning in decision.warnings:
             log.warning("%s", warning)
         if decision.mode not in supported:
             raise NotSupportedYet(decision.mode.value)
         if probe is not None and probe.found is Found.NOTHING:
             ex.run(planner.plan_missing_overlay_notice(opts, intent))
+        elif probe is not None:
+            base_file = image.squashfs or image.fsimg
+            identity = system.image_identity(base_file)
+            record = system.read_small(planner.identity_path(probe))
+            planner.plan_identity(probe, intent, identity, record)  # refuses a mismatch before anything is wiped
+            ex.run(planner.plan_reset(probe, intent))
+            ex.run(planner.plan_identity(probe, intent, identity, record))
         root_fstype = "squashfs" if image.kind is ImageKind.FLATTENED else system.fstype(image.fsimg) or "auto"
         ex.run(planner.plan_root(opts, intent, image, decision, newroot, root_fstype=root_fstype,
                                  mem_total_mib=mem, probe=probe))
@@ -114,6 +123,7 @@ def _probe_overlay(opts: LiveOptions, intent: planner.Intent, system: System, ex
     return planner.classify_overlay(
         path, is_file=is_file, size=system.file_size(path) if is_file else 0,
         fstype=system.fstype(path) if is_file else None, is_dir=system.is_dir(path),
+        head_zero=not any(system.read_head(path, 4096)) if is_file else False,
         ovlwork_sibling=system.is_dir(posixpath.join(posixpath.dirname(path.rstrip("/")), "ovlwork")),
         device_mode=intent.persistent.device_mode,
     )

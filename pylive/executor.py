@@ -30,12 +30,13 @@ from pylive.plan import (
     Unmount,
     WaitForDevice,
     WipeHeader,
+    WriteFile,
 )
 from pylive.system import System
 
 # Steps planned for modes whose execution comes in a later release: running one stops the boot
 # with one line (never a silent fallback). A dry run (pylive explain) only lists them.
-NOT_YET = (DmMessage, CheckMedia, CopyToRam, WipeHeader, EmptyDir, Notice)
+NOT_YET = (DmMessage, CheckMedia, CopyToRam)
 
 log = logging.getLogger("pylive")
 
@@ -135,9 +136,27 @@ class Executor:
             log.debug("  %s: %s", step.name, "; ".join(str(x) for x in lines))
             self.handles[step.out.name] = s.dm_create(step.name, lines, step.readonly)
             self._undo(f"dm {step.name}", s.dm_remove, step.name)
+        elif isinstance(step, WipeHeader | EmptyDir | WriteFile | Notice):
+            self._run_file_step(step)
         elif isinstance(step, MarkDone):
             s.symlink("null", "/dev/root")
             s.make_dir("/run/initramfs")
             s.touch("/run/initramfs/.need_shutdown")
         else:  # pragma: no cover - the Step union is closed
             raise TypeError(step)
+
+    def _run_file_step(self, step: WipeHeader | EmptyDir | WriteFile | Notice) -> None:
+        """Steps that change files on a persistent medium, or talk to the person at the console."""
+        s = self.system
+        if isinstance(step, WipeHeader):
+            log.warning("reset: the persistent overlay %s is wiped (rd.live.overlay.reset)", step.path)
+            s.wipe_header(step.path, step.size)
+        elif isinstance(step, EmptyDir):
+            log.warning("reset: the persistent overlay %s is emptied (rd.live.overlay.reset)", step.path)
+            s.empty_dir(step.path)
+        elif isinstance(step, WriteFile):
+            s.write_text(step.path, step.text)
+        else:
+            log.warning("%s", step.text)
+            if step.wait_for_enter:
+                s.ask(step.text)

@@ -165,6 +165,21 @@ class ExplainSystem:
     def create_sparse_file(self, path: str, size_bytes: int) -> None:
         self.sparse[path] = size_bytes
 
+    def read_head(self, path: str, size: int) -> bytes:
+        e = self._entry(path)
+        return e.head[:size] if e else b""
+
+    def read_small(self, path: str) -> str | None:
+        return None  # offline, no identity record is read: the plan shows the one pylive would write
+
+    def image_identity(self, path: str) -> str:
+        e = self._entry(path)
+        return f"size={e.size if e else '?'} sha256-64k=(computed at boot)"
+
+    def wipe_header(self, path: str, size: int) -> None: ...
+    def empty_dir(self, path: str) -> None: ...
+    def ask(self, text: str) -> None: ...
+
     def note_copy(self, src: str, dest: str) -> None:
         loc = self._locate(src)
         if loc is not None:

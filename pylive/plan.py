@@ -192,6 +192,17 @@ class EmptyDir:
 
 
 @record
+class WriteFile:
+    """Write a small file durably (the identity record beside a persistent overlay)."""
+
+    path: str
+    text: str
+
+    def describe(self) -> str:
+        return f"write {self.path}: {self.text.strip()}"
+
+
+@record
 class Notice:
     """A message for the person at the console; with wait_for_enter, the boot waits for Enter."""
 
@@ -204,5 +215,5 @@ class Notice:
 
 Step = (
     WaitForDevice | LoadModules | MakeDir | Symlink | Mount | Unmount | AttachLoop | CreateSparseFile | CreateDm
-    | MarkDone | DmMessage | CheckMedia | CopyToRam | WipeHeader | EmptyDir | Notice
+    | MarkDone | DmMessage | CheckMedia | CopyToRam | WipeHeader | EmptyDir | Notice | WriteFile
 )

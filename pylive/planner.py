@@ -36,6 +36,7 @@ from pylive.plan import (
     Unmount,
     WaitForDevice,
     WipeHeader,
+    WriteFile,
 )
 from pylive.record import field, record
 
@@ -75,7 +76,8 @@ class Mode(enum.Enum):
 
 
 # Modes whose execution has been proven by QEMU boots; any other one stops with one line.
-EXECUTABLE_MODES = frozenset({Mode.DM_SNAPSHOT_TEMP, Mode.OVERLAYFS_TEMP})
+EXECUTABLE_MODES = frozenset({Mode.DM_SNAPSHOT_TEMP, Mode.OVERLAYFS_TEMP, Mode.DM_SNAPSHOT_PERSISTENT,
+                              Mode.OVERLAYFS_PERSISTENT})
 
 
 # --- what the command line asks for --------------------------------------------------------------
@@ -495,10 +497,7 @@ def _dm_steps(opts: LiveOptions, intent: Intent, mode: Mode, mem_total_mib: int 
         return [CreateDm("live-rw", linear_table(BASE_LOOP), False, LIVE_RW)]
     if mode in (Mode.DM_SNAPSHOT_PERSISTENT, Mode.DM_SNAPSHOT_PERSISTENT_RO):
         assert probe is not None
-        steps: list[Step] = []
-        if intent.reset:
-            steps.append(WipeHeader(probe.path, 64 * 1024))  # dracut: dd if=/dev/zero bs=64k count=1
-        steps.append(AttachLoop(probe.path, mode is Mode.DM_SNAPSHOT_PERSISTENT_RO, COW_LOOP))
+        steps: list[Step] = [AttachLoop(probe.path, mode is Mode.DM_SNAPSHOT_PERSISTENT_RO, COW_LOOP)]
         steps.append(Unmount(OVERLAY_MNT, lazy=True))  # the loop device holds the file
         if mode is Mode.DM_SNAPSHOT_PERSISTENT:
             steps.append(CreateDm("live-rw", snapshot_table(BASE_LOOP, COW_LOOP), False, LIVE_RW))
@@ -567,7 +566,7 @@ def _overlayfs_steps(opts: LiveOptions, intent: Intent, mode: Mode, image: RootI
         assert probe is not None
         pre, upper, work = _persistent_dirs(probe)
         steps += pre
-        if intent.reset:
+        if intent.reset and probe.found is Found.FS_IMAGE:  # the others are reset before the root is built
             steps.append(EmptyDir(upper))
     else:
         if mode is Mode.OVERLAYFS_PERSISTENT_RO:
@@ -616,10 +615,16 @@ def plan_overlay_mount(intent: Intent, same_as_live: bool) -> tuple[Step, ...]:
 
 
 def classify_overlay(path: str, *, is_file: bool, size: int, fstype: str | None, is_dir: bool,
-                     ovlwork_sibling: bool, device_mode: bool) -> OverlayProbe:
-    """What a persistent overlay path holds (dmsquash-live-root.sh do_live_overlay, part b)."""
+                     ovlwork_sibling: bool, device_mode: bool, head_zero: bool = True) -> OverlayProbe:
+    """What a persistent overlay path holds (dmsquash-live-root.sh do_live_overlay, part b).
+
+    A device-mapper COW file is one with the snapshot header, or a fresh one: zeros from the start
+    (dracut takes any file blkid cannot name, which would turn a stray file into a COW)."""
     if is_file:
-        if size == 0 or fstype == "DM_snapshot_cow":
+        if size == 0:
+            raise LiveError(f"the persistent overlay {path.removeprefix(OVERLAY_MNT)} is an empty file",
+                            "give it a size to use it as a device-mapper overlay, e.g. truncate -s 4G <file>")
+        if fstype == "DM_snapshot_cow" or (fstype is None and head_zero):
             return OverlayProbe(Found.DM_COW, path)
         if fstype is not None:
             return OverlayProbe(Found.FS_IMAGE, path)
@@ -631,6 +636,44 @@ def classify_overlay(path: str, *, is_file: bool, size: int, fstype: str | None,
     if device_mode:
         return OverlayProbe(Found.DEVICE_TOP, f"{OVERLAY_MNT}/overlay")
     return OverlayProbe(Found.NOTHING, path)
+
+
+IDENTITY_SUFFIX = ".pylive-base"
+
+
+def identity_path(probe: OverlayProbe) -> str:
+    """Where pylive records which base image a persistent overlay belongs to: beside the overlay."""
+    return probe.path.rstrip("/") + IDENTITY_SUFFIX
+
+
+def plan_identity(probe: OverlayProbe, intent: Intent, identity: str, record: str | None) -> tuple[Step, ...]:
+    """Never apply an overlay made for another base image (e.g. a stick updated to a new ISO).
+
+    The record is written the first time pylive uses the overlay; a reset starts the overlay
+    afresh and records the new base. In read-only mode nothing is written."""
+    line = f"{identity}\n"
+    if record is not None and record.strip() != identity and not intent.reset:
+        raise LiveError(
+            f"the persistent overlay {probe.path.removeprefix(OVERLAY_MNT)} was made for another live image "
+            f"(recorded base {record.strip()}, this boot's base {identity})",
+            "boot the image it belongs to, or add rd.live.overlay.reset to start the overlay afresh",
+        )
+    if intent.readonly or (record is not None and record.strip() == identity):
+        return ()
+    return (WriteFile(identity_path(probe), line),)
+
+
+def plan_reset(probe: OverlayProbe, intent: Intent) -> tuple[Step, ...]:
+    """rd.live.overlay.reset: wipe the COW header (dracut: dd if=/dev/zero bs=64k count=1) or empty the
+    upper directory. It runs before the identity record is written: a reset cut short by power loss
+    leaves the old record, and the next boot refuses the overlay instead of trusting it."""
+    if not intent.reset:
+        return ()
+    if probe.found is Found.DM_COW:
+        return (WipeHeader(probe.path, 64 * 1024),)
+    if probe.found in (Found.OVERLAYFS_DIR, Found.DEVICE_TOP):
+        return (EmptyDir(probe.path),)
+    return ()  # a filesystem image is emptied once mounted (plan_root)
 
 
 def plan_missing_overlay_notice(opts: LiveOptions, intent: Intent) -> tuple[Step, ...]:

@@ -119,3 +119,14 @@ def label_uuid(root: Path, dev: str) -> tuple[str, str]:
     props = _udev_props(root, f"{os.major(rdev)}:{os.minor(rdev)}")
     label = unescape_udev(props["ID_FS_LABEL_ENC"]) if "ID_FS_LABEL_ENC" in props else props.get("ID_FS_LABEL", "")
     return label, props.get("ID_FS_UUID", "")
+
+
+def image_identity(path: str) -> str:
+    """What identifies a base image: its size and a hash of its first 64 KiB (the squashfs or ext4
+    superblock with its creation time, UUID and sizes)."""
+    import hashlib
+
+    with open(path, "rb") as f:
+        head = f.read(65536)
+        size = os.fstat(f.fileno()).st_size
+    return f"size={size} sha256-64k={hashlib.sha256(head).hexdigest()[:32]}"

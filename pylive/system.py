@@ -37,6 +37,12 @@ class System(Protocol):
     def dm_create(self, name: str, table: tuple[TargetLine, ...], readonly: bool) -> str: ...
     def dm_remove(self, name: str) -> None: ...
     def note_copy(self, src: str, dest: str) -> None: ...
+    def read_head(self, path: str, size: int) -> bytes: ...
+    def read_small(self, path: str) -> str | None: ...
+    def image_identity(self, path: str) -> str: ...
+    def wipe_header(self, path: str, size: int) -> None: ...
+    def empty_dir(self, path: str) -> None: ...
+    def ask(self, text: str) -> None: ...
 
 
 class RealSystem:
@@ -98,7 +104,50 @@ class RealSystem:
             pass
 
     def write_text(self, path: str, text: str) -> None:
-        Path(path).write_text(text)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, text.encode())
+            os.fsync(fd)  # it may sit on a stick that is pulled without a clean shutdown
+        finally:
+            os.close(fd)
+
+    def read_head(self, path: str, size: int) -> bytes:
+        with open(path, "rb") as f:
+            return f.read(size)
+
+    def read_small(self, path: str) -> str | None:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                return f.read(4096)
+        except FileNotFoundError:
+            return None
+
+    def image_identity(self, path: str) -> str:
+        return probe.image_identity(path)
+
+    def wipe_header(self, path: str, size: int) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.pwrite(fd, bytes(min(size, os.fstat(fd).st_size)), 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def empty_dir(self, path: str) -> None:
+        import shutil
+
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+
+    def ask(self, text: str) -> None:
+        # dracut: the message, then a blocking read on the console until Enter is pressed
+        with open("/dev/console", "r+b", buffering=0) as console:
+            console.write(f"\n\n{text}\nPress [Enter] to continue.\n".encode())
+            console.readline()
 
     def mount(self, source: str, target: str, fstype: str, options: tuple[str, ...]) -> None:
         from pylive.linux.mount import mount

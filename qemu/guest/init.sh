@@ -128,6 +128,9 @@ rep ls -la /run
 section dev-live-base
 rep readlink /dev/live-base
 
+section previous-write
+# what an earlier boot left (persistent overlays); empty on a fresh root
+cat /pylive-write-test 2>/dev/null >&3 || true
 section root-write
 token=$(cat /proc/sys/kernel/random/uuid 2>/dev/null)
 [ -n "$token" ] || token="t$$-$(date +%s)"

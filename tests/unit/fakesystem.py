@@ -22,6 +22,9 @@ class FakeSystem:
     fail_on: str | None = None  # a call name that raises OSError
     mem_mib: int | None = 4096
     labels: dict[str, tuple[str, str]] = field(default_factory=dict)
+    heads: dict[str, bytes] = field(default_factory=dict)  # relative path → first bytes (default: zeros)
+    identities: dict[str, str] = field(default_factory=dict)
+    asked: list[str] = field(default_factory=list)
     file_sizes: dict[str, int] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     paths: set[str] = field(default_factory=set)
@@ -157,6 +160,30 @@ class FakeSystem:
         self._call(f"dmsetup create{' --readonly' if readonly else ''} {name} {'; '.join(map(str, table))}")
         self.dm[name] = table
         return f"/dev/mapper/{name}"
+
+    def _rel(self, path: str) -> str:
+        for target in sorted(self.mounts, key=len, reverse=True):
+            if path.startswith(target + "/"):
+                return path[len(target) + 1 :]
+        return path
+
+    def read_head(self, path: str, size: int) -> bytes:
+        return self.heads.get(self._rel(path), bytes(size))[:size]
+
+    def read_small(self, path: str) -> str | None:
+        return self.files.get(path)
+
+    def image_identity(self, path: str) -> str:
+        return self.identities.get(path, "size=1 sha256-64k=base")
+
+    def wipe_header(self, path: str, size: int) -> None:
+        self._call(f"wipe {size} {path}")
+
+    def empty_dir(self, path: str) -> None:
+        self._call(f"empty {path}")
+
+    def ask(self, text: str) -> None:
+        self.asked.append(text)
 
     def note_copy(self, src: str, dest: str) -> None:
         for table in (self.contents, self.fstypes, self.sectors):

@@ -41,12 +41,13 @@ LAYOUTS = {
 OVERLAYS = {
     "none": None,  # no such device
     "nothing": {},
-    "dm-empty": {OVL: (0, None)},
+    "dm-empty": {OVL: (1 << 30, None)},  # a fresh COW file: zeros
+    "zero-size": {OVL: (0, None)},
     "dm-cow": {OVL: (1 << 20, "DM_snapshot_cow")},
     "ovl-dir": {OVL + "/etc": "dir", "LiveOS/ovlwork/work": "dir"},
     "fs-image": {OVL: (1 << 20, "ext4")},
-    "garbage": {OVL: (1 << 20, None)},
-    "custom": {"persist/cow": (0, None)},
+    "garbage": {OVL: (1 << 20, None)},  # made non-zero in machine()
+    "custom": {"persist/cow": (1 << 20, None)},
 }
 
 
@@ -66,6 +67,8 @@ def machine(layout: str, overlay: str = "none", overlay_on_medium: bool = False)
     for inner in ("rootfs.img", "ext3fs.img"):
         sys.fstypes[f"/run/initramfs/squashfs/LiveOS/{inner}"] = "ext4"
         sys.sectors[f"/run/initramfs/squashfs/LiveOS/{inner}"] = 131072
+    if overlay == "garbage":
+        sys.heads[OVL] = b"not a filesystem"
     contents = OVERLAYS[overlay]
     if contents is not None:
         dev = "/dev/sr0" if overlay_on_medium else "/dev/sdb1"
@@ -263,6 +266,10 @@ CASES = [
         "upperdir=/run/initramfs/overlayfs-image/overlayfs,workdir=/run/initramfs/overlayfs-image/ovlwork")),
     Case("persist-garbage", f"{LIVE} {P}", overlay="garbage",
          error=rf"the persistent overlay /{OVL} is neither a device-mapper COW file nor a filesystem image"),
+    Case("persist-zero-size", f"{LIVE} {P}", overlay="zero-size",
+         error=rf"the persistent overlay /{OVL} is an empty file: give it a size"),
+    Case("persist-identity-recorded", f"{LIVE} {P}", overlay="dm-cow", mode=DM_P,
+         steps=(f"write /run/initramfs/overlayfs/{OVL}.pylive-base: size=1 sha256-64k=base",)),
     Case("persist-custom-path", f"{LIVE} rd.live.overlay=LABEL=persist:/persist/cow", overlay="custom", mode=DM_P),
     Case("persist-relative-path", f"{LIVE} rd.live.overlay=LABEL=persist:persist/cow", overlay="custom", mode=DM_P),
     Case("persist-auto", f"{LIVE} rd.live.overlay=LABEL=persist:auto", overlay="dm-cow", mode=DM_P),
@@ -320,3 +327,46 @@ def test_decision(case: Case) -> None:
 def test_table_size() -> None:
     assert len(CASES) >= 80
     assert {c.mode for c in CASES} >= set(Mode)
+
+
+RECORD = f"/run/initramfs/overlayfs/{OVL}.pylive-base"
+
+
+def _run(cmdline: str, overlay: str, record: str | None, dry_run: bool = False):
+    opts = parse_options(Args.from_text(cmdline))
+    sys = machine("inner", overlay)
+    if record is not None:
+        sys.files[RECORD] = record
+    return sys, boot.run(opts, sys, dry_run=dry_run)
+
+
+@pytest.mark.parametrize("overlay", ["dm-cow", "ovl-dir"])
+def test_overlay_for_another_base_is_refused_and_untouched(overlay: str) -> None:
+    with pytest.raises(LiveError) as e:
+        _run(f"{LIVE} {P}", overlay, "size=9 sha256-64k=old\n")
+    assert str(e.value) == (
+        f"the persistent overlay /{OVL} was made for another live image (recorded base size=9 sha256-64k=old, "
+        "this boot's base size=1 sha256-64k=base): boot the image it belongs to, or add rd.live.overlay.reset "
+        "to start the overlay afresh"
+    )
+
+
+def test_matching_record_is_used_without_writing() -> None:
+    sys, result = _run(f"{LIVE} {P}", "dm-cow", "size=1 sha256-64k=base\n")
+    assert result.mode is DM_P and "write" not in " ".join(s.describe() for s in result.steps)
+    assert sys.files[RECORD] == "size=1 sha256-64k=base\n"
+
+
+def test_reset_starts_afresh_and_records_the_new_base() -> None:
+    sys, result = _run(f"{LIVE} {P} rd.live.overlay.reset", "dm-cow", "size=9 sha256-64k=old\n")
+    assert f"wipe 65536 /run/initramfs/overlayfs/{OVL}" in sys.calls
+    assert sys.files[RECORD] == "size=1 sha256-64k=base\n"
+    i_write, i_wipe = sys.calls.index(f"write {RECORD}"), sys.calls.index(f"wipe 65536 /run/initramfs/overlayfs/{OVL}")
+    assert i_wipe < i_write  # wiped first: a reset cut short keeps the old record, so it is refused again
+
+
+def test_missing_overlay_prompts_unless_told_not_to() -> None:
+    sys, _ = _run(f"{LIVE} {P}", "nothing", None)
+    assert sys.asked and sys.asked[0].startswith("Unable to find a persistent overlay (LABEL=persist)")
+    sys, _ = _run(f"{LIVE} {P} rd.live.overlay.nouserconfirmprompt", "nothing", None)
+    assert sys.asked == []
