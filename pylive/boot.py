@@ -79,9 +79,10 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
             base_file = image.squashfs or image.fsimg
             identity = system.image_identity(base_file)
             record = system.read_small(planner.identity_path(probe))
-            planner.plan_identity(probe, intent, identity, record)  # refuses a mismatch before anything is wiped
+            # planned before the reset runs: a mismatch is refused before anything is wiped
+            identity_steps = planner.plan_identity(probe, intent, identity, record)
             ex.run(planner.plan_reset(probe, intent))
-            ex.run(planner.plan_identity(probe, intent, identity, record))
+            ex.run(identity_steps)
         root_fstype = "squashfs" if image.kind is ImageKind.FLATTENED else system.fstype(image.fsimg) or "auto"
         ex.run(planner.plan_root(opts, intent, image, decision, newroot, root_fstype=root_fstype,
                                  mem_total_mib=mem, probe=probe))

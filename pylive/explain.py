@@ -15,7 +15,7 @@ from typing import Any
 from pylive import boot, planner
 from pylive.devspec import DeviceSpec
 from pylive.dmtable import TargetLine
-from pylive.errors import LiveError
+from pylive.errors import CmdlineError, LiveError
 from pylive.media import Entry, MediaView, open_media, view_squashfs
 from pylive.options import LiveOptions
 from pylive.probe import BlockDevice
@@ -226,10 +226,14 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
             system.notes.append("no --media given: "
                                 "the medium is assumed to hold LiveOS/squashfs.img ⊃ LiveOS/rootfs.img")
         try:
+            out["warnings"] += planner.resolve_intent(opts).warnings
+        except CmdlineError:
+            pass  # boot.run stops with this same error below
+        try:
             result = boot.run(opts, system, newroot=newroot, dry_run=True)
             out["mode"] = result.mode.value
             out["why"] = list(result.decision.reasons)
-            out["warnings"] += [w for w in (*planner.resolve_intent(opts).warnings, *result.decision.warnings)]
+            out["warnings"] += result.decision.warnings
             out["image"] = result.image.kind.value
             out["steps"] = [s.describe() for s in result.steps]
             out["executable"] = result.mode in planner.EXECUTABLE_MODES
@@ -237,8 +241,7 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
                 out["notes"] = [f"this pylive does not execute '{result.mode.value}' yet: the boot would stop there"]
         except LiveError as e:
             out["error"] = str(e)
-            out["warnings"] += list(planner.resolve_intent(opts).warnings) if "Cmdline" not in type(e).__name__ else []
-        out["loop_devices"] = {node: file for node, file in system.loops.items()}
+        out["loop_devices"] = dict(system.loops)
         out["dm_tables"] = {name: [str(t) for t in table] for name, table in system.dm.items()}
         out["mounts"] = system.mount_lines
         out["notes"] = out.get("notes", []) + system.notes
