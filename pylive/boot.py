@@ -67,8 +67,6 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
                 raise NotSupportedYet(f"a persistent overlay (overlay {intent.persistent})")
             probe = _probe_overlay(opts, intent, system, ex, livedev)
         decision = planner.choose_mode(opts, intent, image, probe)
-        if not dry_run and probe is not None and probe.found in (Found.FS_IMAGE, Found.DEVICE_TOP):
-            raise NotSupportedYet(f"a persistent overlay found as {probe.found.value}")
         for warning in decision.warnings:
             log.warning("%s", warning)
         if decision.mode not in supported:
@@ -127,6 +125,7 @@ def _probe_overlay(opts: LiveOptions, intent: planner.Intent, system: System, ex
         head_zero=not any(system.read_head(path, 4096)) if is_file else False,
         ovlwork_sibling=system.is_dir(posixpath.join(posixpath.dirname(path.rstrip("/")), "ovlwork")),
         device_mode=intent.persistent.device_mode,
+        top_exists=system.is_dir(f"{planner.OVERLAY_MNT}/overlay"),
     )
 
 

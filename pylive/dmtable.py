@@ -51,7 +51,10 @@ _CMD = {
     "DM_DEV_STATUS": 7,
     "DM_TABLE_LOAD": 9,
     "DM_TABLE_STATUS": 12,
+    "DM_TARGET_MSG": 14,
 }
+# struct dm_target_msg: u64 sector, then the message (NUL-terminated), at data_start
+_DM_TARGET_MSG = struct.Struct("=Q")
 
 
 def ioctl_number(command: str) -> int:
@@ -93,6 +96,37 @@ def pack_dm_ioctl(name: str, *, flags: int = 0, targets: tuple[TargetLine, ...] 
     buf[: len(header)] = header
     buf[_DM_IOCTL.size : _DM_IOCTL.size + len(body)] = body
     return buf
+
+
+def pack_dm_message(name: str, message: str, sector: int = 0) -> bytearray:
+    """A DM_TARGET_MSG buffer, like `dmsetup message <name> <sector> <message>`."""
+    body = _DM_TARGET_MSG.pack(sector) + message.encode() + b"\0"
+    buf = pack_dm_ioctl(name, buffer_size=_DM_IOCTL.size + len(body) + -len(body) % 8)
+    buf[_DM_IOCTL.size : _DM_IOCTL.size + len(body)] = body
+    return buf
+
+
+@record
+class SnapshotUsage:
+    """What `dmsetup status` says of a snapshot target: sectors used of the COW, or its state."""
+
+    allocated: int = 0
+    total: int = 0
+    metadata: int = 0
+    state: str = ""  # "" while usable; "Invalid", "Overflow", "Merge failed", "Unknown"
+
+    @property
+    def percent(self) -> int:
+        return 100 * self.allocated // self.total if self.total else 0
+
+
+def parse_snapshot_status(params: str) -> SnapshotUsage:
+    """`<allocated>/<total> <metadata>` (dm-snap.c snapshot_status), or a word for a broken snapshot."""
+    used, _, meta = params.strip().partition(" ")
+    allocated, slash, total = used.partition("/")
+    if slash and allocated.isdigit() and total.isdigit():
+        return SnapshotUsage(int(allocated), int(total), int(meta) if meta.isdigit() else 0)
+    return SnapshotUsage(state=params.strip() or "Unknown")
 
 
 @record

@@ -6,11 +6,13 @@ import contextlib
 import logging
 from typing import Any
 
-from pylive.dmtable import TargetLine
+from pylive import planner
+from pylive.dmtable import TargetLine, parse_snapshot_status
 from pylive.errors import DeviceTimeout, NotSupportedYet, StepFailed
 from pylive.plan import (
     AttachLoop,
     CheckMedia,
+    CheckSnapshot,
     CopyToRam,
     CreateDm,
     CreateSparseFile,
@@ -36,7 +38,7 @@ from pylive.system import System
 
 # Steps planned for modes whose execution comes in a later release: running one stops the boot
 # with one line (never a silent fallback). A dry run (pylive explain) only lists them.
-NOT_YET = (DmMessage, CheckMedia, CopyToRam)
+NOT_YET = (CheckMedia, CopyToRam)
 
 log = logging.getLogger("pylive")
 
@@ -50,6 +52,7 @@ class Executor:
         self.handles: dict[str, str] = {}
         self.done: list[Step] = []
         self._stack = contextlib.ExitStack()
+        self._unmounted: set[str] = set()  # planned unmounts: their mounts need no undo
 
     def __enter__(self) -> Executor:
         self._stack.__enter__()
@@ -93,7 +96,7 @@ class Executor:
 
         self._stack.callback(undo)
 
-    def _run(self, step: Step) -> None:  # noqa: PLR0912 - one branch per step type is the point
+    def _run(self, step: Step) -> None:  # noqa: PLR0912, PLR0915 - one branch per step type is the point
         s = self.system
         if isinstance(step, NOT_YET):
             if not self.dry_run:
@@ -121,9 +124,11 @@ class Executor:
             if fstype == "auto":
                 fstype = s.fstype(source) or "auto"
             s.mount(source, step.target, fstype, step.options)
-            self._undo(f"mount {step.target}", s.umount, step.target, False)
+            self._unmounted.discard(step.target)
+            self._undo(f"mount {step.target}", self._umount_unless_done, step.target)
         elif isinstance(step, Unmount):
             s.umount(step.target, step.lazy)
+            self._unmounted.add(step.target)
         elif isinstance(step, AttachLoop):
             node = s.attach_loop(self.resolve(step.file), step.readonly)
             self.handles[step.out.name] = node
@@ -136,6 +141,8 @@ class Executor:
             log.debug("  %s: %s", step.name, "; ".join(str(x) for x in lines))
             self.handles[step.out.name] = s.dm_create(step.name, lines, step.readonly)
             self._undo(f"dm {step.name}", s.dm_remove, step.name)
+        elif isinstance(step, DmMessage | CheckSnapshot):
+            self._run_dm_step(step)
         elif isinstance(step, WipeHeader | EmptyDir | WriteFile | Notice):
             self._run_file_step(step)
         elif isinstance(step, MarkDone):
@@ -144,6 +151,26 @@ class Executor:
             s.touch("/run/initramfs/.need_shutdown")
         else:  # pragma: no cover - the Step union is closed
             raise TypeError(step)
+
+    def _umount_unless_done(self, target: str) -> None:
+        if target not in self._unmounted:
+            self.system.umount(target, False)
+
+    def _run_dm_step(self, step: DmMessage | CheckSnapshot) -> None:
+        if isinstance(step, DmMessage):
+            self.system.dm_message(step.name, step.message)
+        elif not self.dry_run:  # a dry run knows no usage
+            self._check_snapshot(step)
+
+    def _check_snapshot(self, step: CheckSnapshot) -> None:
+        lines = self.system.dm_status(step.name)
+        usage = parse_snapshot_status(lines[0].params if lines else "")
+        warning = planner.check_snapshot_usage(usage, step.overlay, step.writable)
+        if warning:
+            log.warning("%s", warning)
+        elif not usage.state:
+            log.info("persistent overlay %s: %d of %d MiB used", step.overlay, usage.allocated // 2048,
+                     usage.total // 2048)
 
     def _run_file_step(self, step: WipeHeader | EmptyDir | WriteFile | Notice) -> None:
         """Steps that change files on a persistent medium, or talk to the person at the console."""

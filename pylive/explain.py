@@ -199,6 +199,11 @@ class ExplainSystem:
     def detach_loop(self, dev: str) -> None: ...
     def dm_remove(self, name: str) -> None: ...
 
+    def dm_message(self, name: str, message: str) -> None: ...
+
+    def dm_status(self, name: str) -> list[TargetLine]:
+        return []
+
 
 def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
             overlay_media: Path | None = None) -> dict[str, Any]:

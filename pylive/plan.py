@@ -150,6 +150,19 @@ class DmMessage:
 
 
 @record
+class CheckSnapshot:
+    """Read a persistent snapshot's usage (`dmsetup status`): refuse one the kernel invalidated or
+    that is full, instead of letting the root fail on its first write; warn when it is nearly full."""
+
+    name: str
+    overlay: str  # the COW file, for the message
+    writable: bool = True
+
+    def describe(self) -> str:
+        return f"check how full {self.name} ({self.overlay}) is"
+
+
+@record
 class CheckMedia:
     """Verify the implanted MD5 of an ISO (checkisomd5's format)."""
 
@@ -215,5 +228,5 @@ class Notice:
 
 Step = (
     WaitForDevice | LoadModules | MakeDir | Symlink | Mount | Unmount | AttachLoop | CreateSparseFile | CreateDm
-    | MarkDone | DmMessage | CheckMedia | CopyToRam | WipeHeader | EmptyDir | Notice | WriteFile
+    | MarkDone | DmMessage | CheckSnapshot | CheckMedia | CopyToRam | WipeHeader | EmptyDir | Notice | WriteFile
 )

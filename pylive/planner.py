@@ -12,12 +12,13 @@ import enum
 import posixpath
 
 from pylive.devspec import DeviceSpec, parse_device_spec
-from pylive.dmtable import linear_table, snapshot_table
+from pylive.dmtable import SnapshotUsage, linear_table, snapshot_table
 from pylive.errors import CmdlineError, ImageNotFound, LiveError, NotSupportedYet
 from pylive.options import FALSE_WORDS, LiveOptions, Percent
 from pylive.plan import (
     AttachLoop,
     CheckMedia,
+    CheckSnapshot,
     CopyToRam,
     CreateDm,
     CreateSparseFile,
@@ -77,7 +78,8 @@ class Mode(enum.Enum):
 
 # Modes whose execution has been proven by QEMU boots; any other one stops with one line.
 EXECUTABLE_MODES = frozenset({Mode.DM_SNAPSHOT_TEMP, Mode.OVERLAYFS_TEMP, Mode.DM_SNAPSHOT_PERSISTENT,
-                              Mode.OVERLAYFS_PERSISTENT})
+                              Mode.OVERLAYFS_PERSISTENT, Mode.DM_SNAPSHOT_PERSISTENT_RO,
+                              Mode.OVERLAYFS_PERSISTENT_RO, Mode.DM_THIN_TEMP})
 
 
 # --- what the command line asks for --------------------------------------------------------------
@@ -291,6 +293,7 @@ class OverlayProbe:
     found: Found
     path: str = ""  # absolute path in the initramfs
     device_present: bool = True
+    fresh: bool = False  # a DM COW file never used: all zeros, no snapshot header yet
 
 
 def overlay_path(opts: LiveOptions, spec: OverlaySpec, live_label: str, live_uuid: str) -> str:
@@ -356,10 +359,17 @@ def _persistent_decision(intent: Intent, image: RootImage, probe: OverlayProbe,
             warn.append("OverlayFS is not used: the persistent overlay found is a device-mapper COW file")
         if intent.thin:
             warn.append("rd.live.overlay.thin is ignored: a persistent overlay was found")
+        if intent.readonly and probe.fresh:  # a never-used COW has no header to load read-only
+            why.append("it was never used (no snapshot header): nothing to apply read-only, "
+                       "so a temporary snapshot is used")
+            return Decision(Mode.DM_SNAPSHOT_TEMP, tuple(why), tuple(warn))
         return Decision(Mode.DM_SNAPSHOT_PERSISTENT_RO if intent.readonly else Mode.DM_SNAPSHOT_PERSISTENT,
                         tuple(why), tuple(warn))
     if not overlayfs_available:
         raise LiveError("OverlayFS is required but not available", "include the overlay kernel module")
+    if intent.readonly and probe.fresh:  # device mode, overlay/ not made yet: nothing to stack
+        why.append("overlay/ does not exist yet: nothing to apply read-only, so a temporary OverlayFS is used")
+        return Decision(Mode.OVERLAYFS_TEMP, tuple(why), tuple(warn))
     return Decision(Mode.OVERLAYFS_PERSISTENT_RO if intent.readonly else Mode.OVERLAYFS_PERSISTENT,
                     tuple(why), tuple(warn))
 
@@ -501,10 +511,12 @@ def _dm_steps(opts: LiveOptions, intent: Intent, mode: Mode, mem_total_mib: int 
         steps.append(Unmount(OVERLAY_MNT, lazy=True))  # the loop device holds the file
         if mode is Mode.DM_SNAPSHOT_PERSISTENT:
             steps.append(CreateDm("live-rw", snapshot_table(BASE_LOOP, COW_LOOP), False, LIVE_RW))
+            steps.append(CheckSnapshot("live-rw", probe.path.removeprefix(OVERLAY_MNT)))
             return steps
         tmp = Ref("tmp-cow-loop")
         steps += [
             CreateDm("live-ro", snapshot_table(BASE_LOOP, COW_LOOP, "P"), True, LIVE_RO),
+            CheckSnapshot("live-ro", probe.path.removeprefix(OVERLAY_MNT), writable=False),
             CreateSparseFile(TMP_COW, cow_size_mib(opts, mem_total_mib)),
             AttachLoop(TMP_COW, False, tmp),
             CreateDm("live-rw", (DmTarget(0, SizeOf(BASE_LOOP), "snapshot", ("/dev/mapper/live-ro", tmp, "PO", 8)),),
@@ -526,7 +538,7 @@ def _dm_steps(opts: LiveOptions, intent: Intent, mode: Mode, mem_total_mib: int 
                      (DmTarget(0, data_sectors, "thin-pool", (THIN_META, THIN_DATA, 1024, 1024)),), False, THIN_POOL),
             DmMessage("live-overlay-pool", "create_thin 0"),
             # dracut-ng: the thin device is as large as the overlay, so the root can be grown
-            CreateDm("live-rw", (DmTarget(0, data_sectors, "thin", ("/dev/mapper/live-overlay-pool", 0, BASE_LOOP)),),
+            CreateDm("live-rw", (DmTarget(0, data_sectors, "thin", (THIN_POOL, 0, BASE_LOOP)),),
                      False, LIVE_RW),
         ]
     return [
@@ -539,12 +551,12 @@ def _dm_steps(opts: LiveOptions, intent: Intent, mode: Mode, mem_total_mib: int 
 OVERLAY_IMG_MNT = "/run/initramfs/overlayfs-image"
 
 
-def _persistent_dirs(probe: OverlayProbe) -> tuple[list[Step], str, str]:
+def _persistent_dirs(probe: OverlayProbe, readonly: bool = False) -> tuple[list[Step], str, str]:
     """Steps to reach a found persistent OverlayFS layer, and its upper and work directories."""
     if probe.found is Found.FS_IMAGE:  # e.g. on a vfat stick: a filesystem image holding the dirs
         loop = Ref("overlay-image-loop")
-        return ([AttachLoop(probe.path, False, loop), MakeDir(OVERLAY_IMG_MNT),
-                 Mount(loop, OVERLAY_IMG_MNT, "auto", ())],
+        return ([AttachLoop(probe.path, readonly, loop), MakeDir(OVERLAY_IMG_MNT),
+                 Mount(loop, OVERLAY_IMG_MNT, "auto", ("ro",) if readonly else ())],
                 f"{OVERLAY_IMG_MNT}/overlayfs", f"{OVERLAY_IMG_MNT}/ovlwork")
     if probe.found is Found.DEVICE_TOP:  # dracut-ng device mode creates them
         upper, work = f"{OVERLAY_MNT}/overlay", f"{OVERLAY_MNT}/ovlwork"
@@ -571,7 +583,7 @@ def _overlayfs_steps(opts: LiveOptions, intent: Intent, mode: Mode, image: RootI
     else:
         if mode is Mode.OVERLAYFS_PERSISTENT_RO:
             assert probe is not None
-            pre, persistent_upper, _ = _persistent_dirs(probe)
+            pre, persistent_upper, _ = _persistent_dirs(probe, readonly=True)
             steps += pre
             lower = f"{persistent_upper}:{ROOTFSBASE}"
         tmpfs = intent.tmpfs_options
@@ -615,7 +627,8 @@ def plan_overlay_mount(intent: Intent, same_as_live: bool) -> tuple[Step, ...]:
 
 
 def classify_overlay(path: str, *, is_file: bool, size: int, fstype: str | None, is_dir: bool,
-                     ovlwork_sibling: bool, device_mode: bool, head_zero: bool = True) -> OverlayProbe:
+                     ovlwork_sibling: bool, device_mode: bool, head_zero: bool = True,
+                     top_exists: bool = False) -> OverlayProbe:
     """What a persistent overlay path holds (dmsquash-live-root.sh do_live_overlay, part b).
 
     A device-mapper COW file is one with the snapshot header, or a fresh one: zeros from the start
@@ -625,7 +638,7 @@ def classify_overlay(path: str, *, is_file: bool, size: int, fstype: str | None,
             raise LiveError(f"the persistent overlay {path.removeprefix(OVERLAY_MNT)} is an empty file",
                             "give it a size to use it as a device-mapper overlay, e.g. truncate -s 4G <file>")
         if fstype == "DM_snapshot_cow" or (fstype is None and head_zero):
-            return OverlayProbe(Found.DM_COW, path)
+            return OverlayProbe(Found.DM_COW, path, fresh=fstype is None)
         if fstype is not None:
             return OverlayProbe(Found.FS_IMAGE, path)
         raise LiveError(f"the persistent overlay {path.removeprefix(OVERLAY_MNT)} is neither a device-mapper "
@@ -634,8 +647,36 @@ def classify_overlay(path: str, *, is_file: bool, size: int, fstype: str | None,
     if is_dir and ovlwork_sibling:
         return OverlayProbe(Found.OVERLAYFS_DIR, path)
     if device_mode:
-        return OverlayProbe(Found.DEVICE_TOP, f"{OVERLAY_MNT}/overlay")
+        return OverlayProbe(Found.DEVICE_TOP, f"{OVERLAY_MNT}/overlay", fresh=not top_exists)
     return OverlayProbe(Found.NOTHING, path)
+
+
+SNAPSHOT_WARN_PERCENT = 90
+
+
+def check_snapshot_usage(usage: SnapshotUsage, overlay: str, writable: bool) -> str | None:
+    """Refuse a persistent snapshot the kernel cannot use, or one too full to boot; else a warning or None.
+
+    Full means less free room than 1 % of the file or 1 MiB: the first writes of the boot would
+    overflow it, and the kernel then fails every write with EIO ("Overflow"). Read-only use is fine."""
+    if usage.state == "Invalid":  # a 'P' snapshot that overflowed, or an I/O error: its data is gone
+        raise LiveError(f"the persistent overlay {overlay} was invalidated by the kernel "
+                        "(it overflowed or hit an I/O error) and cannot be read back",
+                        "boot with rd.live.overlay.reset to start it afresh")
+    if usage.state and (writable or usage.state != "Overflow"):
+        raise LiveError(f"the persistent overlay {overlay} is unusable: the kernel reports it as '{usage.state}'",
+                        "boot with rd.live.overlay.reset to start it afresh")
+    if usage.state:
+        return None
+    mib = f"{usage.allocated // 2048} of {usage.total // 2048} MiB used"
+    if writable and usage.total - usage.allocated < max(2048, usage.total // 100):
+        raise LiveError(f"the persistent overlay {overlay} is full ({mib}): this boot could not write to it",
+                        "boot with rd.live.overlay.readonly to reach your files and copy them off, "
+                        "then with rd.live.overlay.reset to start the overlay afresh")
+    if writable and usage.percent >= SNAPSHOT_WARN_PERCENT:
+        return (f"the persistent overlay {overlay} is {usage.percent}% full ({mib}); when it is full, "
+                "writes fail: copy your files off and reset it (rd.live.overlay.reset)")
+    return None
 
 
 IDENTITY_SUFFIX = ".pylive-base"
@@ -671,7 +712,7 @@ def plan_reset(probe: OverlayProbe, intent: Intent) -> tuple[Step, ...]:
         return ()
     if probe.found is Found.DM_COW:
         return (WipeHeader(probe.path, 64 * 1024),)
-    if probe.found in (Found.OVERLAYFS_DIR, Found.DEVICE_TOP):
+    if probe.found in (Found.OVERLAYFS_DIR, Found.DEVICE_TOP) and not probe.fresh:
         return (EmptyDir(probe.path),)
     return ()  # a filesystem image is emptied once mounted (plan_root)
 

@@ -16,8 +16,11 @@ import argparse
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -37,6 +40,16 @@ KVM_PROBE_TIMEOUT_S = 10.0
 DiskSpec = Union[Path, str, "tuple[Path | str, str]"]
 
 
+@dataclass(frozen=True)
+class ConsoleEvent:
+    """When ``marker`` shows on the console, wait ``delay_s``, then type ``send`` on the console
+    (e.g. Enter at a prompt) or, with ``send=None``, cut the power (kill QEMU)."""
+
+    marker: str
+    send: bytes | None = None
+    delay_s: float = 0.0
+
+
 @dataclass
 class BootResult:
     report: dict[str, str]        # {} when no report arrived
@@ -45,6 +58,7 @@ class BootResult:
     seconds: float                # wall time of the QEMU run
     timed_out: bool               # the harness killed QEMU at the timeout
     halted: bool = False          # the guest halted ("reboot: System halted"); QEMU was killed
+    power_cut: bool = False       # a ConsoleEvent without input killed QEMU on purpose
     cmd: list[str] = field(default_factory=list)
     accel: str = ""
     stderr: str = ""              # QEMU's own stderr
@@ -128,11 +142,80 @@ HALT_MARKERS = ("reboot: System halted",)
 HALT_GRACE_S = 2.0
 
 
-def _run_qemu(cmd: list[str], timeout_s: float, console: Path | None = None
-              ) -> tuple[int | None, bool, bool, str, float]:
-    """Run QEMU; kill it at the timeout or once the guest halted.
+def _drain(sock: socket.socket) -> None:
+    try:
+        while sock.recv(65536):
+            pass
+    except OSError:
+        pass
 
-    Returns (returncode or None if killed, timed_out, halted, output, seconds).
+
+def _connect(path: Path, proc: subprocess.Popen[bytes]) -> socket.socket:
+    """The harness's end of the console (a unix socket QEMU listens on); output read from it is
+    dropped (the chardev's logfile keeps it), so the guest's UART never stalls."""
+    for _ in range(200):
+        if proc.poll() is not None:
+            break
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(path))
+        except OSError:
+            sock.close()
+            time.sleep(0.025)
+            continue
+        threading.Thread(target=_drain, args=(sock,), daemon=True).start()
+        return sock
+    raise HarnessError(f"QEMU did not open its console socket {path}")
+
+
+class _ConsoleWatch:
+    """Tails the console log: notices a halt, and plays the ConsoleEvents when their marker shows."""
+
+    def __init__(self, console: Path | None, events: Sequence[ConsoleEvent], sock: socket.socket | None):
+        self.console, self.sock = console, sock
+        self.pending = list(events)
+        self.seen: dict[int, float] = {}  # event index → when its marker showed
+        self.pos = 0
+        self.text = ""
+        self.halt_seen_at: float | None = None
+
+    def poll(self, now: float) -> bool:
+        """Read what is new; type what is due. True when a power cut is due."""
+        if self.console is None:
+            return False
+        try:
+            with open(self.console, "rb") as fh:
+                fh.seek(self.pos)
+                data = fh.read()
+        except OSError:
+            data = b""
+        self.pos += len(data)
+        self.text += data.decode("utf-8", "replace")
+        if self.halt_seen_at is None and any(m in self.text[-4096:] for m in HALT_MARKERS):
+            self.halt_seen_at = now
+        for i, ev in enumerate(self.pending):
+            if i not in self.seen and ev.marker in self.text:
+                self.seen[i] = now
+        for i, at in list(self.seen.items()):
+            ev = self.pending[i]
+            if now - at < ev.delay_s:
+                continue
+            if ev.send is None:
+                return True
+            if self.sock is not None:
+                self.sock.sendall(ev.send)
+                log(f"typed {ev.send!r} on the console {ev.delay_s:.0f}s after {ev.marker!r}")
+            self.pending[i] = ConsoleEvent("\0done\0")
+            del self.seen[i]
+        return False
+
+
+def _run_qemu(cmd: list[str], timeout_s: float, console: Path | None = None,
+              events: Sequence[ConsoleEvent] = (), console_socket: Path | None = None,
+              ) -> tuple[int | None, bool, bool, bool, str, float]:
+    """Run QEMU; kill it at the timeout, once the guest halted, or at a power-cut event.
+
+    Returns (returncode or None if killed, timed_out, halted, power_cut, output, seconds).
     """
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -148,13 +231,12 @@ def _run_qemu(cmd: list[str], timeout_s: float, console: Path | None = None
 
     t = threading.Thread(target=reader, daemon=True)
     t.start()
-    timed_out = halted = False
-    halt_seen_at: float | None = None
-    pos = 0
-    tail = ""
+    sock = _connect(console_socket, proc) if console_socket is not None else None
+    watch = _ConsoleWatch(console, events, sock)
+    timed_out = halted = power_cut = False
     while True:
         try:
-            proc.wait(timeout=0.5)
+            proc.wait(timeout=0.25)
             break
         except subprocess.TimeoutExpired:
             pass
@@ -162,19 +244,10 @@ def _run_qemu(cmd: list[str], timeout_s: float, console: Path | None = None
         if now - t0 >= timeout_s:
             timed_out = True
             break
-        if console is not None and halt_seen_at is None:
-            try:
-                with open(console, "rb") as fh:
-                    fh.seek(pos)
-                    data = fh.read()
-            except OSError:
-                data = b""
-            if data:
-                pos += len(data)
-                tail = (tail + data.decode("utf-8", "replace"))[-4096:]
-                if any(m in tail for m in HALT_MARKERS):
-                    halt_seen_at = now
-        if halt_seen_at is not None and now - halt_seen_at >= HALT_GRACE_S:
+        if watch.poll(now):
+            power_cut = True
+            break
+        if watch.halt_seen_at is not None and now - watch.halt_seen_at >= HALT_GRACE_S:
             halted = True
             break
     if proc.poll() is None:
@@ -183,11 +256,13 @@ def _run_qemu(cmd: list[str], timeout_s: float, console: Path | None = None
         rc = None
     else:
         rc = proc.returncode
-        timed_out = halted = False
+        timed_out = halted = power_cut = False
+    if sock is not None:
+        sock.close()
     t.join(timeout=5)
     proc.stdout.close()
     seconds = time.monotonic() - t0
-    return rc, timed_out, halted, b"".join(chunks).decode("utf-8", "replace"), seconds
+    return rc, timed_out, halted, power_cut, b"".join(chunks).decode("utf-8", "replace"), seconds
 
 
 def kvm_usable(kernel: Kernel, cache: Path | None = None, *, refresh: bool = False) -> bool:
@@ -218,7 +293,7 @@ def kvm_usable(kernel: Kernel, cache: Path | None = None, *, refresh: bool = Fal
            "-append", "console=ttyS0,115200 panic=1",
            "-chardev", f"file,id=con0,path={_chardev_path(console)}", "-serial", "chardev:con0"]
     log(f"probing KVM ({KVM_PROBE_TIMEOUT_S:.0f}s limit): {quote_cmd(cmd)}")
-    rc, timed_out, _halted, out, seconds = _run_qemu(cmd, KVM_PROBE_TIMEOUT_S)
+    rc, timed_out, _halted, _cut, out, seconds = _run_qemu(cmd, KVM_PROBE_TIMEOUT_S)
     text = console.read_text(errors="replace") if console.exists() else ""
     ok = (not timed_out) and rc == 0 and "Linux version" in text
     detail = ("ok" if ok else
@@ -232,15 +307,17 @@ def kvm_usable(kernel: Kernel, cache: Path | None = None, *, refresh: bool = Fal
 def build_qemu_cmd(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | None,
                    disks: Sequence[DiskSpec], memory_mb: int, console: Path, report: Path,
                    accel: str, smp: int = 1, cdrom_bus: str = "scsi",
-                   extra_qemu_args: Sequence[str] = ()) -> list[str]:
+                   extra_qemu_args: Sequence[str] = (), console_socket: Path | None = None) -> list[str]:
     cmd = [QEMU, "-M", "q35", "-m", str(memory_mb), "-smp", str(smp),
            "-nodefaults", "-display", "none", "-vga", "none", "-no-reboot"]
     if accel == "kvm":
         cmd += ["-enable-kvm", "-cpu", "host"]
     else:
         cmd += ["-accel", "tcg", "-cpu", "max"]
+    con0 = (f"socket,id=con0,path={_chardev_path(console_socket)},server=on,wait=off,"
+            f"logfile={_chardev_path(console)}" if console_socket else f"file,id=con0,path={_chardev_path(console)}")
     cmd += ["-kernel", str(kernel.vmlinuz), "-initrd", str(initrd), "-append", cmdline,
-            "-chardev", f"file,id=con0,path={_chardev_path(console)}", "-serial", "chardev:con0",
+            "-chardev", con0, "-serial", "chardev:con0",
             "-chardev", f"file,id=rep0,path={_chardev_path(report)}", "-serial", "chardev:rep0",
             "-device", "virtio-rng-pci"]
     need_scsi = bool(disks) or (cdrom is not None and cdrom_bus == "scsi")
@@ -272,7 +349,7 @@ def boot(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | None = Non
          disks: Sequence[DiskSpec] = (), memory_mb: int = 1536, timeout_s: float = 120,
          workdir: Path, smp: int = 1, cdrom_bus: str = "scsi", accel: str | None = None,
          base_cmdline: str = BASE_CMDLINE,
-         extra_qemu_args: Sequence[str] = ()) -> BootResult:
+         extra_qemu_args: Sequence[str] = (), events: Sequence[ConsoleEvent] = ()) -> BootResult:
     """Boot ``kernel``+``initrd`` with ``cmdline`` and return what came back.
 
     ``base_cmdline`` (console=ttyS0,115200 panic=1 oops=panic) is prepended to
@@ -282,7 +359,8 @@ def boot(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | None = Non
     /dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_<name>. QEMU is killed after
     ``timeout_s`` seconds (``timed_out=True``, ``returncode=None``), or 2 s
     after the guest kernel printed "reboot: System halted" (``halted=True``,
-    ``returncode=None``), since QEMU does not exit on a halt.
+    ``returncode=None``), since QEMU does not exit on a halt. ``events`` type on
+    the console or cut the power when the console shows their marker.
     """
     if not which(QEMU):
         raise HarnessError(f"{QEMU} not found")
@@ -295,17 +373,24 @@ def boot(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | None = Non
     if accel is None:
         accel = "kvm" if kvm_usable(kernel) else "tcg"
     full_cmdline = " ".join(x for x in (base_cmdline.strip(), cmdline.strip()) if x)
+    # typing on the console needs a socket (the path must be short: sun_path is 108 bytes)
+    sock_dir = Path(tempfile.mkdtemp(prefix="pylive-con-")) if any(e.send for e in events) else None
+    sock = sock_dir / "con.sock" if sock_dir else None
     cmd = build_qemu_cmd(kernel, Path(initrd).resolve(), full_cmdline, cdrom=cdrom,
                          disks=disks, memory_mb=memory_mb, console=console, report=report,
                          accel=accel, smp=smp, cdrom_bus=cdrom_bus,
-                         extra_qemu_args=extra_qemu_args)
+                         extra_qemu_args=extra_qemu_args, console_socket=sock)
     log(f"booting ({accel}, timeout {timeout_s:.0f}s): {quote_cmd(cmd)}")
     (workdir / "qemu-cmd.sh").write_text("#!/bin/sh\n" + quote_cmd(cmd) + "\n")
-    rc, timed_out, halted, out, seconds = _run_qemu(cmd, timeout_s, console)
+    try:
+        rc, timed_out, halted, power_cut, out, seconds = _run_qemu(cmd, timeout_s, console, events, sock)
+    finally:
+        if sock_dir:
+            shutil.rmtree(sock_dir, ignore_errors=True)
     console_text = console.read_text(errors="replace") if console.exists() else ""
     report_text = report.read_text(errors="replace") if report.exists() else ""
     res = BootResult(report=parse_report(report_text), console=console_text,
-                     returncode=rc, seconds=seconds, timed_out=timed_out, halted=halted,
+                     returncode=rc, seconds=seconds, timed_out=timed_out, halted=halted, power_cut=power_cut,
                      cmd=cmd,
                      accel=accel, stderr=out, workdir=workdir)
     log(f"boot finished: rc={rc} timed_out={timed_out} halted={halted} {seconds:.1f}s "

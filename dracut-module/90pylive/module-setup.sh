@@ -24,7 +24,7 @@ depends() {
 
 # called by dracut
 installkernel() {
-    hostonly='' instmods squashfs loop iso9660 overlay erofs ext4 dm_mod dm_snapshot
+    hostonly='' instmods squashfs loop iso9660 overlay erofs ext4 vfat dm_mod dm_snapshot dm_thin_pool
 }
 
 # called by dracut

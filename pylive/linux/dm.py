@@ -12,6 +12,7 @@ from pylive.dmtable import (
     TargetLine,
     ioctl_number,
     pack_dm_ioctl,
+    pack_dm_message,
     unpack_dm_ioctl,
     unpack_table_status,
 )
@@ -71,3 +72,8 @@ def table(name: str, status: bool = False) -> list[TargetLine]:
 
 def remove_device(name: str) -> None:
     _ioctl("DM_DEV_REMOVE", pack_dm_ioctl(name))
+
+
+def message(name: str, text: str, sector: int = 0) -> None:
+    """`dmsetup message <name> <sector> <text>` (e.g. "create_thin 0" to a thin pool)."""
+    _ioctl("DM_TARGET_MSG", pack_dm_message(name, text, sector))

@@ -131,6 +131,8 @@ rep readlink /dev/live-base
 section previous-write
 # what an earlier boot left (persistent overlays); empty on a fresh root
 cat /pylive-write-test 2>/dev/null >&3 || true
+section previous-powercut
+cat /pylive-powercut-synced 2>/dev/null >&3 || true
 section root-write
 token=$(cat /proc/sys/kernel/random/uuid 2>/dev/null)
 [ -n "$token" ] || token="t$$-$(date +%s)"
@@ -150,6 +152,58 @@ else
 fi
 rep stat -f /
 rep df -k /
+
+# Extra exercises asked for on the kernel command line: pylive.test=<what>[,<what>...]
+#   fill=<MiB>  write that much to the root (a persistent overlay overflows), then show dm status
+#   trim=<MiB>  write, delete and fstrim that much; show the thin pool's backing memory each time
+#   powercut    sync a token, say "powercut-ready", then write without end (the harness kills QEMU)
+tests=
+read -r cmdline < /proc/cmdline
+for word in $cmdline; do
+    case "$word" in pylive.test=*) tests="${word#pylive.test=}" ;; esac
+done
+thin_kib() {
+    # memory the thin pool's sparse data and metadata files hold (KiB allocated), and the pool's usage
+    printf '%s data-kib=%s meta-kib=%s pool=%s\n' "$1" \
+        "$(du -k /run/initramfs/thin-overlay/data 2>/dev/null | cut -f1)" \
+        "$(du -k /run/initramfs/thin-overlay/meta 2>/dev/null | cut -f1)" \
+        "$(dmsetup status live-overlay-pool 2>/dev/null | tr ' ' '_')" >&3
+}
+for t in $(echo "$tests" | tr ',' ' '); do
+    case "$t" in
+    fill=*)
+        section fill
+        dd if=/dev/zero of=/pylive-fill bs=1M count="${t#fill=}" conv=fsync >&3 2>&1
+        printf 'dd-status=%s\n' "$?" >&3
+        sync
+        rep dmsetup status live-rw
+        ;;
+    trim=*)
+        section trim
+        thin_kib before
+        dd if=/dev/zero of=/pylive-trim bs=1M count="${t#trim=}" conv=fsync 2>/dev/null
+        sync
+        thin_kib written
+        rm -f /pylive-trim
+        sync
+        rep fstrim -v /
+        sync
+        thin_kib trimmed
+        ;;
+    powercut)
+        section powercut
+        echo "synced-$token" > /pylive-powercut-synced
+        sync
+        printf 'synced=synced-%s\n' "$token" >&3
+        kmsg "powercut-ready"
+        i=0
+        while :; do
+            i=$((i + 1))
+            dd if=/dev/zero of=/pylive-powercut-$((i % 4)) bs=1M count=4 2>/dev/null
+        done
+        ;;
+    esac
+done
 
 section uname
 rep uname -r

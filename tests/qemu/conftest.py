@@ -98,6 +98,13 @@ def stock_initrd(kernel) -> Path:
                         add_modules=["dmsquash-live"])
 
 
+@pytest.fixture(scope="session")
+def pylive_initrd(kernel) -> Path:
+    """Initramfs with pylive (dracut default set, with systemd), built from build/pylive.dist."""
+    from qemu.pylive_initrd import build_pylive_initrd
+    return build_pylive_initrd(kernel, BUILD_DIR / "initrd" / "pylive-systemd.img")
+
+
 @pytest.fixture
 def qemu_workdir(request) -> Path:
     """Per-test directory under build/qemu-tests/ (kept after the run for debugging)."""

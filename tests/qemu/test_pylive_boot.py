@@ -6,17 +6,11 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from qemu import BUILD_DIR, NO_SHELL_ARGS, TIMING_CMDLINE, boot, parse_kv_lines
 from qemu.pylive_initrd import build_pylive_initrd
 
 COW_DEFAULT_SECTORS = 32768 * 2048  # rd.live.overlay.size default: 32 GiB in 512-byte sectors
 
-
-@pytest.fixture(scope="session")
-def pylive_initrd(kernel):
-    return build_pylive_initrd(kernel, BUILD_DIR / "initrd" / "pylive-systemd.img")
 
 
 def _mounts(report: dict[str, str]) -> dict[str, tuple[str, str, str]]:

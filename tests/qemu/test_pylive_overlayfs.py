@@ -7,12 +7,6 @@ import pytest
 
 from qemu import BUILD_DIR, NO_SHELL_ARGS, boot, parse_kv_lines
 from qemu.media import build_flat_iso
-from qemu.pylive_initrd import build_pylive_initrd
-
-
-@pytest.fixture(scope="session")
-def pylive_initrd(kernel):
-    return build_pylive_initrd(kernel, BUILD_DIR / "initrd" / "pylive-systemd.img")
 
 
 @pytest.fixture(scope="session")

@@ -1,57 +1,16 @@
 """Persistent overlays through pylive, over chained boots of the same disk: a device-mapper COW
-file and an OverlayFS directory on a second disk (LABEL=persist), reset, and the refusal of an
-overlay made for another base image. Each boot asserts what the guest saw, including what the
-previous boot wrote to the live root."""
+file and an OverlayFS directory on a second disk (LABEL=persist), read-only use, reset (nothing
+else on the disk changes), and the refusal of an overlay made for another base image. Each boot
+asserts what the guest saw, including what the previous boot wrote to the live root."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-from pathlib import Path
 
-import pytest
+from persist import checksums, debugfs, persist_disk, pylive_lines, run_boot, written
 
-from qemu import BUILD_DIR, NO_SHELL_ARGS, boot
-from qemu.media import build_uncompressed_iso, make_ext4_image
-from qemu.pylive_initrd import build_pylive_initrd
-
-PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
-
-
-@pytest.fixture(scope="session")
-def pylive_initrd(kernel):
-    return build_pylive_initrd(kernel, BUILD_DIR / "initrd" / "pylive-systemd.img")
-
-
-def persist_disk(workdir: Path, files: dict[str, int | None]) -> Path:
-    """An ext4 disk labelled 'persist' holding files (size in bytes, sparse zeros) and dirs (None)."""
-    tree = workdir / "persist-tree"
-    for rel, size in files.items():
-        p = tree / rel
-        if size is None:
-            p.mkdir(parents=True, exist_ok=True)
-        else:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            with open(p, "wb") as f:
-                f.truncate(size)
-    return make_ext4_image(tree, workdir / "persist.img", 256, "persist")
-
-
-def debugfs(disk: Path, command: str) -> str:
-    return subprocess.run(["debugfs", "-R", command, str(disk)], capture_output=True, text=True, check=True,
-                          env=dict(os.environ, PATH=PATH)).stdout
-
-
-def run_boot(kernel, initrd, iso, disk, extra: str, *, workdir: Path, name: str):
-    return boot(kernel, initrd, f'"root=live:CDLABEL={iso.label}" {extra} {NO_SHELL_ARGS}', cdrom=iso.path,
-                disks=[(disk, "persist")], workdir=workdir / name, timeout_s=240)
-
-
-def written(report) -> tuple[str, str]:
-    """(what the previous boot left, what this boot wrote)."""
-    token = report["root-write"].splitlines()[0].removeprefix("token=")
-    return report.get("previous-write", "").strip(), token
+from qemu import BUILD_DIR
+from qemu.media import build_uncompressed_iso
 
 
 def test_dm_cow_file_persists_and_resets(kernel, pylive_initrd, live_iso, qemu_workdir):
@@ -74,15 +33,34 @@ def test_dm_cow_file_persists_and_resets(kernel, pylive_initrd, live_iso, qemu_w
     assert r2.report, r2.console[-3000:]
     previous, token2 = written(r2.report)
     assert previous == token1  # what boot 1 wrote to the root is there after a reboot
+    assert pylive_lines(r2.console, "of 128 MiB used"), r2.console[-3000:]
     assert debugfs(disk, f'cat "/{name}.pylive-base"') == record
 
-    r3 = run_boot(kernel, pylive_initrd, live_iso, disk, option + " rd.live.overlay.reset",
-                  workdir=qemu_workdir, name="boot3")
+    # read-only: the persistent snapshot is live-ro under a temporary one; nothing reaches the disk
+    r3 = run_boot(kernel, pylive_initrd, live_iso, disk, option + " rd.live.overlay.readonly",
+                  workdir=qemu_workdir, name="boot3-readonly")
     assert r3.report, r3.console[-3000:]
-    assert written(r3.report)[0] == ""  # reset: nothing from the earlier boots
-    assert f"reset: the persistent overlay /run/initramfs/overlayfs/{name} is wiped" in r3.report["dmesg"]
-    listing = debugfs(disk, "ls -l /LiveOS")
-    assert name.split("/")[1] in listing and ".pylive-base" in listing
+    table = r3.report["dmsetup-table"]
+    assert re.search(r"live-ro: 0 131072 snapshot 7:\d+ 7:\d+ P 8", table), table
+    assert re.search(r"live-rw: 0 131072 snapshot 253:\d+ 7:\d+ PO 8", table), table
+    cow = [ln for ln in r3.report["loops"].splitlines() if ln.endswith(f"backing_file=/{name}")]
+    assert len(cow) == 1 and " ro=1 " in cow[0], r3.report["loops"]
+    assert written(r3.report)[0] == token2 and r3.report["root-write"].splitlines()[2] == "match=yes"
+    r4 = run_boot(kernel, pylive_initrd, live_iso, disk, option, workdir=qemu_workdir, name="boot4")
+    assert r4.report, r4.console[-3000:]
+    _, token4 = written(r4.report)
+    assert written(r4.report)[0] == token2  # boot 3's write did not persist
+
+    before = checksums(disk, qemu_workdir)
+    r5 = run_boot(kernel, pylive_initrd, live_iso, disk, option + " rd.live.overlay.reset",
+                  workdir=qemu_workdir, name="boot5-reset")
+    assert r5.report, r5.console[-3000:]
+    assert written(r5.report)[0] == ""  # reset: nothing from the earlier boots
+    assert f"reset: the persistent overlay /run/initramfs/overlayfs/{name} is wiped" in r5.report["dmesg"]
+    after = checksums(disk, qemu_workdir)
+    assert before[name] != after[name]
+    changed = {f for f in before.keys() | after.keys() if before.get(f) != after.get(f)}
+    assert changed == {name}, changed  # the record matched already; nothing else on the disk changed
 
 
 def test_overlayfs_dir_persists(kernel, pylive_initrd, live_iso, qemu_workdir):
@@ -101,6 +79,40 @@ def test_overlayfs_dir_persists(kernel, pylive_initrd, live_iso, qemu_workdir):
     assert r2.report, r2.console[-3000:]
     assert written(r2.report)[0] == token1
     assert "pylive-write-test" in debugfs(disk, f'ls "/{name}"')  # the file itself sits in the upper dir
+
+
+def test_overlayfs_dir_readonly_then_reset(kernel, pylive_initrd, live_iso, qemu_workdir):
+    name = f"LiveOS/overlay-{live_iso.label}-{live_iso.uuid}"
+    disk = persist_disk(qemu_workdir, {name: None, "LiveOS/ovlwork": None, "keep/notes.txt": 4096})
+    option = "rd.live.overlay=LABEL=persist"
+    r1 = run_boot(kernel, pylive_initrd, live_iso, disk, option, workdir=qemu_workdir, name="boot1")
+    assert r1.report, r1.console[-3000:]
+    _, token1 = written(r1.report)
+
+    r2 = run_boot(kernel, pylive_initrd, live_iso, disk, option + " rd.overlay.readonly",
+                  workdir=qemu_workdir, name="boot2-readonly")
+    assert r2.report, r2.console[-3000:]
+    root = next(ln for ln in r2.report["mounts"].splitlines() if ln.split()[1] == "/")
+    in_mounts = name.replace(" ", "\\040")
+    assert f"lowerdir=/run/initramfs/overlayfs/{in_mounts}:/run/rootfsbase" in root, root
+    assert "upperdir=/run/initramfs/overlay/overlayfs" in root, root
+    persist = next(ln for ln in r2.report["mounts"].splitlines() if ln.split()[1] == "/run/initramfs/overlayfs")
+    assert persist.split()[3].split(",")[0] == "ro", persist
+    assert written(r2.report)[0] == token1 and r2.report["root-write"].splitlines()[2] == "match=yes"
+
+    before = checksums(disk, qemu_workdir)
+    r3 = run_boot(kernel, pylive_initrd, live_iso, disk, option + " rd.overlay.reset",
+                  workdir=qemu_workdir, name="boot3-reset")
+    assert r3.report, r3.console[-3000:]
+    assert written(r3.report)[0] == ""  # boot 2 wrote nothing to the disk; the reset emptied boot 1's
+    assert f"reset: the persistent overlay /run/initramfs/overlayfs/{name} is emptied" in r3.report["dmesg"]
+    after = checksums(disk, qemu_workdir)
+    assert f"{name}/pylive-write-test" in before
+    upper_after = {f for f in after if f.startswith(name + "/")}
+    assert upper_after == {f"{name}/pylive-write-test"}, upper_after  # only what boot 3 itself wrote
+    assert after[f"{name}/pylive-write-test"] != before[f"{name}/pylive-write-test"]
+    kept = {f: h for f, h in before.items() if not f.startswith(name + "/")}
+    assert {f: after.get(f) for f in kept} == kept  # the rest of the disk is byte-for-byte the same
 
 
 def test_overlay_for_another_image_is_refused(kernel, pylive_initrd, live_iso, test_root, qemu_workdir):

@@ -32,6 +32,7 @@ class FakeSystem:
     loops: dict[str, str] = field(default_factory=dict)
     dm: dict[str, tuple[TargetLine, ...]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    dm_statuses: dict[str, str] = field(default_factory=dict)  # dm name → `dmsetup status` params
 
     def _call(self, text: str) -> None:
         self.calls.append(text)
@@ -154,6 +155,8 @@ class FakeSystem:
     def dev_numbers(self, dev: str) -> str:
         if dev.startswith("/dev/loop"):
             return f"7:{dev.removeprefix('/dev/loop')}"
+        if dev.startswith("/dev/mapper/"):
+            return f"253:{list(self.dm).index(dev.removeprefix('/dev/mapper/'))}"
         raise AssertionError(dev)
 
     def dm_create(self, name: str, table: tuple[TargetLine, ...], readonly: bool) -> str:
@@ -189,6 +192,14 @@ class FakeSystem:
         for table in (self.contents, self.fstypes, self.sectors):
             if src in table:
                 table[dest] = table[src]  # type: ignore[index]
+
+    def dm_message(self, name: str, message: str) -> None:
+        self._call(f"dmsetup message {name} 0 {message}")
+
+    def dm_status(self, name: str) -> list[TargetLine]:
+        line = self.dm[name][0]
+        params = self.dm_statuses.get(name, f"16/{line.length} 16" if line.target == "snapshot" else "")
+        return [TargetLine(line.start, line.length, line.target, params)]
 
     def dm_remove(self, name: str) -> None:
         self._call(f"dmsetup remove {name}")

@@ -204,7 +204,7 @@ CASES = [
     Case("thin", LIVE + " rd.live.overlay.thin", mode=DM_THIN, steps=(
         "dmsetup create live-overlay-pool '0 67108864 thin-pool <thin-meta-loop> <thin-data-loop> 1024 1024'",
         "dmsetup message live-overlay-pool 0 'create_thin 0'",
-        "dmsetup create live-rw '0 67108864 thin /dev/mapper/live-overlay-pool 0 <base-loop>'")),
+        "dmsetup create live-rw '0 67108864 thin <live-overlay-pool> 0 <base-loop>'")),
     Case("thin-overlayfs", LIVE + " rd.live.overlay.thin rd.overlay", mode=OV_TEMP,
          warnings=("rd.live.overlay.thin is ignored: OverlayFS is not a device-mapper overlay",)),
     Case("thin-flat", LIVE + " rd.live.overlay.thin", "flat", mode=OV_TEMP,
@@ -255,6 +255,18 @@ CASES = [
         "snapshot /dev/mapper/live-ro <tmp-cow-loop> PO 8")),
     Case("persist-readonly-dir", f"{LIVE} {P} rd.overlay.readonly", overlay="ovl-dir", mode=OV_P_RO, steps=(
         f"lowerdir=/run/initramfs/overlayfs/{OVL}:/run/rootfsbase,upperdir=/run/initramfs/overlay/overlayfs",)),
+    Case("persist-readonly-fresh-dm", f"{LIVE} {P} rd.live.overlay.readonly", overlay="dm-empty", mode=DM_TEMP,
+         steps=("mount -t auto -o ro <overlay-dev> /run/initramfs/overlayfs",)),
+    Case("persist-readonly-fs-image", f"{LIVE} {P} rd.live.overlay.readonly", overlay="fs-image", mode=OV_P_RO,
+         steps=(f"losetup -r /run/initramfs/overlayfs/{OVL} → <overlay-image-loop>",
+                "mount -t auto -o ro <overlay-image-loop> /run/initramfs/overlayfs-image",
+                "lowerdir=/run/initramfs/overlayfs-image/overlayfs:/run/rootfsbase")),
+    Case("test21-device-readonly-fresh", LIVE + " rd.overlay=LABEL=persist rd.overlay.readonly", overlay="nothing",
+         mode=OV_TEMP),
+    Case("test21-device-reset-fresh", LIVE + " rd.overlay=LABEL=persist rd.overlay.reset", overlay="nothing",
+         mode=OV_P),
+    Case("persist-dm-checked", f"{LIVE} {P}", overlay="dm-cow", mode=DM_P,
+         steps=(f"check how full live-rw (/{OVL}) is",)),
     Case("persist-readonly-typo", f"{LIVE} {P} rd.live.overlayfs.readonly", overlay="dm-cow", mode=DM_P_RO,
          warnings=("'rd.live.overlayfs.readonly' is deprecated",)),
     Case("persist-reset-readonly", f"{LIVE} {P} rd.live.overlay.reset rd.live.overlay.readonly", overlay="dm-cow",
@@ -370,3 +382,33 @@ def test_missing_overlay_prompts_unless_told_not_to() -> None:
     assert sys.asked and sys.asked[0].startswith("Unable to find a persistent overlay (LABEL=persist)")
     sys, _ = _run(f"{LIVE} {P} rd.live.overlay.nouserconfirmprompt", "nothing", None)
     assert sys.asked == []
+
+
+def test_full_persistent_snapshot_stops_the_boot_and_unwinds() -> None:
+    opts = parse_options(Args.from_text(f"{LIVE} {P}"))
+    sys = machine("inner", "dm-cow")
+    sys.dm_statuses["live-rw"] = "131000/131072 64"
+    with pytest.raises(LiveError) as e:
+        boot.run(opts, sys)
+    assert str(e.value) == (
+        f"the persistent overlay /{OVL} is full (63 of 64 MiB used): this boot could not write to it: boot with "
+        "rd.live.overlay.readonly to reach your files and copy them off, then with rd.live.overlay.reset to "
+        "start the overlay afresh")
+    assert sys.dm == {} and sys.loops == {}
+
+
+def test_full_persistent_snapshot_boots_read_only() -> None:
+    opts = parse_options(Args.from_text(f"{LIVE} {P} rd.live.overlay.readonly"))
+    sys = machine("inner", "dm-cow")
+    sys.dm_statuses["live-ro"] = "131072/131072 64"
+    assert boot.run(opts, sys).mode is DM_P_RO
+
+
+def test_thin_pool_gets_its_thin_device() -> None:
+    opts = parse_options(Args.from_text(f"{LIVE} rd.live.overlay.thin rd.live.overlay.size=1024"))
+    sys = machine("inner")
+    result = boot.run(opts, sys)
+    assert result.mode is DM_THIN
+    i = sys.calls.index("dmsetup message live-overlay-pool 0 create_thin 0")
+    assert sys.calls[i - 1].startswith("dmsetup create live-overlay-pool 0 2097152 thin-pool 7:")
+    assert sys.calls[i + 1].startswith("dmsetup create live-rw 0 2097152 thin 253:0 0 7:")

@@ -1,16 +1,22 @@
 import struct
 
+import pytest
+
 from pylive.dmtable import (
     DM_READONLY_FLAG,
     TargetLine,
     ioctl_number,
     linear_table,
     pack_dm_ioctl,
+    pack_dm_message,
+    parse_snapshot_status,
     snapshot_table,
     unpack_dm_ioctl,
     unpack_table_status,
 )
+from pylive.errors import LiveError
 from pylive.plan import Ref
+from pylive.planner import check_snapshot_usage
 
 
 def test_tables_match_dracut_lines() -> None:
@@ -67,3 +73,36 @@ def test_bad_names_are_refused() -> None:
     for name in ("", "a/b", "x" * 128):
         with pytest.raises(ValueError):
             pack_dm_ioctl(name)
+
+
+def test_pack_target_message() -> None:
+    buf = pack_dm_message("live-overlay-pool", "create_thin 0")
+    reply = unpack_dm_ioctl(buf)
+    assert reply.data_start == 312 and reply.data_size == len(buf) and len(buf) % 8 == 0
+    assert buf[312:320] == bytes(8)  # sector 0
+    assert buf[320:].rstrip(b"\0") == b"create_thin 0"
+    assert ioctl_number("DM_TARGET_MSG") == 0xC138FD0E
+
+
+@pytest.mark.parametrize(
+    ("status", "writable", "outcome"),
+    [
+        ("16/262144 16", True, None),
+        ("240000/262144 480", True, "is 91% full (117 of 128 MiB used)"),
+        ("240000/262144 480", False, None),
+        ("260000/262144 500", True, LiveError("is full (126 of 128 MiB used)")),
+        ("262144/262144 500", False, None),
+        ("Invalid", False, LiveError("was invalidated by the kernel")),
+        ("Overflow", True, LiveError("the kernel reports it as 'Overflow'")),
+        ("Overflow", False, None),
+        ("", True, LiveError("the kernel reports it as 'Unknown'")),
+    ],
+)
+def test_snapshot_usage_verdict(status: str, writable: bool, outcome) -> None:
+    usage = parse_snapshot_status(status)
+    if isinstance(outcome, LiveError):
+        with pytest.raises(LiveError, match=str(outcome).replace("(", r"\(").replace(")", r"\)")):
+            check_snapshot_usage(usage, "/LiveOS/cow", writable)
+        return
+    warning = check_snapshot_usage(usage, "/LiveOS/cow", writable)
+    assert (warning is None) if outcome is None else (outcome in warning)

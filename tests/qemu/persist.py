@@ -1,0 +1,59 @@
+"""Helpers of the persistence boot tests: a second disk (LABEL=persist), boots with it, and what
+the guest reported or left on the disk."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+from qemu import NO_SHELL_ARGS, boot
+from qemu.media import make_ext4_image
+
+PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+
+
+def persist_disk(workdir: Path, files: dict[str, int | None]) -> Path:
+    """An ext4 disk labelled 'persist' holding files (size in bytes, sparse zeros) and dirs (None)."""
+    tree = workdir / "persist-tree"
+    tree.mkdir(parents=True, exist_ok=True)
+    for rel, size in files.items():
+        p = tree / rel
+        if size is None:
+            p.mkdir(parents=True, exist_ok=True)
+        else:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            with open(p, "wb") as f:
+                f.truncate(size)
+    return make_ext4_image(tree, workdir / "persist.img", 256, "persist")
+
+
+def debugfs(disk: Path, command: str) -> str:
+    return subprocess.run(["debugfs", "-R", command, str(disk)], capture_output=True, text=True, check=True,
+                          env=dict(os.environ, PATH=PATH)).stdout
+
+
+def run_boot(kernel, initrd, iso, disk, extra: str, *, workdir: Path, name: str, **kw):
+    return boot(kernel, initrd, f'"root=live:CDLABEL={iso.label}" {extra} {NO_SHELL_ARGS}', cdrom=iso.path,
+                disks=[(disk, "persist")], workdir=workdir / name, timeout_s=240, **kw)
+
+
+def checksums(disk: Path, workdir: Path) -> dict[str, str]:
+    """Every file on the ext4 disk → its sha256 (extracted with debugfs rdump: no mount, no root)."""
+    out = workdir / f"rdump-{len(list(workdir.glob('rdump-*')))}"
+    out.mkdir(parents=True)
+    debugfs(disk, f"rdump / {out}")
+    return {str(f.relative_to(out)): hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted(out.rglob("*")) if f.is_file()}
+
+
+def pylive_lines(console: str, text: str) -> list[str]:
+    """pylive's kernel-log lines (timestamp stripped) that contain text."""
+    return [ln.split("] ", 1)[1] for ln in console.splitlines() if "] pylive: " in ln and text in ln]
+
+
+def written(report) -> tuple[str, str]:
+    """(what the previous boot left, what this boot wrote)."""
+    token = report["root-write"].splitlines()[0].removeprefix("token=")
+    return report.get("previous-write", "").strip(), token
