@@ -8,6 +8,7 @@ from typing import Any
 
 from pylive.dmtable import TargetLine
 from pylive.errors import DeviceTimeout, NotSupportedYet, StepFailed
+from pylive.isoscan import pick_medium
 from pylive.plan import (
     AttachLoop,
     CheckMedia,
@@ -17,16 +18,19 @@ from pylive.plan import (
     DmMessage,
     DmTarget,
     EmptyDir,
+    FindFile,
     LoadModules,
     MakeDir,
     MarkDone,
     Mount,
     Notice,
     Ref,
+    SelectMedium,
     SizeOf,
     Source,
     Step,
     Symlink,
+    TriggerUevent,
     Unmount,
     WaitForDevice,
     WipeHeader,
@@ -93,7 +97,7 @@ class Executor:
 
         self._stack.callback(undo)
 
-    def _run(self, step: Step) -> None:  # noqa: PLR0912 - one branch per step type is the point
+    def _run(self, step: Step) -> None:  # noqa: PLR0912, PLR0915 - one branch per step type is the point
         s = self.system
         if isinstance(step, NOT_YET):
             if not self.dry_run:
@@ -125,7 +129,8 @@ class Executor:
         elif isinstance(step, Unmount):
             s.umount(step.target, step.lazy)
         elif isinstance(step, AttachLoop):
-            node = s.attach_loop(self.resolve(step.file), step.readonly)
+            node = (s.attach_loop_partscan(self.resolve(step.file)) if step.partscan
+                    else s.attach_loop(self.resolve(step.file), step.readonly))
             self.handles[step.out.name] = node
             self._undo(f"loop {node}", s.detach_loop, node)
         elif isinstance(step, CreateSparseFile):
@@ -138,6 +143,8 @@ class Executor:
             self._undo(f"dm {step.name}", s.dm_remove, step.name)
         elif isinstance(step, WipeHeader | EmptyDir | WriteFile | Notice):
             self._run_file_step(step)
+        elif isinstance(step, FindFile | TriggerUevent | SelectMedium):
+            self._run_search_step(step)
         elif isinstance(step, MarkDone):
             s.symlink("null", "/dev/root")
             s.make_dir("/run/initramfs")
@@ -160,3 +167,21 @@ class Executor:
             log.warning("%s", step.text)
             if step.wait_for_enter:
                 s.ask(step.text)
+
+    def _run_search_step(self, step: FindFile | TriggerUevent | SelectMedium) -> None:
+        """iso-scan and root=live:<file>: find a file on the disks, and the live medium in a loop device."""
+        s = self.system
+        if isinstance(step, FindFile):
+            within = s.partitions(self.resolve(step.within)) if step.within is not None else None
+            node = s.find_file(step, within)
+            self.handles[step.out.name] = node
+            self._undo(f"mount {step.mountpoint}", s.umount, step.mountpoint, False)
+        elif isinstance(step, TriggerUevent):
+            try:
+                s.trigger_uevent(self.resolve(step.device))
+            except OSError as e:  # udev's links are for the booted system; the boot does not wait on them
+                log.warning("udev was not told about %s: %s", self.resolve(step.device), e)
+        else:
+            node = self.resolve(step.device)
+            candidates = [(c, s.fs_identity(c)) for c in (node, *s.partitions(node))]
+            self.handles[step.out.name] = pick_medium(step.what, step.spec, step.labels, step.uuid, candidates)
