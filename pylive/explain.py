@@ -221,6 +221,7 @@ class ExplainSystem:
         if step.device is None and within is None:
             self.scan_order = isoscan.describe_scan(probe.block_devices())
         self.mounts[step.mountpoint] = host
+        self.mount_lines.append(f"<the device holding it> on {step.mountpoint} (ro, without journal replay)")
         return "<the device holding it>"
 
     def trigger_uevent(self, dev: str) -> None: ...
@@ -261,6 +262,8 @@ def _left_for_booted_system(opts: LiveOptions, mode: str, system: ExplainSystem)
     if opts.iso_scan_filename is not None:
         common = [f"{planner.ISOSCAN} (the filesystem that holds the ISO, read-only)",
                   f"{planner.ISOSCANDEV} -> its device", planner.LIVE, f"{planner.LIVEDEV} -> {system.livedev}"]
+    if system.live_file and opts.spec.udev_path():  # udev names the loop device once told about it
+        common.append(f"{opts.spec.udev_path()} -> {system.livedev} (udev)")
     if mode.startswith(("temporary OverlayFS", "persistent OverlayFS")):
         special = ["/run/rootfsbase", "/run/overlayfs", "/run/ovlwork", "/dev/live-base",
                    "LiveOS_rootfs (overlay) on /"]
