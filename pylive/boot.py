@@ -7,6 +7,7 @@ import logging
 import posixpath
 
 from pylive import planner
+from pylive.devspec import SpecKind
 from pylive.errors import LiveError, NotSupportedYet
 from pylive.executor import Executor
 from pylive.options import LiveOptions
@@ -103,7 +104,14 @@ def _medium(opts: LiveOptions, system: System, ex: Executor) -> tuple[str, plann
     if medium_fstype in planner.SQUASH_TYPES:  # the device is the image itself (dracut: SQUASHED=$livedev)
         return livedev, planner.MediumImages(livedev, None, (livedev,))
     candidates = planner.medium_candidates(opts)
-    return livedev, planner.find_medium_images(opts, frozenset(p for p in candidates if system.exists(p)))
+    images = planner.find_medium_images(opts, frozenset(p for p in candidates if system.exists(p)))
+    if (images.squashfs is None and images.rootfs is None and opts.spec is not None and not mounted
+            and opts.spec.kind is SpecKind.IMG_FILE and system.is_dir(posixpath.join(planner.LIVE, "usr"))):
+        # dracut: an .img in the initramfs that is no squashfs is the root filesystem itself (FSIMG=$livedev)
+        log.info("%s holds no %s but a root tree: it is the root filesystem itself", opts.spec, opts.live_dir)
+        ex.run(planner.plan_file_is_root())
+        return livedev, planner.MediumImages(None, opts.spec.value, images.searched)
+    return livedev, images
 
 
 def _root_image(system: System, images: planner.MediumImages) -> RootImage:

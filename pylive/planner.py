@@ -518,6 +518,12 @@ def plan_image_partition(opts: LiveOptions) -> tuple[Step, ...]:
     return (FindFile(f"root=live:{opts.spec}", paths, LIVE, 0, LIVE_PART, within=LIVEDEV_REF),)
 
 
+def plan_file_is_root() -> tuple[Step, ...]:
+    """root=live:/path.img holding a root tree rather than the live directory: dracut uses the image
+    as the root filesystem itself; it is unmounted from LIVE and attached as the base (plan_root)."""
+    return (Unmount(LIVE),)
+
+
 def plan_medium(opts: LiveOptions, medium_fstype: str | None, device: Ref = LIVEDEV_REF,
                 mounted: bool = False) -> tuple[Step, ...]:
     """Check and mount the medium; a squashfs/erofs medium is itself the image and is not mounted.

@@ -37,6 +37,7 @@ LAYOUTS = {
     "uncompressed": ({"LiveOS/rootfs.img"}, None),
     "empty": ({"EFI/BOOT/bootx64.efi"}, None),
     "livedir": ({"images/squashfs.img"}, {"LiveOS/rootfs.img"}),
+    "root-tree": ({"usr/bin/sh", "etc/os-release"}, None),
 }
 # persistent overlay device /dev/sdb1 (LABEL=persist) contents: path → (size, fstype) or "dir"
 OVERLAYS = {
@@ -55,7 +56,7 @@ OVERLAYS = {
 # Where the medium is: a CD (/dev/sr0), or an ISO file found by iso-scan on /dev/sda1 (ext4), or a
 # file inside the initramfs: an ISO, a squashfs image, a disk image whose second partition is the medium.
 ISO_FILES = {"isoscan": "/run/initramfs/isoscan/isos/live.iso", "iso": "/images/live.iso",
-             "img-squashfs": "/live.img", "img-disk": "/live.img"}
+             "img-squashfs": "/live.img", "img-disk": "/live.img", "img-ext4": "/live.img"}
 
 
 def _file_medium(sys: FakeSystem, source: str, medium: set[str], squash: set[str] | None, iso: str) -> None:
@@ -63,6 +64,8 @@ def _file_medium(sys: FakeSystem, source: str, medium: set[str], squash: set[str
     sys.labels["/dev/loop0"] = (LABEL, UUID)
     if source == "img-squashfs":
         sys.fstypes[file], sys.contents[file] = "squashfs", set(squash or ())
+    elif source == "img-ext4":
+        sys.fstypes[file], sys.contents[file], sys.sectors[file] = "ext4", set(medium), 131072
     elif source == "img-disk":
         sys.parts[file] = ["/dev/loop0p1", "/dev/loop0p2"]
         sys.fstypes["/dev/loop0p1"], sys.contents["/dev/loop0p1"] = "vfat", {"EFI/BOOT/bootx64.efi"}
@@ -164,6 +167,12 @@ CASES = [
         "find /LiveOS/squashfs.img or /LiveOS/rootfs.img on the partitions of <livedev>",
         "keep the one holding it mounted on /run/initramfs/live → <live-partition>",
         "ln -s <live-partition> /run/initramfs/livedev", "losetup -r /run/initramfs/live/LiveOS/squashfs.img")),
+    Case("img-root-tree", "root=live:/live.img", "root-tree", source="img-ext4", mode=DM_TEMP, steps=(
+        "mount -t ext4 -o ro <livedev> /run/initramfs/live", "umount /run/initramfs/live",
+        "losetup -r /live.img → <base-loop>", "snapshot <base-loop> <cow-loop> PO 8")),
+    Case("img-ext4-empty", "root=live:/live.img", "empty", source="img-ext4",
+         error=r"^no live root image in the live medium /live.img \(searched: /LiveOS/squashfs.img, "
+               r"/LiveOS/rootfs.img\)"),
     Case("img-disk-livedir", "root=live:/live.img rd.live.dir=images", source="img-disk",
          error=r"^root=live:/live.img: no partition holds /images/squashfs.img or /images/rootfs.img \(looked in: "
                r"loop0p1\(vfat\), loop0p2\(ext4\)\): the file must be an ISO"),
