@@ -92,6 +92,7 @@ class _Search:
         self.searched: list[str] = []
         self.skipped: list[str] = []
         self.no_fs: list[str] = []
+        self.fstype = ""  # of the last filesystem mounted
 
     def names(self) -> str:
         return " or ".join(self.paths)
@@ -125,6 +126,7 @@ class _Search:
             self.skipped.append(f"{name}({fstype}: {e.strerror or e})")
             return False
         self.searched.append(f"{name}({fstype})")
+        self.fstype = fstype
         if any(host.is_file(self.probe + p) for p in self.paths):
             return True
         host.umount(self.probe, False)
@@ -137,8 +139,7 @@ class _Search:
             self.host.mount(self.probe, mountpoint, "none", ("bind",))
         finally:
             self.host.umount(self.probe, False)
-        log.info("%s: found on %s (%s); it stays mounted read-only on %s", self.what, node,
-                 self.searched[-1], mountpoint)
+        log.info("%s: found on %s (%s); it stays mounted read-only on %s", self.what, node, self.fstype, mountpoint)
         return node
 
     def summary(self) -> str:
