@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("explain", help="show what a command line would do, without booting")
     common(p)
-    p.add_argument("--media", help="a live medium: a directory tree or an ISO image (read, never mounted)")
+    p.add_argument("--media", help="a live medium: a directory tree or an ISO image (read, never mounted); with "
+                   "iso-scan/filename, the directory tree of the filesystem that holds the ISO, or the ISO")
     p.add_argument("--overlay-media", help="the persistent overlay's device contents (directory tree or image)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_explain)

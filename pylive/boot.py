@@ -7,7 +7,8 @@ import logging
 import posixpath
 
 from pylive import planner
-from pylive.errors import NotSupportedYet
+from pylive.devspec import SpecKind
+from pylive.errors import LiveError, NotSupportedYet
 from pylive.executor import Executor
 from pylive.options import LiveOptions
 from pylive.plan import Step
@@ -48,14 +49,7 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
         log.warning("%s", warning)
     with Executor(system, dry_run) as ex:
         ex.run(planner.plan_modules())
-        ex.run(planner.plan_wait(opts))
-        livedev = ex.handles[planner.LIVEDEV_REF.name]
-        medium_fstype = system.fstype(livedev)
-        log.info("live medium %s is %s (%s)", opts.spec, livedev, medium_fstype or "unknown filesystem")
-        ex.run(planner.plan_medium(opts, medium_fstype))
-
-        candidates = planner.medium_candidates(opts)
-        images = planner.find_medium_images(opts, frozenset(p for p in candidates if system.exists(p)))
+        livedev, images = _medium(opts, system, ex)
         mem = system.mem_total_mib()
         image_mib = system.file_size(images.squashfs) // 2**20 if images.squashfs and opts.live_ram else None
         ex.run(planner.plan_squashfs(opts, images, image_mib, mem))
@@ -92,6 +86,32 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
     return result
 
 
+def _medium(opts: LiveOptions, system: System, ex: Executor) -> tuple[str, planner.MediumImages]:
+    """Find and mount the live medium; return its device and the images it offers."""
+    ex.run(planner.plan_wait(opts))
+    livedev = ex.handles[planner.LIVEDEV_REF.name]
+    medium_fstype = system.fstype(livedev)
+    medium, mounted = planner.LIVEDEV_REF, False
+    if medium_fstype is None and opts.spec is not None and opts.spec.kind in planner.FILE_KINDS:
+        ex.run(planner.plan_image_partition(opts))  # a disk image: the medium is one of its partitions
+        medium, mounted = planner.LIVE_PART, True
+        livedev = ex.handles[medium.name]
+        medium_fstype = system.fstype(livedev)
+    log.info("live medium %s is %s (%s)", opts.spec, livedev, medium_fstype or "unknown filesystem")
+    ex.run(planner.plan_medium(opts, medium_fstype, medium, mounted))
+    if medium_fstype in planner.SQUASH_TYPES:  # the device is the image itself (dracut: SQUASHED=$livedev)
+        return livedev, planner.MediumImages(livedev, None, (livedev,))
+    candidates = planner.medium_candidates(opts)
+    images = planner.find_medium_images(opts, frozenset(p for p in candidates if system.exists(p)))
+    if (images.squashfs is None and images.rootfs is None and opts.spec is not None and not mounted
+            and opts.spec.kind is SpecKind.IMG_FILE and system.is_dir(posixpath.join(planner.LIVE, "usr"))):
+        # dracut: an .img in the initramfs that is no squashfs is the root filesystem itself (FSIMG=$livedev)
+        log.info("%s holds no %s but a root tree: it is the root filesystem itself", opts.spec, opts.live_dir)
+        ex.run(planner.plan_file_is_root())
+        return livedev, planner.MediumImages(None, opts.spec.value, images.searched)
+    return livedev, images
+
+
 def _root_image(system: System, images: planner.MediumImages) -> RootImage:
     if images.squashfs is None:
         assert images.rootfs is not None
@@ -115,6 +135,10 @@ def _probe_overlay(opts: LiveOptions, intent: planner.Intent, system: System, ex
     if not node:
         log.warning("persistent overlay device %s is not there", intent.persistent.device)
         return planner.OverlayProbe(Found.NOTHING, "", device_present=False)
+    if node == ex.handles.get(planner.ISOSCAN_DEV.name):
+        raise LiveError(f"the persistent overlay's device {intent.persistent.device} holds the ISO file of "
+                        "iso-scan/filename, which pylive mounts read-only without journal replay and never writes to",
+                        "put the persistent overlay on another device")
     ex.run(planner.plan_overlay_mount(intent, same_as_live=node == livedev))
     label, uuid = system.label_uuid(livedev)
     path = planner.OVERLAY_MNT + planner.overlay_path(opts, intent.persistent, label, uuid)

@@ -79,3 +79,12 @@ class StepFailed(LiveError):
                          "see the messages above; add rd.debug for details")
         self.step = step
         self.error = error
+
+
+class NotFoundOnDisks(LiveError):
+    """A search of the disks' filesystems (iso-scan) or of a loop device's partitions came up empty."""
+
+    def __init__(self, what: str, problem: str, hint: str, searched: Sequence[str] = ()) -> None:
+        super().__init__(f"{what}: {problem}", hint)
+        self.what = what
+        self.searched = tuple(searched)

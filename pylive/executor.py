@@ -9,6 +9,7 @@ from typing import Any
 from pylive import planner
 from pylive.dmtable import TargetLine, parse_snapshot_status
 from pylive.errors import DeviceTimeout, NotSupportedYet, StepFailed
+from pylive.isoscan import pick_medium
 from pylive.plan import (
     AttachLoop,
     CheckMedia,
@@ -19,16 +20,19 @@ from pylive.plan import (
     DmMessage,
     DmTarget,
     EmptyDir,
+    FindFile,
     LoadModules,
     MakeDir,
     MarkDone,
     Mount,
     Notice,
     Ref,
+    SelectMedium,
     SizeOf,
     Source,
     Step,
     Symlink,
+    TriggerUevent,
     Unmount,
     WaitForDevice,
     WipeHeader,
@@ -130,7 +134,8 @@ class Executor:
             s.umount(step.target, step.lazy)
             self._unmounted.add(step.target)
         elif isinstance(step, AttachLoop):
-            node = s.attach_loop(self.resolve(step.file), step.readonly)
+            node = (s.attach_loop_partscan(self.resolve(step.file)) if step.partscan
+                    else s.attach_loop(self.resolve(step.file), step.readonly))
             self.handles[step.out.name] = node
             self._undo(f"loop {node}", s.detach_loop, node)
         elif isinstance(step, CreateSparseFile):
@@ -145,6 +150,8 @@ class Executor:
             self._run_dm_step(step)
         elif isinstance(step, WipeHeader | EmptyDir | WriteFile | Notice):
             self._run_file_step(step)
+        elif isinstance(step, FindFile | TriggerUevent | SelectMedium):
+            self._run_search_step(step)
         elif isinstance(step, MarkDone):
             s.symlink("null", "/dev/root")
             s.make_dir("/run/initramfs")
@@ -187,3 +194,21 @@ class Executor:
             log.warning("%s", step.text)
             if step.wait_for_enter:
                 s.ask(step.text)
+
+    def _run_search_step(self, step: FindFile | TriggerUevent | SelectMedium) -> None:
+        """iso-scan and root=live:<file>: find a file on the disks, and the live medium in a loop device."""
+        s = self.system
+        if isinstance(step, FindFile):
+            within = s.partitions(self.resolve(step.within)) if step.within is not None else None
+            node = s.find_file(step, within)
+            self.handles[step.out.name] = node
+            self._undo(f"mount {step.mountpoint}", s.umount, step.mountpoint, False)
+        elif isinstance(step, TriggerUevent):
+            try:
+                s.trigger_uevent(self.resolve(step.device))
+            except OSError as e:  # udev's links are for the booted system; the boot does not wait on them
+                log.warning("udev was not told about %s: %s", self.resolve(step.device), e)
+        else:
+            node = self.resolve(step.device)
+            candidates = [(c, s.fs_identity(c)) for c in (node, *s.partitions(node))]
+            self.handles[step.out.name] = pick_medium(step.what, step.spec, step.labels, step.uuid, candidates)

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pylive import boot, planner
+from pylive import boot, isoscan, planner, probe
 from pylive.devspec import DeviceSpec
 from pylive.dmtable import TargetLine
-from pylive.errors import CmdlineError, LiveError
-from pylive.media import Entry, MediaView, open_media, view_squashfs
+from pylive.errors import CmdlineError, LiveError, NotFoundOnDisks
+from pylive.media import Entry, MediaView, open_media, view_directory, view_squashfs
 from pylive.options import LiveOptions
-from pylive.probe import BlockDevice
+from pylive.plan import FindFile
+from pylive.probe import BlockDevice, FsIdentity
 
 ASSUMED_ROOTFS_SECTORS = 0  # unknown without the image
 
@@ -53,6 +54,9 @@ class ExplainSystem:
     waited: list[str] = field(default_factory=list)
     copies: dict[str, str] = field(default_factory=dict)  # RAM copy → its source (dry run)
     spec: DeviceSpec | None = None
+    live_file: str = ""  # root=live:<file>, or iso-scan's ISO: its loop device is the live device
+    iso_host: MediaView | None = None  # iso-scan: the filesystem that holds the ISO (a --media directory)
+    scan_order: list[str] = field(default_factory=list)
 
     # --- where a path lives ---
     def _locate(self, path: str) -> tuple[MediaView, str] | None:
@@ -107,7 +111,8 @@ class ExplainSystem:
 
     def fstype(self, path: str) -> str | None:
         if path == self.livedev:
-            return self.medium.fstype
+            # a directory tree has no type: "auto" keeps a file in the initramfs from being read as a disk image
+            return self.medium.fstype or ("auto" if self.live_file else None)
         if path in self.loops:
             path = self.loops[path]
         loc = self._locate(path)
@@ -189,6 +194,37 @@ class ExplainSystem:
         self.dm[name] = table
         return f"/dev/mapper/{name}"
 
+    # --- iso-scan and root=live:<file> ---
+    def attach_loop_partscan(self, file: str) -> str:
+        node = self.attach_loop(file, True)
+        if file == self.live_file:
+            self.livedev = node
+        return node
+
+    def partitions(self, dev: str) -> list[str]:
+        return []  # the image is read as one filesystem (the ISO, or the tree)
+
+    def fs_identity(self, dev: str) -> FsIdentity:
+        label, uuid = self.label_uuid(dev)
+        return FsIdentity(self.medium.fstype, (label,) if label else (), uuid)
+
+    def find_file(self, step: FindFile, within: list[str] | None) -> str:
+        host = self.iso_host
+        if host is None:
+            host = MediaView("(assumed)", None)
+            host.entries.update((p.strip("/"), Entry(False, 0)) for p in step.paths)
+            self.notes.append(f"{step.what}: which disk holds the file is only known at boot; "
+                              "give --media the directory tree of that filesystem to check the path")
+        elif not any(host.exists(p) for p in step.paths):
+            raise NotFoundOnDisks(step.what, f"--media {host.name} does not hold {' or '.join(step.paths)}",
+                                  "check the path (from the top of the filesystem that holds it)")
+        if step.device is None and within is None:
+            self.scan_order = isoscan.describe_scan(probe.block_devices())
+        self.mounts[step.mountpoint] = host
+        self.mount_lines.append(f"<the device holding it> on {step.mountpoint} (ro, without journal replay)")
+        return "<the device holding it>"
+
+    def trigger_uevent(self, dev: str) -> None: ...
     def load_modules(self, names: tuple[str, ...]) -> None: ...
     def make_dir(self, path: str) -> None: ...
     def symlink(self, target: str, link: str) -> None: ...
@@ -205,6 +241,42 @@ class ExplainSystem:
         return []
 
 
+def _found_medium(opts: LiveOptions, media: Path | None) -> tuple[Path | None, MediaView | None, str, str]:
+    """root=live:<file> and iso-scan: (the medium to read, the filesystem holding the ISO, the file whose
+    loop device is the live device, how the medium is found). With iso-scan, a --media directory is the
+    filesystem that holds the ISO, and the medium is the ISO inside it."""
+    assert opts.spec is not None
+    if opts.iso_scan_filename is not None:
+        try:
+            iso_path = planner.parse_iso_scan(opts.iso_scan_filename).path
+        except CmdlineError:
+            iso_path = "/"  # boot.run stops with this error
+        iso_host = None
+        if media is not None and media.is_dir():
+            iso_host = view_directory(media)
+            media = media / iso_path.lstrip("/") if (media / iso_path.lstrip("/")).is_file() else None
+        return media, iso_host, planner.ISOSCAN + iso_path, f"iso-scan/filename={opts.iso_scan_filename}"
+    if opts.spec.kind in planner.FILE_KINDS:
+        return media, None, opts.spec.value, "file"
+    return media, None, "", ""
+
+
+def _left_for_booted_system(opts: LiveOptions, mode: str, system: ExplainSystem) -> list[str]:
+    assert opts.spec is not None
+    common = [planner.LIVE, f"{planner.LIVEDEV} -> {opts.spec.udev_path() or system.livedev}"]
+    if opts.iso_scan_filename is not None:
+        common = [f"{planner.ISOSCAN} (the filesystem that holds the ISO, read-only)",
+                  f"{planner.ISOSCANDEV} -> its device", planner.LIVE, f"{planner.LIVEDEV} -> {system.livedev}"]
+    if system.live_file and opts.spec.udev_path():  # udev names the loop device once told about it
+        common.append(f"{opts.spec.udev_path()} -> {system.livedev} (udev)")
+    if mode.startswith(("temporary OverlayFS", "persistent OverlayFS")):
+        special = ["/run/rootfsbase", "/run/overlayfs", "/run/ovlwork", "/dev/live-base",
+                   "LiveOS_rootfs (overlay) on /"]
+    else:
+        special = [*(f"/dev/mapper/{n}" for n in system.dm), "/dev/live-base"]
+    return [*common, *special, "/dev/root -> null", boot.STATE_FILE]
+
+
 def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
             overlay_media: Path | None = None) -> dict[str, Any]:
     """What booting with `opts` would do, as data; `error` holds the line the boot would stop with."""
@@ -213,6 +285,9 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
         out["error"] = f"root={opts.root or '(unset)'} is not a live medium; pylive would do nothing"
         return out
     out["device"] = {"spec": str(opts.spec), "udev_path": opts.spec.udev_path(), "timeout_s": opts.retry_s}
+    media, iso_host, live_file, found_by = _found_medium(opts, media)
+    if found_by:
+        out["device"]["found_by"] = found_by
     reading_note = ""
     try:
         medium = open_media(media) if media is not None else assumed_medium(opts)
@@ -222,7 +297,7 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
         medium = assumed_medium(opts)
     out["medium"] = {"name": medium.name, "fstype": medium.fstype}
     with tempfile.TemporaryDirectory(prefix="pylive-explain.") as tmp:
-        system = ExplainSystem(medium, Path(tmp), spec=opts.spec)
+        system = ExplainSystem(medium, Path(tmp), spec=opts.spec, live_file=live_file, iso_host=iso_host)
         if overlay_media is not None:
             system.overlay_media = open_media(overlay_media)
         if reading_note:
@@ -247,25 +322,29 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
         except LiveError as e:
             out["error"] = str(e)
         out["loop_devices"] = dict(system.loops)
+        if system.scan_order:
+            out["iso_scan_order"] = system.scan_order
         out["dm_tables"] = {name: [str(t) for t in table] for name, table in system.dm.items()}
         out["mounts"] = system.mount_lines
         out["notes"] = out.get("notes", []) + system.notes
     if "error" not in out:
-        common = [planner.LIVE, f"{planner.LIVEDEV} -> {opts.spec.udev_path()}"]
-        if out["mode"].startswith(("temporary OverlayFS", "persistent OverlayFS")):
-            special = ["/run/rootfsbase", "/run/overlayfs", "/run/ovlwork", "/dev/live-base",
-                       "LiveOS_rootfs (overlay) on /"]
-        else:
-            special = [*(f"/dev/mapper/{n}" for n in system.dm), "/dev/live-base"]
-        out["left_for_booted_system"] = [*common, *special, "/dev/root -> null", boot.STATE_FILE]
+        out["left_for_booted_system"] = _left_for_booted_system(opts, out["mode"], system)
     return out
+
+
+def _device_line(d: dict[str, Any]) -> str:
+    if d.get("found_by") == "file":
+        return f"live medium: {d['spec']}: a file in the initramfs, attached read-only with its partitions"
+    if d.get("found_by"):
+        return (f"live medium: {d['spec']}: in the ISO file of {d['found_by']}, looked for on the disks "
+                f"for up to {d['timeout_s']}s")
+    return f"live medium: {d['spec']}: wait up to {d['timeout_s']}s for {d['udev_path']}"
 
 
 def render(data: dict[str, Any]) -> str:
     lines = []
     if "device" in data:
-        d = data["device"]
-        lines.append(f"live medium: {d['spec']}: wait up to {d['timeout_s']}s for {d['udev_path']}")
+        lines.append(_device_line(data["device"]))
     if "medium" in data:
         lines.append(f"medium: {data['medium']['name']} ({data['medium']['fstype'] or 'type unknown'})")
     if "image" in data:
@@ -277,6 +356,9 @@ def render(data: dict[str, Any]) -> str:
         if data.get(key):
             lines.append(f"{title}:")
             lines += [f"  {i}. {s}" if key == "steps" else f"  {s}" for i, s in enumerate(data[key], 1)]
+    if data.get("iso_scan_order"):
+        lines.append("iso-scan would look on this machine's block devices (as udev knows them) in this order:")
+        lines += [f"  {x}" for x in data["iso_scan_order"]]
     if data.get("loop_devices"):
         lines.append("loop devices:")
         lines += [f"  {n}: {f}" for n, f in data["loop_devices"].items()]

@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pylive.probe import SNIFF_BYTES, sniff_fstype
+from pylive.probe import SNIFF_BYTES, iso9660_uuid, sniff_fstype
 
 SECTOR = 2048
 
@@ -107,9 +107,7 @@ def view_iso(path: Path) -> MediaView:
         if pvd[1:6] != b"CD001" or pvd[0] != 1:
             raise ValueError(f"{path}: not an ISO9660 image")
         label = pvd[40:72].decode(errors="replace").rstrip()
-        # blkid's ISO9660 UUID: the volume creation time, YYYY-MM-DD-hh-mm-ss-cc
-        c = pvd[813:829].decode(errors="replace")
-        uuid = f"{c[0:4]}-{c[4:6]}-{c[6:8]}-{c[8:10]}-{c[10:12]}-{c[12:14]}-{c[14:16]}"
+        uuid = iso9660_uuid(pvd)
         view = MediaView(f"{path} (label {label!r})", "iso9660", source=path, label=label, uuid=uuid)
 
         def walk(extent: int, size: int, prefix: str, depth: int) -> None:

@@ -44,8 +44,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "root", "root", Kind.TEXT, None, "live medium: live:CDLABEL=…, LABEL=, UUID=, …",
         example="root=live:CDLABEL=Fedora-Live",
-        note="udev-correct escaping of labels (`a;b`, `$x`); "
-             "`.iso`/`.img` files, URLs and `nfs` are parsed but not booted yet",
+        note="udev-correct escaping of labels (`a;b`, `$x`); `live:/path.iso` and `live:/path.img` (a file in "
+             "the initramfs: ISO, squashfs/EROFS image or disk image) boot; URLs and `nfs` are parsed but not "
+             "booted yet",
     ),
     OptionSpec(
         "rd.live.image", "live_image", Kind.BOOL, False, "treat a plain root= as a live medium",
@@ -162,7 +163,10 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "iso-scan/filename", "iso_scan_filename", Kind.TEXT, None, "an ISO file on a disk's filesystem",
-        note="parsed; stops with one line (not supported yet)",
+        example="iso-scan/filename=/isos/Fedora-Live.iso",
+        note="also `<devspec>:<path>` (only that filesystem is looked at); filesystems are mounted read-only "
+             "without journal replay, an NTFS that Windows left hibernated or dirty is not mounted; the medium is "
+             "recognised by its own label, so no udev wait can hang (README, iso-scan)",
     ),
     OptionSpec(
         "rootflags", "rootflags", Kind.TEXT, None, "mount options of the root",
@@ -171,7 +175,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "rd.retry", "retry_s", Kind.SECONDS, 180, "seconds to wait for the medium",
         old_names=("rd_retry",),
         example="rd.retry=180",
-        note="pylive waits for the medium itself and then says what it saw; no 3000 s systemd job",
+        note="pylive waits for the medium itself and then says what it saw; no 3000 s systemd job; also how "
+             "long iso-scan waits for disks",
     ),
     OptionSpec(
         "rd.shell", "shell", Kind.BOOL, True, "emergency shell on failure",

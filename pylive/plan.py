@@ -106,9 +106,10 @@ class AttachLoop:
     file: Source
     readonly: bool
     out: Ref
+    partscan: bool = False  # also create the partitions of a disk image (LO_FLAGS_PARTSCAN)
 
     def describe(self) -> str:
-        return f"losetup{' -r' if self.readonly else ''} {self.file} → {self.out}"
+        return f"losetup{' -r' if self.readonly else ''}{' -P' if self.partscan else ''} {self.file} → {self.out}"
 
 
 @record
@@ -226,7 +227,70 @@ class Notice:
         return f"{'ask' if self.wait_for_enter else 'tell'}: {self.text}"
 
 
+@record
+class FindFile:
+    """Find a file on the filesystems of block devices, never writing to them (iso-scan).
+
+    Each candidate is mounted read-only without journal replay in a private directory, and
+    unmounted again unless it holds one of `paths`; the one that does is left mounted at
+    `mountpoint`. `out` is its device. Candidates: the device udev names `device` (iso-scan's
+    `<devspec>:<path>`), the partitions of `within` (a disk image), or else every block device,
+    rescanned as new ones appear, for up to `timeout_s` seconds.
+    """
+
+    what: str  # the option that asks, for messages: iso-scan/filename=…
+    paths: tuple[str, ...]
+    mountpoint: str
+    timeout_s: int
+    out: Ref
+    device: str | None = None  # a udev path
+    within: Ref | None = None
+
+    def describe(self) -> str:
+        names = " or ".join(self.paths)
+        if self.within is not None:
+            where = f"the partitions of {self.within}"
+        elif self.device is not None:
+            where = f"{self.device}, waiting up to {self.timeout_s}s for it"
+        else:
+            where = (f"every block device's filesystem (removable ones first, then by name), waiting up to "
+                     f"{self.timeout_s}s for more devices")
+        return (f"find {names} on {where}: each mounted read-only without journal replay, skipped when that is "
+                f"not safe; keep the one holding it mounted on {self.mountpoint} → {self.out}")
+
+
+@record
+class TriggerUevent:
+    """Make udev probe a device we set up (and its partitions) again: `udevadm trigger --action=change`.
+
+    Linux 5.19 to 6.15 send no uevent for a loop device once it is configured (dracut's iso-scan
+    hangs on that, dracutdevs#2183): udev would never learn its label.
+    """
+
+    device: Ref
+
+    def describe(self) -> str:
+        return f"udevadm trigger --action=change {self.device} and its partitions"
+
+
+@record
+class SelectMedium:
+    """The live medium is `device` or one of its partitions: the one whose superblock carries the
+    label or UUID of root= (read directly: no waiting for udev)."""
+
+    spec: str
+    labels: tuple[str, ...]  # any of these labels (empty: the UUID decides)
+    uuid: str
+    device: Ref
+    out: Ref
+    what: str = ""  # the option that found the device, for messages
+
+    def describe(self) -> str:
+        return f"take {self.device}, or the partition of it, whose filesystem carries {self.spec} → {self.out}"
+
+
 Step = (
     WaitForDevice | LoadModules | MakeDir | Symlink | Mount | Unmount | AttachLoop | CreateSparseFile | CreateDm
     | MarkDone | DmMessage | CheckSnapshot | CheckMedia | CopyToRam | WipeHeader | EmptyDir | Notice | WriteFile
+    | FindFile | TriggerUevent | SelectMedium
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 from pylive.record import record
@@ -20,6 +21,7 @@ _MAGICS = (
     (0, b"XFSB", "xfs"),
     (3, b"NTFS    ", "ntfs"),
     (3, b"EXFAT   ", "exfat"),
+    (1024, struct.pack("<I", 0xF2F52010), "f2fs"),
 )
 SNIFF_BYTES = 65536 + 72
 
@@ -46,10 +48,17 @@ class BlockDevice:
     size_sectors: int
     label: str | None = None
     fstype: str | None = None
+    parent: str | None = None  # the whole disk of a partition
+    partition: int = 0  # the partition number; 0 for a whole device
+    removable: bool = False  # the disk's removable flag (CD/DVD drives, most USB sticks)
 
     def __str__(self) -> str:
         extra = ",".join(x for x in (self.fstype, f'"{self.label}"' if self.label else None) if x)
         return f"{self.name}({extra})" if extra else self.name
+
+    @property
+    def node(self) -> str:
+        return "/dev/" + self.name.replace("!", "/")  # sysfs writes cciss/c0d0 as cciss!c0d0
 
 
 def block_devices(root: Path = Path("/")) -> list[BlockDevice]:
@@ -69,8 +78,34 @@ def block_devices(root: Path = Path("/")) -> list[BlockDevice]:
         props = _udev_props(root, dev)
         # ID_FS_LABEL has spaces turned into "_"; ID_FS_LABEL_ENC keeps them, \x-escaped.
         label = unescape_udev(props["ID_FS_LABEL_ENC"]) if "ID_FS_LABEL_ENC" in props else props.get("ID_FS_LABEL")
-        out.append(BlockDevice(entry.name, size, label, props.get("ID_FS_TYPE")))
+        number, parent = _partition_of(entry)
+        disk = sysblock / (parent or entry.name)
+        removable = _read(disk / "removable") == "1"
+        out.append(BlockDevice(entry.name, size, label, props.get("ID_FS_TYPE"), parent, number, removable))
     return out
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _partition_of(entry: Path) -> tuple[int, str | None]:
+    """(number, whole disk) of a partition; (0, None) for a whole device. In sysfs a partition is a
+    directory inside its disk's: /sys/class/block/sda1 -> ../../devices/…/block/sda/sda1."""
+    number = _read(entry / "partition")
+    if not number.isdigit():
+        return 0, None
+    return int(number), entry.resolve().parent.name
+
+
+def partitions(root: Path, node: str) -> list[str]:
+    """The partition device nodes of a whole device, in partition order."""
+    name = os.path.basename(os.path.realpath(node))
+    found = [d for d in block_devices(root) if d.parent == name]
+    return [d.node for d in sorted(found, key=lambda d: d.partition)]
 
 
 def unescape_udev(text: str) -> str:
@@ -130,3 +165,163 @@ def image_identity(path: str) -> str:
         head = f.read(65536)
         size = os.fstat(f.fileno()).st_size
     return f"size={size} sha256-64k={hashlib.sha256(head).hexdigest()[:32]}"
+
+
+# --- filesystem identity: what blkid would call LABEL and UUID ---------------------------------
+
+
+@record
+class FsIdentity:
+    fstype: str | None
+    labels: tuple[str, ...] = ()  # blkid's LABEL; an ISO9660 may also carry a (different) Joliet label
+    uuid: str = ""
+
+
+ISO_DESCRIPTORS = 32768 + 2048 * 32  # the system area and the volume descriptors blkid reads
+
+
+def _uuid(raw: bytes) -> str:
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def _text(raw: bytes, encoding: str = "latin-1") -> str:
+    return raw.decode(encoding, "replace").rstrip("\0 ")
+
+
+def iso9660_uuid(pvd: bytes) -> str:
+    """blkid's ISO9660 UUID: the volume creation time (or modification time) as YYYY-MM-DD-hh-mm-ss-cc."""
+    for date in (pvd[813:829], pvd[830:846]):
+        c = date.decode("latin-1")
+        if c.strip("0\0 "):
+            return f"{c[0:4]}-{c[4:6]}-{c[6:8]}-{c[8:10]}-{c[10:12]}-{c[12:14]}-{c[14:16]}"
+    return ""
+
+
+def _iso9660_labels(head: bytes) -> tuple[str, ...]:
+    labels = [_text(head[32768 + 40 : 32768 + 72])]
+    for n in range(1, 32):
+        vd = head[32768 + 2048 * n : 32768 + 2048 * (n + 1)]
+        if len(vd) < 2048 or vd[0] == 255 or vd[1:6] != b"CD001":
+            break
+        if vd[0] == 2 and vd[88:91] in (b"%/@", b"%/C", b"%/E"):  # Joliet: UCS-2 big-endian
+            labels.append(_text(vd[40:72], "utf-16-be"))
+    return tuple(dict.fromkeys(x for x in labels if x))
+
+
+def fs_identity(head: bytes) -> FsIdentity:
+    """LABEL and UUID from the first bytes of a device (ISO9660: the first ISO_DESCRIPTORS bytes)."""
+    fstype = sniff_fstype(head)
+    label, uuid = "", ""
+    if fstype == "iso9660":
+        return FsIdentity(fstype, _iso9660_labels(head), iso9660_uuid(head[32768:34816]))
+    if fstype == "ext4":
+        label, uuid = _text(head[1024 + 120 : 1024 + 136], "utf-8"), _uuid(head[1024 + 104 : 1024 + 120])
+    elif fstype == "vfat":
+        fat32 = head[82:87] == b"FAT32"
+        label = _text(head[71:82] if fat32 else head[43:54])
+        serial = head[67:71] if fat32 else head[39:43]
+        uuid = f"{serial[3]:02X}{serial[2]:02X}-{serial[1]:02X}{serial[0]:02X}"
+        label = "" if label == "NO NAME" else label
+    elif fstype == "btrfs":
+        label, uuid = _text(head[65536 + 0x12B : 65536 + 0x22B], "utf-8"), _uuid(head[65536 + 0x20 : 65536 + 0x30])
+    elif fstype == "xfs":
+        label, uuid = _text(head[108:120], "utf-8"), _uuid(head[32:48])
+    return FsIdentity(fstype, (label,) if label else (), uuid)
+
+
+def read_identity(path: str) -> FsIdentity:
+    with open(path, "rb") as f:
+        return fs_identity(f.read(ISO_DESCRIPTORS))
+
+
+def read_ntfs_unclean(path: str) -> str | None:
+    with open(path, "rb") as f:
+        return ntfs_unclean(lambda offset, size: os.pread(f.fileno(), size, offset))
+
+
+# --- NTFS: is it safe to mount read-only? ----------------------------------------------------------
+
+NTFS_VOLUME_DIRTY = 0x0001
+RESTART_VOLUME_IS_CLEAN = 0x0002
+LOGFILE_NO_CLIENT = 0xFFFF
+
+
+def _ntfs_record(read: Callable[[int, int], bytes], boot: bytes, number: int) -> bytes:
+    """MFT record `number`, with the update sequence (the per-512-byte fixups) applied."""
+    sector, per_cluster = struct.unpack_from("<HB", boot, 0x0B)
+    cluster = sector * per_cluster
+    mft_lcn = struct.unpack_from("<Q", boot, 0x30)[0]
+    per_record = struct.unpack_from("<b", boot, 0x40)[0]
+    size = per_record * cluster if per_record > 0 else 1 << -per_record
+    rec = bytearray(read(mft_lcn * cluster + number * size, size))
+    if rec[:4] != b"FILE":
+        raise ValueError(f"MFT record {number} is not a FILE record")
+    usa_ofs, usa_count = struct.unpack_from("<HH", rec, 4)
+    usn = rec[usa_ofs : usa_ofs + 2]
+    for i in range(1, usa_count):
+        end = i * 512
+        if rec[end - 2 : end] != usn:
+            raise ValueError(f"MFT record {number} is torn (update sequence mismatch)")
+        rec[end - 2 : end] = rec[usa_ofs + 2 * i : usa_ofs + 2 * i + 2]
+    return bytes(rec)
+
+
+def _ntfs_attribute(rec: bytes, type_: int) -> bytes:
+    pos = struct.unpack_from("<H", rec, 0x14)[0]
+    while pos + 8 <= len(rec):
+        atype, length = struct.unpack_from("<II", rec, pos)
+        if atype == 0xFFFFFFFF or length == 0:
+            break
+        if atype == type_:
+            return rec[pos : pos + length]
+        pos += length
+    raise ValueError(f"no attribute 0x{type_:x}")
+
+
+def _ntfs_log_start(read: Callable[[int, int], bytes], boot: bytes) -> tuple[bool, int, int]:
+    """(dirty flag of $Volume, byte offset of $LogFile's first run, that run's length in bytes)."""
+    if boot[3:11] != b"NTFS    ":
+        raise ValueError("not an NTFS boot sector")
+    cluster = struct.unpack_from("<H", boot, 0x0B)[0] * boot[0x0D]
+    volume = _ntfs_attribute(_ntfs_record(read, boot, 3), 0x70)  # $Volume's $VOLUME_INFORMATION, resident
+    value = struct.unpack_from("<H", volume, 0x14)[0]
+    dirty = bool(struct.unpack_from("<H", volume, value + 0x0A)[0] & NTFS_VOLUME_DIRTY)
+    data = _ntfs_attribute(_ntfs_record(read, boot, 2), 0x80)  # $LogFile's $DATA, non-resident
+    runs = data[struct.unpack_from("<H", data, 0x20)[0] :]
+    len_size, lcn_size = runs[0] & 0x0F, runs[0] >> 4
+    run_clusters = int.from_bytes(runs[1 : 1 + len_size], "little")
+    lcn = int.from_bytes(runs[1 + len_size : 1 + len_size + lcn_size], "little", signed=True)
+    return dirty, lcn * cluster, run_clusters * cluster
+
+
+def ntfs_unclean(read: Callable[[int, int], bytes]) -> str | None:
+    """Why an NTFS must not be mounted, even read-only, or None when Windows left it clean.
+
+    Windows marks a volume dirty in $Volume after a crash, and leaves its $LogFile restart area
+    without the "clean" flag when it hibernates, which includes Fast Startup's shutdown. The
+    kernel's ntfs3 may replay that log on mount, and a resumed Windows would then find a volume
+    that changed under it. `read(offset, size)` reads the device."""
+    boot = read(0, 512)
+    try:
+        dirty, log_start, log_run = _ntfs_log_start(read, boot)
+    except (ValueError, struct.error, IndexError) as e:
+        return f"its metadata could not be read ({e})"
+    page = read(log_start, 4096)
+    why = None
+    if dirty:
+        why = "the volume is marked dirty (Windows did not shut down cleanly; run chkdsk in Windows)"
+    elif page[:4] not in (b"RSTR", b"\xff\xff\xff\xff"):  # all 0xff: an emptied log, nothing to replay
+        why = f"its log is not in a clean state ({page[:4]!r} instead of a restart page)"
+    elif page[:4] == b"RSTR":
+        # Two restart pages alternate; the one with the later LSN is current.
+        areas = []
+        for start in (0, struct.unpack_from("<I", page, 0x10)[0]):  # system_page_size
+            p = page if start == 0 else read(log_start + start, 4096)
+            if p[:4] == b"RSTR" and (start == 0 or start + 4096 <= log_run):
+                areas.append(p[struct.unpack_from("<H", p, 0x18)[0] :])
+        # RESTART_AREA: current_lsn u64, log_clients u16, client_free_list u16, client_in_use_list u16, flags u16
+        _lsn, in_use, flags = max(struct.unpack_from("<Q4xHH", a, 0) for a in areas)
+        if in_use != LOGFILE_NO_CLIENT and not flags & RESTART_VOLUME_IS_CLEAN:
+            why = "Windows is hibernated or did not shut down cleanly (Fast Startup does this); its log is open"
+    return why

@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pylive import probe
 from pylive.dmtable import TargetLine
+from pylive.plan import FindFile
+
+if TYPE_CHECKING:
+    from pylive.linux.udev import BlockEvents
 
 
 class System(Protocol):
@@ -45,6 +49,12 @@ class System(Protocol):
     def wipe_header(self, path: str, size: int) -> None: ...
     def empty_dir(self, path: str) -> None: ...
     def ask(self, text: str) -> None: ...
+    # iso-scan and root=live:<file>
+    def attach_loop_partscan(self, file: str) -> str: ...
+    def trigger_uevent(self, dev: str) -> None: ...
+    def partitions(self, dev: str) -> list[str]: ...
+    def fs_identity(self, dev: str) -> probe.FsIdentity: ...
+    def find_file(self, step: FindFile, within: list[str] | None) -> str: ...
 
 
 class RealSystem:
@@ -52,6 +62,7 @@ class RealSystem:
 
     def __init__(self, root: Path = Path("/")) -> None:
         self.root = root
+        self._block_events: BlockEvents | None = None  # started by iso-scan's first wait for more devices
 
     def wait_for_device(self, path: str, timeout_s: float) -> str | None:
         from pylive.linux.udev import wait_for_path
@@ -207,3 +218,36 @@ class RealSystem:
 
     def note_copy(self, src: str, dest: str) -> None:
         raise AssertionError("only dry runs note copies")  # the real copy is a step of its own
+
+    # --- iso-scan and root=live:<file> ---
+    def attach_loop_partscan(self, file: str) -> str:
+        from pylive.linux.loop import attach_loop
+
+        return attach_loop(file, True, partscan=True)
+
+    def trigger_uevent(self, dev: str) -> None:
+        from pylive.linux.udev import trigger_change
+
+        for node in (dev, *self.partitions(dev)):
+            trigger_change(os.path.basename(os.path.realpath(node)), os.fspath(self.root / "sys"))
+
+    def partitions(self, dev: str) -> list[str]:
+        return probe.partitions(self.root, dev)
+
+    def fs_identity(self, dev: str) -> probe.FsIdentity:
+        return probe.read_identity(dev)
+
+    def ntfs_unclean(self, dev: str) -> str | None:
+        return probe.read_ntfs_unclean(dev)
+
+    def wait_block_event(self, timeout_s: float) -> float:
+        from pylive.linux.udev import BlockEvents
+
+        if self._block_events is None:
+            self._block_events = BlockEvents()
+        return self._block_events.wait(timeout_s)
+
+    def find_file(self, step: FindFile, within: list[str] | None) -> str:
+        from pylive.isoscan import find_file
+
+        return find_file(self, step, within)

@@ -11,10 +11,12 @@ import time
 LOOP_SET_FD = 0x4C00
 LOOP_CLR_FD = 0x4C01
 LOOP_SET_STATUS64 = 0x4C04
+LOOP_GET_STATUS64 = 0x4C05
 LOOP_CONFIGURE = 0x4C0A
 LOOP_CTL_GET_FREE = 0x4C82
 LO_FLAGS_READ_ONLY = 1
 LO_FLAGS_AUTOCLEAR = 4
+LO_FLAGS_PARTSCAN = 8
 LO_NAME_SIZE = 64
 
 # struct loop_info64: u64 device, inode, rdevice, offset, sizelimit; u32 number, encrypt_type,
@@ -34,8 +36,12 @@ def loop_config(fd: int, path: str, flags: int) -> bytes:
     return _CONFIG.pack(fd, 0, *info, *([0] * 8))
 
 
-def attach_loop(path: str, readonly: bool, *, dev_dir: str = "/dev", autoclear: bool = False) -> str:
-    """Attach `path` to a free loop device and return the device node (e.g. /dev/loop0)."""
+def attach_loop(path: str, readonly: bool, *, dev_dir: str = "/dev", autoclear: bool = False,
+                partscan: bool = False) -> str:
+    """Attach `path` to a free loop device and return the device node (e.g. /dev/loop0).
+
+    With `partscan`, the kernel also creates the partitions of a disk image (/dev/loop0p1, …).
+    """
     flags = (LO_FLAGS_READ_ONLY if readonly else 0) | (LO_FLAGS_AUTOCLEAR if autoclear else 0)
     backing = os.open(path, (os.O_RDONLY if readonly else os.O_RDWR) | os.O_CLOEXEC)
     try:
@@ -46,6 +52,8 @@ def attach_loop(path: str, readonly: bool, *, dev_dir: str = "/dev", autoclear: 
                 node = f"{dev_dir}/loop{number}"
                 try:
                     _configure(node, backing, path, flags, readonly)
+                    if partscan:
+                        enable_partscan(node)
                     return node
                 except OSError as e:
                     # Another process took this device between GET_FREE and our configure.
@@ -89,5 +97,22 @@ def detach_loop(node: str) -> None:
     fd = os.open(node, os.O_RDONLY | os.O_CLOEXEC)
     try:
         fcntl.ioctl(fd, LOOP_CLR_FD, 0)
+    finally:
+        os.close(fd)
+
+
+def enable_partscan(node: str) -> None:
+    """Turn on partition scanning of an attached loop device; its partitions exist on return.
+
+    Done after LOOP_CONFIGURE rather than with it: configured with LO_FLAGS_PARTSCAN, the kernel
+    announces the device before it reads the partition table, and a udev worker that opens the
+    device in between makes the kernel scan twice, the second scan removing and re-adding every
+    partition (systemd's loop-util works around it the same way, systemd#41425).
+    """
+    fd = os.open(node, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        info = list(_INFO64.unpack(fcntl.ioctl(fd, LOOP_GET_STATUS64, bytes(_INFO64.size))))
+        info[8] |= LO_FLAGS_PARTSCAN  # lo_flags
+        fcntl.ioctl(fd, LOOP_SET_STATUS64, _INFO64.pack(*info))
     finally:
         os.close(fd)

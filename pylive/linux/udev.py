@@ -35,3 +35,31 @@ def wait_for_path(path: str, timeout_s: float) -> str | None:
         if left <= 0:
             return None
         monitor.poll(timeout=min(left, 1.0))
+
+
+def trigger_change(name: str, sys_dir: str = "/sys") -> None:
+    """What `udevadm trigger --action=change` does for one block device: ask the kernel to send a
+    "change" uevent, so that udev probes it again (blkid) and makes its /dev/disk links."""
+    with open(f"{sys_dir}/class/block/{name}/uevent", "w") as f:
+        f.write("change")
+
+
+class BlockEvents:
+    """Kernel uevents of the block subsystem, as they happen (udev need not be running).
+
+    The kernel creates the /dev node (devtmpfs) before it sends the "add" uevent, so a device can
+    be read as soon as its event arrives.
+    """
+
+    def __init__(self) -> None:
+        self.monitor = pyudev.Monitor.from_netlink(pyudev.Context(), source="kernel")
+        self.monitor.filter_by(subsystem="block")
+        self.monitor.start()
+
+    def wait(self, timeout_s: float) -> float:
+        """Wait until a block device event arrives or `timeout_s` passes; return the seconds waited."""
+        start = time.monotonic()
+        if self.monitor.poll(timeout=timeout_s) is not None:
+            while self.monitor.poll(timeout=0) is not None:  # several events come together: take them all
+                pass
+        return time.monotonic() - start

@@ -5,8 +5,10 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
+from pylive import isoscan
 from pylive.dmtable import TargetLine
-from pylive.probe import BlockDevice
+from pylive.plan import FindFile
+from pylive.probe import BlockDevice, FsIdentity
 
 
 @dataclass
@@ -33,6 +35,12 @@ class FakeSystem:
     dm: dict[str, tuple[TargetLine, ...]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     dm_statuses: dict[str, str] = field(default_factory=dict)  # dm name → `dmsetup status` params
+    # iso-scan and disk images; keys: a device node, or an image file (full path, or relative to its mount)
+    fsids: dict[str, FsIdentity] = field(default_factory=dict)
+    parts: dict[str, list[str]] = field(default_factory=dict)
+    unclean: dict[str, str] = field(default_factory=dict)  # NTFS device → why it is not looked at
+    hotplug: list[list[BlockDevice]] = field(default_factory=list)  # devices that appear on successive waits
+    waited_s: float = 0.0
 
     def _call(self, text: str) -> None:
         self.calls.append(text)
@@ -123,9 +131,9 @@ class FakeSystem:
         self._call(f"umount{' -l' if lazy else ''} {target}")
         del self.mounts[target]
 
-    def attach_loop(self, file: str, readonly: bool) -> str:
+    def attach_loop(self, file: str, readonly: bool, partscan: bool = False) -> str:
         node = f"/dev/loop{len(self.loops)}"
-        self._call(f"losetup{' -r' if readonly else ''} {node} {file}")
+        self._call(f"losetup{' -r' if readonly else ''}{' -P' if partscan else ''} {node} {file}")
         backing = self._backing(file)
         rel = file
         for target in self.mounts:
@@ -137,6 +145,10 @@ class FakeSystem:
             self.contents[node] = self.contents[file]
         self.fstypes.setdefault(node, self.fstypes.get(file, self.fstypes.get(rel, "")))
         self.sectors.setdefault(node, self.sectors.get(file, self.sectors.get(rel, 0)))
+        for table in (self.fsids, self.parts):
+            for key in (file, rel):
+                if key in table:
+                    table[node] = table[key]  # type: ignore[index]
         del backing
         return node
 
@@ -204,6 +216,31 @@ class FakeSystem:
     def dm_remove(self, name: str) -> None:
         self._call(f"dmsetup remove {name}")
         del self.dm[name]
+
+    # --- iso-scan and root=live:<file> ---
+    def attach_loop_partscan(self, file: str) -> str:
+        return self.attach_loop(file, True, partscan=True)
+
+    def trigger_uevent(self, dev: str) -> None:
+        self._call(f"udevadm trigger --action=change {dev}")
+
+    def partitions(self, dev: str) -> list[str]:
+        return list(self.parts.get(dev, []))
+
+    def fs_identity(self, dev: str) -> FsIdentity:
+        return self.fsids.get(dev) or FsIdentity(self.fstype(dev))
+
+    def ntfs_unclean(self, dev: str) -> str | None:
+        return self.unclean.get(dev)
+
+    def wait_block_event(self, timeout_s: float) -> float:
+        self.waited_s += timeout_s
+        if self.hotplug:
+            self.devices += self.hotplug.pop(0)
+        return timeout_s
+
+    def find_file(self, step: FindFile, within: list[str] | None) -> str:
+        return isoscan.find_file(self, step, within)
 
 
 def live_iso_system(label: str = "Test Live 1", squash: set[str] | None = None, medium: set[str] | None = None,

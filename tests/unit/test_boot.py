@@ -7,11 +7,12 @@ import pytest
 
 from pylive import boot
 from pylive.cmdline import Args
-from pylive.errors import DeviceTimeout, ImageNotFound, NotSupportedYet, StepFailed
+from pylive.errors import DeviceTimeout, ImageNotFound, LiveError, NotSupportedYet, StepFailed
 from pylive.options import parse_options
 from pylive.planner import Mode
+from pylive.probe import BlockDevice, FsIdentity
 
-from .fakesystem import live_iso_system
+from .fakesystem import FakeSystem, live_iso_system
 
 CMDLINE = '"root=live:CDLABEL=Test Live 1" rd.live.image quiet'
 
@@ -181,3 +182,83 @@ def test_flattened_image_gets_overlayfs_without_a_flag() -> None:
     assert "mount -t none -o bind /run/initramfs/squashfs /run/rootfsbase" in sys.calls
     assert "umount -l /run/initramfs/squashfs" not in sys.calls  # the squashfs is the lower layer
     assert sys.mounts["/sysroot"] == "LiveOS_rootfs"
+
+
+def iso_on_disk_system(label: str = "Test Live 1") -> FakeSystem:
+    """No CD: the live ISO is a file on /dev/sda2 (ext4); /dev/sda1 is an ext4 without it."""
+    sys = live_iso_system(label)
+    sys.links.clear()
+    iso = "/run/initramfs/isoscan/isos/live.iso"
+    sys.fstypes[iso], sys.contents[iso] = "iso9660", sys.contents.pop("/dev/sr0")
+    sys.fsids[iso] = FsIdentity("iso9660", (label,), "2026-11-26-14-40-00-00")
+    sys.devices = [BlockDevice("sda", 1 << 21), BlockDevice("sda1", 1 << 20, None, None, "sda", 1),
+                   BlockDevice("sda2", 1 << 20, None, None, "sda", 2)]
+    sys.fstypes["/dev/sda1"], sys.contents["/dev/sda1"] = "ext4", {"home/user/notes.txt"}
+    sys.fstypes["/dev/sda2"], sys.contents["/dev/sda2"] = "ext4", {"isos/live.iso"}
+    return sys
+
+
+ISO_SCAN_CALLS = [
+    "modprobe loop squashfs erofs dm_mod dm_snapshot",
+    "mkdir /run/initramfs/.pylive-probe",
+    "mkdir /run/initramfs/isoscan",
+    "mount -t ext4 -o ro,noload /dev/sda1 /run/initramfs/.pylive-probe",
+    "umount /run/initramfs/.pylive-probe",
+    "mount -t ext4 -o ro,noload /dev/sda2 /run/initramfs/.pylive-probe",
+    "mount -t none -o bind /run/initramfs/.pylive-probe /run/initramfs/isoscan",
+    "umount /run/initramfs/.pylive-probe",
+    "ln -s /dev/sda2 /run/initramfs/isoscandev",
+    "losetup -r -P /dev/loop0 /run/initramfs/isoscan/isos/live.iso",
+    "udevadm trigger --action=change /dev/loop0",
+    "ln -s /dev/loop0 /run/initramfs/livedev",
+    "mkdir /run/initramfs/live",
+    "mount -t iso9660 -o ro /dev/loop0 /run/initramfs/live",
+    "losetup -r /dev/loop1 /run/initramfs/live/LiveOS/squashfs.img",
+]
+
+
+def test_iso_scan_finds_the_iso_read_only_and_boots_it() -> None:
+    sys = iso_on_disk_system()
+    result = run(CMDLINE + " iso-scan/filename=/isos/live.iso", sys)
+    assert sys.calls[: len(ISO_SCAN_CALLS)] == ISO_SCAN_CALLS
+    assert result.mode is Mode.DM_SNAPSHOT_TEMP
+    assert sys.mounts["/run/initramfs/isoscan"] == "/dev/sda2" and sys.loops["/dev/loop0"].endswith("live.iso")
+    assert all("ro" in c.split()[4].split(",") for c in sys.calls if c.startswith("mount") and "/dev/sda" in c)
+    state = json.loads(sys.files["/run/initramfs/pylive.json"])
+    assert state["devices"]["isoscandev"] == "/dev/sda2" and state["devices"]["livedev"] == "/dev/loop0"
+
+
+def test_iso_scan_failure_later_rolls_back_the_scan_too() -> None:
+    sys = iso_on_disk_system()
+    sys.fail_on = "dmsetup create live-rw"
+    with pytest.raises(StepFailed):
+        run(CMDLINE + " iso-scan/filename=/isos/live.iso", sys)
+    assert sys.mounts == {} and sys.loops == {}
+    assert "rm /run/initramfs/isoscandev" in sys.calls and "umount /run/initramfs/isoscan" in sys.calls
+
+
+def test_iso_with_another_label_stops_with_the_label_to_use() -> None:
+    sys = iso_on_disk_system(label="Fedora-WS-Live-40")
+    with pytest.raises(LiveError) as e:
+        run(CMDLINE + " iso-scan/filename=/isos/live.iso", sys)
+    assert str(e.value) == (
+        "iso-scan/filename=/isos/live.iso: the file found (/dev/loop0, iso9660) is labelled 'Fedora-WS-Live-40' "
+        "with UUID 2026-11-26-14-40-00-00, not CDLABEL=Test Live 1: use root=live:CDLABEL=Fedora-WS-Live-40"
+    )
+    assert sys.mounts == {} and sys.loops == {}
+
+
+def test_iso_in_the_initramfs() -> None:
+    sys = iso_on_disk_system()
+    sys.devices = []
+    iso = "/run/initramfs/isoscan/isos/live.iso"
+    sys.fstypes["/images/live.iso"], sys.contents["/images/live.iso"] = sys.fstypes[iso], sys.contents[iso]
+    result = run("root=live:/images/live.iso", sys)
+    assert sys.calls[1:6] == [
+        "losetup -r -P /dev/loop0 /images/live.iso",
+        "udevadm trigger --action=change /dev/loop0",
+        "ln -s /dev/loop0 /run/initramfs/livedev",
+        "mkdir /run/initramfs/live",
+        "mount -t iso9660 -o ro /dev/loop0 /run/initramfs/live",
+    ]
+    assert result.mode is Mode.DM_SNAPSHOT_TEMP

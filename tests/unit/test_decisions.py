@@ -18,6 +18,7 @@ from pylive.cmdline import Args
 from pylive.errors import LiveError
 from pylive.options import parse_options
 from pylive.planner import Mode
+from pylive.probe import BlockDevice, FsIdentity
 
 from .fakesystem import FakeSystem
 
@@ -36,6 +37,7 @@ LAYOUTS = {
     "uncompressed": ({"LiveOS/rootfs.img"}, None),
     "empty": ({"EFI/BOOT/bootx64.efi"}, None),
     "livedir": ({"images/squashfs.img"}, {"LiveOS/rootfs.img"}),
+    "root-tree": ({"usr/bin/sh", "etc/os-release"}, None),
 }
 # persistent overlay device /dev/sdb1 (LABEL=persist) contents: path → (size, fstype) or "dir"
 OVERLAYS = {
@@ -51,15 +53,50 @@ OVERLAYS = {
 }
 
 
-def machine(layout: str, overlay: str = "none", overlay_on_medium: bool = False) -> FakeSystem:
+# Where the medium is: a CD (/dev/sr0), or an ISO file found by iso-scan on /dev/sda1 (ext4), or a
+# file inside the initramfs: an ISO, a squashfs image, a disk image whose second partition is the medium.
+ISO_FILES = {"isoscan": "/run/initramfs/isoscan/isos/live.iso", "iso": "/images/live.iso",
+             "img-squashfs": "/live.img", "img-disk": "/live.img", "img-ext4": "/live.img"}
+
+
+def _file_medium(sys: FakeSystem, source: str, medium: set[str], squash: set[str] | None, iso: str) -> None:
+    file = ISO_FILES[source] if source != "isoscan" else "/run/initramfs/isoscan" + iso
+    sys.labels["/dev/loop0"] = (LABEL, UUID)
+    if source == "img-squashfs":
+        sys.fstypes[file], sys.contents[file] = "squashfs", set(squash or ())
+    elif source == "img-ext4":
+        sys.fstypes[file], sys.contents[file], sys.sectors[file] = "ext4", set(medium), 131072
+    elif source == "img-disk":
+        sys.parts[file] = ["/dev/loop0p1", "/dev/loop0p2"]
+        sys.fstypes["/dev/loop0p1"], sys.contents["/dev/loop0p1"] = "vfat", {"EFI/BOOT/bootx64.efi"}
+        sys.fstypes["/dev/loop0p2"], sys.contents["/dev/loop0p2"] = "ext4", set(medium)
+        sys.labels["/dev/loop0p2"] = (LABEL, UUID)
+    else:
+        sys.fstypes[file], sys.contents[file] = "iso9660", set(medium)
+        sys.fsids[file] = FsIdentity("iso9660", (LABEL,), UUID)
+    if source == "isoscan":
+        sys.devices = [BlockDevice("sda", 1 << 21), BlockDevice("sda1", 1 << 20, None, None, "sda", 1),
+                       BlockDevice("sdb", 1 << 21), BlockDevice("sdb1", 1 << 20, None, None, "sdb", 1)]
+        sys.fstypes["/dev/sda1"], sys.contents["/dev/sda1"] = "ext4", {iso.lstrip("/")}
+        sys.fstypes["/dev/sdb1"], sys.contents["/dev/sdb1"] = "ntfs", {iso.lstrip("/")}
+        sys.unclean["/dev/sdb1"] = "Windows is hibernated"
+        sys.links["/dev/disk/by-label/data"] = "/dev/sda1"
+        sys.links["/dev/disk/by-partuuid/abcd-01"] = "/dev/loop0"
+
+
+def machine(layout: str, overlay: str = "none", overlay_on_medium: bool = False, source: str = "cd",
+            iso: str = "/isos/live.iso") -> FakeSystem:
     medium, squash = LAYOUTS[layout]
     sys = FakeSystem()
-    sys.links[r"/dev/disk/by-label/Test\x20Live\x201"] = "/dev/sr0"
-    sys.links["/dev/disk/by-uuid/" + UUID] = "/dev/sr0"
-    sys.links["/dev/sr0"] = "/dev/sr0"
-    sys.fstypes["/dev/sr0"] = "iso9660"
-    sys.labels["/dev/sr0"] = (LABEL, UUID)
-    sys.contents["/dev/sr0"] = set(medium)
+    if source == "cd":
+        sys.links[r"/dev/disk/by-label/Test\x20Live\x201"] = "/dev/sr0"
+        sys.links["/dev/disk/by-uuid/" + UUID] = "/dev/sr0"
+        sys.links["/dev/sr0"] = "/dev/sr0"
+        sys.fstypes["/dev/sr0"] = "iso9660"
+        sys.labels["/dev/sr0"] = (LABEL, UUID)
+        sys.contents["/dev/sr0"] = set(medium)
+    else:
+        _file_medium(sys, source, set(medium), squash, iso)
     for f in medium:
         sys.fstypes[f"/run/initramfs/live/{f}"] = "squashfs" if squash is not None else "ext4"
         sys.contents[f"/run/initramfs/live/{f}"] = set(squash or ())
@@ -97,6 +134,8 @@ class Case:
     warnings: tuple[str, ...] = ()
     on_medium: bool = False
     not_live: bool = False
+    source: str = "cd"  # where the medium is (machine())
+    iso: str = "/isos/live.iso"  # iso-scan: the ISO's path on /dev/sda1
 
 
 DM_TEMP, DM_THIN, DM_RW = Mode.DM_SNAPSHOT_TEMP, Mode.DM_THIN_TEMP, Mode.DM_LINEAR_RW
@@ -116,8 +155,72 @@ CASES = [
     Case("partuuid", "root=live:PARTUUID=abcd-01", error=r"live medium PARTUUID=abcd-01 not found"),
     Case("partlabel", "root=live:PARTLABEL=live", error=r"waited for /dev/disk/by-partlabel/live"),
     Case("dev-path", "root=live:/dev/sr1", error=r"live medium /dev/sr1 not found"),
-    Case("iso-file", "root=live:/images/live.iso", error=rf"root=live:/images/live.iso \(iso-file\) {NOT_YET}"),
-    Case("img-file", "root=live:/live.img", error=rf"\(img-file\) {NOT_YET}"),
+    Case("iso-file", "root=live:/images/live.iso", source="iso", mode=DM_TEMP, steps=(
+        "losetup -r -P /images/live.iso → <livedev>", "udevadm trigger --action=change <livedev> and its partitions",
+        "ln -s <livedev> /run/initramfs/livedev", "mount -t iso9660 -o ro <livedev> /run/initramfs/live")),
+    Case("img-squashfs", "root=live:/live.img", source="img-squashfs", mode=DM_TEMP, steps=(
+        "losetup -r -P /live.img → <livedev>", "losetup -r /dev/loop0 → <squashfs-loop>",
+        "losetup -r /run/initramfs/squashfs/LiveOS/rootfs.img → <base-loop>")),
+    Case("img-squashfs-flat", "root=live:/live.img", "flat", source="img-squashfs", mode=OV_TEMP, steps=(
+        "mount -t none -o bind /run/initramfs/squashfs /run/rootfsbase",)),
+    Case("img-disk", "root=live:/live.img", source="img-disk", mode=DM_TEMP, steps=(
+        "find /LiveOS/squashfs.img or /LiveOS/rootfs.img on the partitions of <livedev>",
+        "keep the one holding it mounted on /run/initramfs/live → <live-partition>",
+        "ln -s <live-partition> /run/initramfs/livedev", "losetup -r /run/initramfs/live/LiveOS/squashfs.img")),
+    Case("img-root-tree", "root=live:/live.img", "root-tree", source="img-ext4", mode=DM_TEMP, steps=(
+        "mount -t ext4 -o ro <livedev> /run/initramfs/live", "umount /run/initramfs/live",
+        "losetup -r /live.img → <base-loop>", "snapshot <base-loop> <cow-loop> PO 8")),
+    Case("img-ext4-empty", "root=live:/live.img", "empty", source="img-ext4",
+         error=r"^no live root image in the live medium /live.img \(searched: /LiveOS/squashfs.img, "
+               r"/LiveOS/rootfs.img\)"),
+    Case("img-disk-livedir", "root=live:/live.img rd.live.dir=images", source="img-disk",
+         error=r"^root=live:/live.img: no partition holds /images/squashfs.img or /images/rootfs.img \(looked in: "
+               r"loop0p1\(vfat\), loop0p2\(ext4\)\): the file must be an ISO"),
+    # --- iso-scan/filename: an ISO file on a disk's filesystem ---
+    Case("isoscan", f"{LIVE} iso-scan/filename=/isos/live.iso", source="isoscan", mode=DM_TEMP, steps=(
+        "find /isos/live.iso on every block device's filesystem (removable ones first, then by name), waiting up "
+        "to 180s for more devices: each mounted read-only without journal replay, skipped when that is not safe; "
+        "keep the one holding it mounted on /run/initramfs/isoscan → <isoscandev>",
+        "ln -s <isoscandev> /run/initramfs/isoscandev",
+        "losetup -r -P /run/initramfs/isoscan/isos/live.iso → <iso-loop>",
+        "udevadm trigger --action=change <iso-loop> and its partitions",
+        "take <iso-loop>, or the partition of it, whose filesystem carries CDLABEL=Test Live 1 → <livedev>",
+        "ln -s <livedev> /run/initramfs/livedev", "mount -t iso9660 -o ro <livedev> /run/initramfs/live")),
+    Case("isoscan-label", f'"root=live:LABEL={LABEL}" iso-scan/filename=/isos/live.iso', source="isoscan",
+         mode=DM_TEMP),
+    Case("isoscan-uuid", f"root=live:UUID={UUID} iso-scan/filename=/isos/live.iso", source="isoscan", mode=DM_TEMP,
+         steps=(f"carries UUID={UUID} → <livedev>",)),
+    Case("isoscan-relative", f"{LIVE} iso-scan/filename=isos/./live.iso", source="isoscan", mode=DM_TEMP,
+         steps=("losetup -r -P /run/initramfs/isoscan/isos/live.iso",)),
+    Case("isoscan-devspec", f"{LIVE} iso-scan/filename=LABEL=data:/isos/live.iso", source="isoscan", mode=DM_TEMP,
+         steps=("find /isos/live.iso on /dev/disk/by-label/data, waiting up to 180s for it",)),
+    Case("isoscan-overlayfs", f"{LIVE} rd.overlay iso-scan/filename=/isos/live.iso", source="isoscan",
+         mode=OV_TEMP),
+    Case("isoscan-partuuid", "root=live:PARTUUID=abcd-01 iso-scan/filename=/isos/live.iso", source="isoscan",
+         mode=DM_TEMP, steps=("wait up to 20s for PARTUUID=abcd-01 (/dev/disk/by-partuuid/abcd-01) → <livedev>",)),
+    Case("isoscan-wrong-label", "root=live:CDLABEL=Other iso-scan/filename=/isos/live.iso", source="isoscan",
+         error=r"^iso-scan/filename=/isos/live.iso: the file found \(/dev/loop0, iso9660\) is labelled 'Test Live 1' "
+               rf"with UUID {UUID}, not CDLABEL=Other: use root=live:CDLABEL=Test Live 1$"),
+    Case("isoscan-missing", f"{LIVE} iso-scan/filename=/isos/other.iso rd.retry=5", source="isoscan",
+         error=r"^iso-scan/filename=/isos/other.iso: no filesystem holds /isos/other.iso after 5s \(looked in: "
+               r"sda1\(ext4\); skipped: sdb1\(ntfs: Windows is hibernated\); no filesystem to look in: sda, sdb\): "
+               r"check the path"),
+    Case("isoscan-devspec-missing", f"{LIVE} iso-scan/filename=LABEL=data:/isos/other.iso", source="isoscan",
+         error=r"^iso-scan/filename=LABEL=data:/isos/other.iso: /dev/disk/by-label/data does not hold /isos/other.iso "
+               r"\(looked in: sda1\(ext4\)\): check the path after ':'"),
+    Case("isoscan-dotdot", f"{LIVE} iso-scan/filename=/isos/../../etc/x.iso",
+         error=r"^iso-scan/filename=/isos/../../etc/x.iso: must not leave the filesystem that holds it"),
+    Case("isoscan-no-path", f"{LIVE} iso-scan/filename=LABEL=data",
+         error=r"^iso-scan/filename=LABEL=data: names a device but no file on it: use e.g. iso-scan/filename="),
+    Case("isoscan-empty", f"{LIVE} iso-scan/filename=", error=r"^iso-scan/filename=: names no file"),
+    Case("isoscan-bad-device", f"{LIVE} iso-scan/filename=LABEL=:/x.iso", error=r"'LABEL=' is not a device"),
+    Case("isoscan-and-file", "root=live:/images/live.iso iso-scan/filename=/isos/live.iso",
+         error=r"and root=live:/images/live.iso both name a file"),
+    Case("isoscan-url", "root=live:http://10.0.2.2/x.iso iso-scan/filename=/isos/live.iso",
+         error=rf"\(url\) {NOT_YET}"),
+    Case("isoscan-persist-on-host", f"{LIVE} iso-scan/filename=/isos/live.iso rd.live.overlay=LABEL=data",
+         source="isoscan",
+         error=r"^the persistent overlay's device LABEL=data holds the ISO file of iso-scan/filename"),
     Case("url", "root=live:http://10.0.2.2/root.squashfs", error=rf"\(url\) {NOT_YET}"),
     Case("url-alias", "root=https://10.0.2.2/root.squashfs", error=rf"\(url\) {NOT_YET}"),
     Case("nfs", "root=live:nfs://10.0.2.2/live", error=rf"\(nfs\) {NOT_YET}"),
@@ -179,8 +282,10 @@ CASES = [
     Case("test30-live", "rd.overlay root=live:/dev/sr0 rd.live.image", "uncompressed", mode=OV_TEMP),
     Case("test30-livedir", "rd.overlay root=live:/dev/sr0 rd.live.image rd.live.dir=LiveOS", "uncompressed",
          mode=OV_TEMP),
-    Case("test30-iso", "rd.overlay root=live:/dev/sr0 iso-scan/filename=linux.iso root=live:/dev/disk/by-label/ISO",
-         error=rf"iso-scan/filename=linux.iso \(finding an ISO file on the disks\) {NOT_YET}"),
+    Case("test30-iso", "rd.overlay root=live:/dev/sr0 iso-scan/filename=linux.iso "
+         r"root=live:/dev/disk/by-label/Test\x20Live\x201", "uncompressed", source="isoscan", iso="/linux.iso",
+         mode=OV_TEMP, steps=("losetup -r -P /run/initramfs/isoscan/linux.iso",
+                              r"carries /dev/disk/by-label/Test\x20Live\x201 → <livedev>")),
     Case("test30-autooverlay",
          "rd.overlay root=live:/dev/sr0 rd.live.image rd.overlay=LABEL=persist rd.live.dir=LiveOS",
          "uncompressed", "ovl-dir", mode=OV_P),
@@ -309,7 +414,7 @@ CASES = [
 
 def plan(case: Case):
     opts = parse_options(Args.from_text(case.cmdline))
-    sys = machine(case.layout, case.overlay, case.on_medium)
+    sys = machine(case.layout, case.overlay, case.on_medium, case.source, case.iso)
     return opts, sys, boot.run(opts, sys, dry_run=True)
 
 

@@ -15,6 +15,7 @@ from pylive.cmdline import Args
 from pylive.explain import explain
 from pylive.media import view_iso
 from pylive.options import parse_options
+from pylive.probe import BlockDevice
 
 GOLDEN = Path(__file__).parent / "golden"
 TOOLS = ("mksquashfs", "unsquashfs", "mkfs.ext4", "xorriso")
@@ -151,3 +152,60 @@ def test_explain_says_why_it_cannot_read_a_disk_image(tmp_path) -> None:
     data = explain(opts("root=live:LABEL=LIVE"), disk)
     assert any(n.startswith(f"{disk}: cannot be read without mounting") for n in data["notes"])
     assert data["dm_tables"]["live-rw"] == ["0 0 snapshot 7:1 7:2 PO 8"]
+
+
+@pytest.fixture
+def iso_host(medium_iso, tmp_path_factory) -> Path:
+    """The directory tree of a disk's filesystem that holds the live ISO at /isos/live.iso."""
+    host = tmp_path_factory.mktemp("host")
+    (host / "isos").mkdir()
+    shutil.copyfile(medium_iso, host / "isos/live.iso")
+    return host
+
+
+@pytest.fixture
+def this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The block devices explain lists for iso-scan, fixed (they are the machine's own otherwise)."""
+    devices = [BlockDevice("sda", 1 << 21), BlockDevice("sda1", 1 << 20, None, "ext4", "sda", 1),
+               BlockDevice("sdb1", 1 << 20, None, "ntfs", "sdb", 1, True), BlockDevice("loop0", 10)]
+    monkeypatch.setattr("pylive.explain.probe.block_devices", lambda: devices)
+
+
+@needs_tools
+@pytest.mark.usefixtures("this_machine")
+def test_explain_iso_scan_matches_golden(iso_host, capsys) -> None:
+    cmdline = '"root=live:CDLABEL=Test Live 1" iso-scan/filename=/isos/live.iso'
+    assert main(["explain", "--cmdline", cmdline, "--media", str(iso_host)]) == 0
+    out = capsys.readouterr().out.replace(str(iso_host), "<HOST>")
+    if os.environ.get("PYLIVE_UPDATE_GOLDEN"):
+        (GOLDEN / "explain-iso-scan.txt").write_text(out)
+    assert out == (GOLDEN / "explain-iso-scan.txt").read_text()
+
+
+@needs_tools
+@pytest.mark.usefixtures("this_machine")
+def test_explain_iso_scan_errors(iso_host, medium_iso) -> None:
+    data = explain(opts('"root=live:CDLABEL=Test Live 1" iso-scan/filename=/isos/other.iso'), iso_host)
+    assert data["error"] == (f"iso-scan/filename=/isos/other.iso: --media {iso_host} does not hold /isos/other.iso: "
+                             "check the path (from the top of the filesystem that holds it)")
+    data = explain(opts("root=live:CDLABEL=Other iso-scan/filename=/isos/live.iso"), iso_host)
+    assert data["error"].startswith("iso-scan/filename=/isos/live.iso: the file found (/dev/loop0, iso9660) is "
+                                    "labelled 'Test Live 1'")
+    # --media may also be the ISO itself; which disk holds it is then unknown
+    data = explain(opts('"root=live:LABEL=Test Live 1" iso-scan/filename=LABEL=data:/isos/live.iso'), medium_iso)
+    assert "error" not in data, data
+    assert data["steps"][1].startswith("find /isos/live.iso on /dev/disk/by-label/data, waiting up to 180s for it")
+    assert any("which disk holds the file is only known at boot" in n for n in data["notes"])
+    assert "iso_scan_order" not in data  # only the named device is looked at
+
+
+@needs_tools
+def test_explain_iso_in_the_initramfs(medium_iso) -> None:
+    data = explain(opts("root=live:/images/live.iso rd.overlay"), medium_iso)
+    assert "error" not in data, data
+    assert data["steps"][1:6] == [
+        "losetup -r -P /images/live.iso → <livedev>", "udevadm trigger --action=change <livedev> and its partitions",
+        "ln -s <livedev> /run/initramfs/livedev", "mkdir -p /run/initramfs/live",
+        "mount -t iso9660 -o ro <livedev> /run/initramfs/live"]
+    assert data["loop_devices"]["/dev/loop0"] == "/images/live.iso"
+    assert "/run/initramfs/livedev -> /dev/loop0" in data["left_for_booted_system"]

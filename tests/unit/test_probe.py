@@ -1,9 +1,24 @@
+import os
+import shutil
 import struct
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from pylive.probe import BlockDevice, block_devices, sniff_fstype, unescape_udev
+from pylive.probe import (
+    LOGFILE_NO_CLIENT,
+    NTFS_VOLUME_DIRTY,
+    RESTART_VOLUME_IS_CLEAN,
+    SNIFF_BYTES,
+    BlockDevice,
+    block_devices,
+    partitions,
+    read_identity,
+    read_ntfs_unclean,
+    sniff_fstype,
+    unescape_udev,
+)
 
 
 def _fake_block(root: Path, name: str, dev: str, size: int, props: dict[str, str]) -> None:
@@ -57,3 +72,169 @@ def _at(offset: int, data: bytes, size: int = 70000) -> bytes:
 )
 def test_sniff_fstype(head: bytes, fstype: str | None) -> None:
     assert sniff_fstype(head) == fstype
+
+
+def test_partitions_and_removable_from_sysfs(tmp_path: Path) -> None:
+    # sysfs: a partition is a directory inside its disk's, reached through /sys/class/block/<name>
+    devices = tmp_path / "sys/devices/pci0/usb1/block/sdb"
+    for name, dev, size, extra in (("sdb", "8:16", 4096, {"removable": "1"}),
+                                   ("sdb/sdb2", "8:18", 100, {"partition": "2"}),
+                                   ("sdb/sdb1", "8:17", 100, {"partition": "1"})):
+        d = devices.parent / name
+        d.mkdir(parents=True)
+        for k, v in {"size": str(size), "dev": dev, **extra}.items():
+            (d / k).write_text(v + "\n")
+        (tmp_path / "sys/class/block").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "sys/class/block" / d.name).symlink_to(d)
+    by_name = {d.name: d for d in block_devices(tmp_path)}
+    assert by_name["sdb"] == BlockDevice("sdb", 4096, None, None, None, 0, True)
+    assert by_name["sdb1"] == BlockDevice("sdb1", 100, None, None, "sdb", 1, True)
+    assert partitions(tmp_path, "/dev/sdb") == ["/dev/sdb1", "/dev/sdb2"]
+    assert BlockDevice("cciss!c0d0", 1).node == "/dev/cciss/c0d0"
+
+
+# --- LABEL and UUID as blkid reports them, on filesystems made by the real tools ---
+
+TOOLS_PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+
+
+def _tool(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True, env=dict(os.environ, PATH=TOOLS_PATH))
+
+
+def _blkid(path: Path) -> dict[str, str]:
+    out = subprocess.run(["blkid", "-p", "-o", "export", str(path)], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PATH=TOOLS_PATH)).stdout
+    pairs = (line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return {k: v.replace("\\ ", " ") for k, v in pairs}  # export format: shell-escaped
+
+
+def _image(tmp_path: Path, kind: str) -> Path:
+    img = tmp_path / f"{kind}.img"
+    if kind == "iso9660":
+        tree = tmp_path / "tree"
+        (tree / "LiveOS").mkdir(parents=True)
+        _tool("xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-V", "Fedora-WS-Live-40-1-14", "-o", str(img),
+              str(tree))
+        return img
+    with open(img, "wb") as f:
+        f.truncate(64 << 20)
+    if kind == "ext4":
+        _tool("mkfs.ext4", "-q", "-F", "-L", "data disk", "-U", "0f3c6a52-6a3e-4a36-9c43-1f3e2f0f4e11", str(img))
+    elif kind == "vfat32":
+        _tool("mkfs.vfat", "-F", "32", "-n", "STICK", "-i", "1234ABCD", str(img))
+    elif kind == "vfat16":
+        _tool("mkfs.vfat", "-F", "16", "-n", "OLD STICK", "-i", "0000BEEF", str(img))
+    elif kind == "vfat-nolabel":
+        _tool("mkfs.vfat", "-F", "32", "-i", "1234ABCD", str(img))
+    return img
+
+
+needs_mkfs = pytest.mark.skipif(
+    any(shutil.which(t, path=TOOLS_PATH) is None for t in ("mkfs.ext4", "mkfs.vfat", "xorriso", "blkid"))
+    and not os.environ.get("CI"), reason="e2fsprogs, dosfstools, xorriso and blkid are needed")
+
+
+@needs_mkfs
+@pytest.mark.parametrize("kind", ["ext4", "vfat32", "vfat16", "vfat-nolabel", "iso9660"])
+def test_identity_matches_blkid(tmp_path: Path, kind: str) -> None:
+    img = _image(tmp_path, kind)
+    ident = read_identity(str(img))
+    want = _blkid(img)
+    assert ident.fstype == ("vfat" if kind.startswith("vfat") else kind)
+    assert ident.uuid == want["UUID"]
+    assert (ident.labels[0] if ident.labels else None) == want.get("LABEL")
+
+
+@needs_mkfs
+def test_iso9660_long_label_also_has_its_joliet_form(tmp_path: Path) -> None:
+    ident = read_identity(str(_image(tmp_path, "iso9660")))
+    assert ident.labels == ("Fedora-WS-Live-40-1-14", "Fedora-WS-Live-4")  # a Joliet volume name stops at 16 chars
+
+
+# --- NTFS: is it safe to mount read-only? (images built here: the format is small and documented) ---
+
+CLUSTER, RECORD, MFT_LCN, LOG_LCN = 4096, 1024, 4, 256
+
+
+def _ntfs_record(attrs: bytes, usn: bytes = b"\x01\x00", torn: bool = False) -> bytes:
+    rec = bytearray(RECORD)
+    rec[0:4] = b"FILE"
+    struct.pack_into("<HH", rec, 4, 0x30, RECORD // 512 + 1)  # update sequence: offset, count
+    struct.pack_into("<H", rec, 0x14, 0x38)  # first attribute
+    rec[0x38 : 0x38 + len(attrs)] = attrs
+    end = 0x38 + len(attrs)
+    rec[end : end + 4] = b"\xff\xff\xff\xff"
+    rec[0x30:0x32] = usn
+    for i in range(1, RECORD // 512 + 1):  # the last two bytes of each sector move to the array
+        rec[0x30 + 2 * i : 0x32 + 2 * i] = rec[i * 512 - 2 : i * 512]
+        rec[i * 512 - 2 : i * 512] = b"\x00\x00" if torn else usn
+    return bytes(rec)
+
+
+def _volume_info(flags: int) -> bytes:
+    value = struct.pack("<8xBBH", 3, 1, flags)
+    return struct.pack("<IIBBHHHIH2x", 0x70, 0x18 + 16, 0, 0, 0, 0, 0, len(value), 0x18) + value + bytes(16 - 12)
+
+
+def _logfile_data() -> bytes:
+    runs = bytes([0x21, 16, LOG_LCN & 0xFF, LOG_LCN >> 8, 0])  # 16 clusters at LCN 256
+    attr = bytearray(0x48)
+    struct.pack_into("<IIB", attr, 0, 0x80, len(attr), 1)
+    struct.pack_into("<H", attr, 0x20, 0x40)
+    attr[0x40 : 0x40 + len(runs)] = runs
+    return bytes(attr)
+
+
+def _restart_page(lsn: int, in_use: int, flags: int) -> bytes:
+    page = bytearray(4096)
+    page[0:4] = b"RSTR"
+    struct.pack_into("<I", page, 0x10, 4096)  # system page size
+    struct.pack_into("<H", page, 0x18, 0x30)  # restart area offset
+    struct.pack_into("<QHHHH", page, 0x30, lsn, 1, 0xFFFF, in_use, flags)
+    return bytes(page)
+
+
+def _ntfs(tmp_path: Path, *, dirty: bool = False, pages: tuple[bytes, bytes] | None = None,
+          torn: bool = False) -> Path:
+    img = bytearray(LOG_LCN * CLUSTER + 16 * CLUSTER)
+    boot = bytearray(512)
+    boot[3:11] = b"NTFS    "
+    struct.pack_into("<HB", boot, 0x0B, 512, CLUSTER // 512)
+    struct.pack_into("<Q", boot, 0x30, MFT_LCN)
+    struct.pack_into("<b", boot, 0x40, -10)  # 2**10-byte MFT records
+    img[0:512] = boot
+    mft = MFT_LCN * CLUSTER
+    img[mft + 2 * RECORD : mft + 3 * RECORD] = _ntfs_record(_logfile_data())
+    img[mft + 3 * RECORD : mft + 4 * RECORD] = _ntfs_record(_volume_info(NTFS_VOLUME_DIRTY if dirty else 0),
+                                                            torn=torn)
+    first, second = pages or (_restart_page(10, 0, RESTART_VOLUME_IS_CLEAN), _restart_page(9, 0, 0))
+    img[LOG_LCN * CLUSTER : LOG_LCN * CLUSTER + 8192] = first + second
+    path = tmp_path / "ntfs.img"
+    path.write_bytes(bytes(img))
+    return path
+
+
+def test_ntfs_left_clean_is_looked_at(tmp_path: Path) -> None:
+    path = _ntfs(tmp_path)
+    assert sniff_fstype(path.read_bytes()[:SNIFF_BYTES]) == "ntfs"
+    assert read_ntfs_unclean(str(path)) is None
+    emptied = (b"\xff" * 4096, b"\xff" * 4096)  # a log emptied by ntfsfix or a fresh mkntfs
+    assert read_ntfs_unclean(str(_ntfs(tmp_path, pages=emptied))) is None
+
+
+@pytest.mark.parametrize(("kwargs", "why"), [
+    ({"dirty": True}, "the volume is marked dirty"),
+    ({"pages": (_restart_page(10, 0, 0), _restart_page(9, 0, RESTART_VOLUME_IS_CLEAN))}, "Windows is hibernated"),
+    # the later of the two restart pages counts
+    ({"pages": (_restart_page(9, 0, RESTART_VOLUME_IS_CLEAN), _restart_page(10, 0, 0))}, "Windows is hibernated"),
+    ({"pages": (b"CHKD" + bytes(4092), bytes(4096))}, "its log is not in a clean state"),
+    ({"torn": True}, "its metadata could not be read (MFT record 3 is torn"),
+])
+def test_ntfs_hibernated_or_dirty_is_not_looked_at(tmp_path: Path, kwargs: dict[str, object], why: str) -> None:
+    assert (read_ntfs_unclean(str(_ntfs(tmp_path, **kwargs))) or "").startswith(why)  # type: ignore[arg-type]
+
+
+def test_ntfs_log_without_a_client_in_use_is_clean(tmp_path: Path) -> None:
+    pages = (_restart_page(10, LOGFILE_NO_CLIENT, 0), _restart_page(9, LOGFILE_NO_CLIENT, 0))
+    assert read_ntfs_unclean(str(_ntfs(tmp_path, pages=pages))) is None
