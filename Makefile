@@ -45,8 +45,10 @@ $(VENV)/.ok: requirements.txt requirements-dev.txt | $(B)/.apt-ok
 venv: $(VENV)/.ok
 
 # The lark grammar compiled into a standalone LALR module: the binary needs no lark runtime.
-pylive/_cmdline_parser.py: cmdline_grammar/kernel_cmdline.lark $(VENV)/.ok
-	$(VPY) -m lark.tools.standalone cmdline_grammar/kernel_cmdline.lark -o $@
+# slim_standalone.py takes lark's heavier imports off its start-up path.
+pylive/_cmdline_parser.py: cmdline_grammar/kernel_cmdline.lark cmdline_grammar/slim_standalone.py $(VENV)/.ok
+	$(VPY) -m lark.tools.standalone cmdline_grammar/kernel_cmdline.lark -o $(B)/_cmdline_parser.generated.py
+	$(VPY) cmdline_grammar/slim_standalone.py $(B)/_cmdline_parser.generated.py $@
 grammar: pylive/_cmdline_parser.py
 
 # --lto=no: with LTO every rebuild takes ~4 min (ccache cannot help); without, seconds, same speed.

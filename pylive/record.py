@@ -3,7 +3,7 @@
 `@dataclass` builds each class's methods from generated source with exec() at import time. In the
 compiled binary that is most of pylive's own start-up (about 30 ms for the step and decision
 classes, measured with PYTHONPROFILEIMPORTTIME). `@record` gives the same frozen value semantics
-(positional/keyword init with defaults, eq, hash, repr) with generic methods and no exec.
+(positional/keyword init with defaults, __post_init__, eq, hash, repr) with generic methods and no exec.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ def _init(self: Any, *args: Any, **kwargs: Any) -> None:
             raise TypeError(f"{type(self).__name__}() missing argument '{name}'")
     if kwargs:
         raise TypeError(f"{type(self).__name__}() got unexpected arguments {', '.join(kwargs)}")
+    if hasattr(self, "__post_init__"):  # as in dataclasses; lark's TextSlice (slim_standalone.py) has one
+        self.__post_init__()
 
 
 def _values(self: Any) -> tuple[Any, ...]:

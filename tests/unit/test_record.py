@@ -44,3 +44,16 @@ def test_frozen_and_arguments_checked() -> None:
         Point(1, z=3)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="takes 4 arguments"):
         Point(1, 2, (), [], 5)  # type: ignore[call-arg]
+
+
+def test_post_init_runs_after_the_fields_are_set() -> None:
+    @record
+    class Span:
+        start: int
+        end: int
+
+        def __post_init__(self) -> None:
+            if self.end < 0:
+                object.__setattr__(self, "end", self.start)
+
+    assert Span(3, -1) == Span(3, 3) and Span(1, 2).end == 2
