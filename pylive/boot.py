@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
+from typing import TYPE_CHECKING
 
 from pylive import planner
 from pylive.errors import NotSupportedYet
@@ -13,7 +14,9 @@ from pylive.options import LiveOptions
 from pylive.plan import Step
 from pylive.planner import Found, ImageKind, Mode, RootImage
 from pylive.record import record
-from pylive.system import System
+
+if TYPE_CHECKING:
+    from pylive.system import System  # annotations only: explain never loads the real system
 
 log = logging.getLogger("pylive")
 STATE_FILE = "/run/initramfs/pylive.json"

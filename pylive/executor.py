@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pylive.dmtable import TargetLine
 from pylive.errors import DeviceTimeout, NotSupportedYet, StepFailed
@@ -32,7 +32,9 @@ from pylive.plan import (
     WipeHeader,
     WriteFile,
 )
-from pylive.system import System
+
+if TYPE_CHECKING:
+    from pylive.system import System  # annotations only: explain never loads the real system
 
 # Steps planned for modes whose execution comes in a later release: running one stops the boot
 # with one line (never a silent fallback). A dry run (pylive explain) only lists them.

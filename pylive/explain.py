@@ -6,9 +6,8 @@ from a directory tree or an ISO image read without mounting, and records what wo
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from pylive.errors import CmdlineError, LiveError
 from pylive.media import Entry, MediaView, open_media, view_squashfs
 from pylive.options import LiveOptions
 from pylive.probe import BlockDevice
+from pylive.record import field, mutable_record
 
 ASSUMED_ROOTFS_SECTORS = 0  # unknown without the image
 
@@ -38,10 +38,10 @@ def assumed_squashfs(name: str) -> MediaView:
     return view
 
 
-@dataclass
+@mutable_record
 class ExplainSystem:
     medium: MediaView
-    work: Path
+    cleanup: contextlib.ExitStack  # removes the scratch directory
     notes: list[str] = field(default_factory=list)
     mounts: dict[str, MediaView] = field(default_factory=dict)
     mount_lines: list[str] = field(default_factory=list)
@@ -53,6 +53,7 @@ class ExplainSystem:
     waited: list[str] = field(default_factory=list)
     copies: dict[str, str] = field(default_factory=dict)  # RAM copy → its source (dry run)
     spec: DeviceSpec | None = None
+    work: Path | None = None  # a scratch directory for images read out of the medium, made when needed
 
     # --- where a path lives ---
     def _locate(self, path: str) -> tuple[MediaView, str] | None:
@@ -139,6 +140,10 @@ class ExplainSystem:
         name = file.removeprefix(planner.LIVE)
         if loc is None:
             return assumed_squashfs(name)
+        if self.work is None:
+            import tempfile
+
+            self.work = Path(self.cleanup.enter_context(tempfile.TemporaryDirectory(prefix="pylive-explain.")))
         extracted = self.work / "image"
         if loc[0].entries.get(loc[1], Entry(False, 0)).size and loc[0].read_file(loc[1], extracted):
             view = view_squashfs(extracted, name)
@@ -216,8 +221,8 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
                         "images: the Fedora layout is assumed instead")
         medium = assumed_medium(opts)
     out["medium"] = {"name": medium.name, "fstype": medium.fstype}
-    with tempfile.TemporaryDirectory(prefix="pylive-explain.") as tmp:
-        system = ExplainSystem(medium, Path(tmp), spec=opts.spec)
+    with contextlib.ExitStack() as cleanup:
+        system = ExplainSystem(medium, cleanup, spec=opts.spec)
         if overlay_media is not None:
             system.overlay_media = open_media(overlay_media)
         if reading_note:

@@ -53,7 +53,3 @@ def log_setup(debug: bool = False, kmsg: bool = False) -> logging.Logger:
     logger.addHandler(handler)
     logger.propagate = False
     return logger
-
-
-def in_initramfs() -> bool:
-    return os.path.exists("/etc/initrd-release")

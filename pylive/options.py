@@ -6,7 +6,6 @@ the table drives parsing, deprecation notes, "did you mean" hints and the README
 
 from __future__ import annotations
 
-import difflib
 import enum
 import re
 from collections.abc import Callable
@@ -286,6 +285,8 @@ def _value(spec: OptionSpec, arg: Arg) -> Any:
 
 
 def _did_you_mean(key: str) -> str:
+    import difflib  # only for a mistyped option: not on every start-up
+
     close = difflib.get_close_matches(key, [o.name for o in OPTIONS], n=1, cutoff=0.75)
     return f"; did you mean {close[0]}?" if close else ""
 
