@@ -53,7 +53,7 @@ class ExplainSystem:
     waited: list[str] = field(default_factory=list)
     copies: dict[str, str] = field(default_factory=dict)  # RAM copy → its source (dry run)
     spec: DeviceSpec | None = None
-    work: Path | None = None  # a scratch directory for images read out of the medium, made when needed
+    work: Path | None = None  # the scratch directory (_scratch)
 
     # --- where a path lives ---
     def _locate(self, path: str) -> tuple[MediaView, str] | None:
@@ -140,17 +140,20 @@ class ExplainSystem:
         name = file.removeprefix(planner.LIVE)
         if loc is None:
             return assumed_squashfs(name)
-        if self.work is None:
-            import tempfile
-
-            self.work = Path(self.cleanup.enter_context(tempfile.TemporaryDirectory(prefix="pylive-explain.")))
-        extracted = self.work / "image"
-        if loc[0].entries.get(loc[1], Entry(False, 0)).size and loc[0].read_file(loc[1], extracted):
-            view = view_squashfs(extracted, name)
+        if loc[0].entries.get(loc[1], Entry(False, 0)).size and loc[0].read_file(loc[1], self._scratch("image")):
+            view = view_squashfs(self._scratch("image"), name)
             if view is not None:
                 return view
             self.notes.append(f"{name}: squashfs contents not inspected (unsquashfs is not installed)")
         return assumed_squashfs(name)
+
+    def _scratch(self, name: str) -> Path:
+        """A path in the scratch directory, made on first use: most runs read no image."""
+        if self.work is None:
+            import tempfile
+
+            self.work = Path(self.cleanup.enter_context(tempfile.TemporaryDirectory(prefix="pylive-explain.")))
+        return self.work / name
 
     def attach_loop(self, file: str, readonly: bool) -> str:
         node = f"/dev/loop{len(self.loops)}"

@@ -3,8 +3,8 @@
 Measures, in the same run:
 - cold start as a new process (LC_ALL=C, as the dracut glue runs it), each run:
   `pylive explain --cmdline <typical>` (to a finished plan) and `pylive cmdline-hook --cmdline
-  <typical>` (run twice per boot), compiled and from source, plus `--version` (imports only) and
-  a hello world compiled with the same flags (the floor any Nuitka binary pays);
+  <typical>` (run twice per boot), compiled and from source, and a hello world compiled with the
+  same flags (the floor any Nuitka binary pays);
 - parse + plan in-process for a long command line (no process start-up).
 The commands take turns, run by run, so a busy neighbour on the host slows them all alike.
 Prints a table; the figures go into the issue notes. Not a test: nothing here passes or fails.
@@ -82,7 +82,6 @@ def main() -> int:
     commands = {
         "cold start → plan (explain), Nuitka binary": [str(BINARY), *explain],
         "cold start, cmdline-hook, Nuitka binary": [str(BINARY), *hook],
-        "cold start, --version (imports only), Nuitka binary": [str(BINARY), "--version"],
         "cold start → plan (explain), Python source": [*source, *explain],
         "cold start, cmdline-hook, Python source": [*source, *hook],
     }
