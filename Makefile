@@ -53,18 +53,18 @@ grammar: pylive/_cmdline_parser.py
 
 # --lto=no: with LTO every rebuild takes ~4 min (ccache cannot help); without, seconds, same speed.
 NUITKA := $(VPY) -m nuitka --mode=standalone --lto=no --assume-yes-for-downloads \
-	  --python-flag=no_site --python-flag=no_docstrings --python-flag=no_asserts --nofollow-import-to=$(NOFOLLOW)
+	  --python-flag=no_site --python-flag=no_docstrings --python-flag=no_asserts --nofollow-import-to=$(NOFOLLOW) \
+	  --user-package-configuration-file=nuitka-package.config.yml
 
 $(DIST)/pylive: $(SOURCES) pylive/_cmdline_parser.py $(VENV)/.ok
-	$(NUITKA) --python-flag=-m --user-package-configuration-file=nuitka-package.config.yml \
-	  --noinclude-data-files='lark/grammars/*' \
+	$(NUITKA) --python-flag=-m --noinclude-data-files='lark/grammars/*' \
 	  --output-dir=$(B) --output-filename=pylive --report=$(B)/nuitka-report.xml pylive > $(B)/nuitka.log 2>&1 \
 	  || { tail -30 $(B)/nuitka.log; exit 1; }
 	@test -x $@ && du -sh $(DIST)
 binary: $(DIST)/pylive
 
 # The floor `make bench` compares against: a hello world with the same flags.
-$(B)/hello.dist/hello: tests/bench/hello.py $(VENV)/.ok
+$(B)/hello.dist/hello: tests/bench/hello.py nuitka-package.config.yml $(VENV)/.ok
 	$(NUITKA) --output-dir=$(B) --output-filename=hello $< > $(B)/nuitka-hello.log 2>&1 \
 	  || { tail -30 $(B)/nuitka-hello.log; exit 1; }
 
