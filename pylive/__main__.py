@@ -1,9 +1,9 @@
 """Entry point: argv → subcommand. The only module that exits with a code.
 
-The cmdline hook runs this twice per boot, so start-up counts: argparse, logging and json are
-imported only when they are needed (`make bench`). The plain forms (`pylive cmdline-hook`,
-`pylive run --newroot /sysroot`, `pylive explain --cmdline '…'`) are read by `_plain_args`;
-everything else (--help, usage errors, --opt=value, abbreviations) goes to argparse.
+The cmdline hook runs this twice per boot, so start-up counts: argparse and json are imported only
+when needed, logging only for a record to emit (pylive/log.py; `make bench`). The plain forms
+(`pylive cmdline-hook`, `pylive run --newroot /sysroot`, `pylive explain --cmdline '…'`) are read by
+`_plain_args`; everything else (--help, usage errors, --opt=value, abbreviations) goes to argparse.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 from pylive import __version__
 from pylive.cmdline import Args, read_cmdline
 from pylive.errors import EXIT_FAILED, EXIT_NOT_LIVE, EXIT_OK, LiveError
+from pylive.log import WARNING, Log, log, log_setup
 
 if TYPE_CHECKING:
     import argparse
-    import logging
 
     from pylive.options import LiveOptions
 
@@ -32,25 +32,19 @@ def _options(args: SimpleNamespace) -> LiveOptions:
     return parse_options(Args.from_text(text))
 
 
-def _logger(kmsg: bool) -> logging.Logger:
+def _logger(kmsg: bool) -> Log:
     """pylive's logger, set up now unless a subcommand already did."""
-    import logging
-
-    from pylive.log import log_setup
-
-    log = logging.getLogger("pylive")
-    return log if log.handlers else log_setup(kmsg=kmsg)
+    return log if log.is_set_up else log_setup(kmsg=kmsg)
 
 
 def cmd_run(args: SimpleNamespace) -> int:
     from pathlib import Path
 
     from pylive import boot
-    from pylive.log import log_setup
     from pylive.system import RealSystem
 
     opts = _options(args)
-    log = log_setup(debug=opts.debug or opts.live_debug, kmsg=args.kmsg)
+    log_setup(debug=opts.debug or opts.live_debug, kmsg=args.kmsg)
     if not opts.is_live:
         log.error("root=%s is not a live medium; nothing to do", opts.root or "(unset)")
         return EXIT_NOT_LIVE
@@ -63,10 +57,9 @@ def cmd_run(args: SimpleNamespace) -> int:
 def cmd_cmdline_hook(args: SimpleNamespace) -> int:
     """For the dracut cmdline hook: shell assignments when this is a live boot, exit 3 when not."""
     opts = _options(args)
-    if opts.warnings:  # logging is set up only when there is something to log
-        log = _logger(args.kmsg)
-        for warning in opts.warnings:
-            log.warning("%s", warning)
+    log_setup(kmsg=args.kmsg)
+    for warning in opts.warnings:
+        log.warning("%s", warning)
     if not opts.is_live:
         return EXIT_NOT_LIVE
     assert opts.spec is not None
@@ -93,14 +86,12 @@ def cmd_parse(args: SimpleNamespace) -> int:
 
 def cmd_explain(args: SimpleNamespace) -> int:
     """What a command line would do, offline, as a normal user; also in the emergency shell."""
-    import logging
     from pathlib import Path
 
     from pylive.explain import explain, render
-    from pylive.log import log_setup
 
     opts = _options(args)
-    log_setup(kmsg=False).setLevel(logging.WARNING)
+    log_setup(kmsg=False, level=WARNING)
     data = explain(opts, Path(args.media) if args.media else None,
                    overlay_media=Path(args.overlay_media) if args.overlay_media else None)
     if args.json:

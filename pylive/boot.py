@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 import posixpath
 from typing import TYPE_CHECKING
 
 from pylive import planner
 from pylive.errors import NotSupportedYet
 from pylive.executor import Executor
+from pylive.log import log
 from pylive.options import LiveOptions
 from pylive.plan import Step
 from pylive.planner import Found, ImageKind, Mode, RootImage
@@ -18,7 +18,6 @@ from pylive.record import record
 if TYPE_CHECKING:
     from pylive.system import System  # annotations only: explain never loads the real system
 
-log = logging.getLogger("pylive")
 STATE_FILE = "/run/initramfs/pylive.json"
 PERSISTENT_MODES = frozenset({
     Mode.DM_SNAPSHOT_PERSISTENT, Mode.DM_SNAPSHOT_PERSISTENT_RO,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from typing import TYPE_CHECKING, Any
 
 from pylive.dmtable import TargetLine
 from pylive.errors import DeviceTimeout, NotSupportedYet, StepFailed
+from pylive.log import log
 from pylive.plan import (
     AttachLoop,
     CheckMedia,
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 # with one line (never a silent fallback). A dry run (pylive explain) only lists them.
 NOT_YET = (DmMessage, CheckMedia, CopyToRam)
 
-log = logging.getLogger("pylive")
 
 
 class Executor:
