@@ -12,13 +12,13 @@ import os
 import sys
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
 
 from pylive import __version__
 from pylive.cmdline import Args, read_cmdline
 from pylive.errors import EXIT_FAILED, EXIT_NOT_LIVE, EXIT_OK, LiveError
 from pylive.log import WARNING, Log, log, log_setup
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
 if TYPE_CHECKING:
     import argparse
 

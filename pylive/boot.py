@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-from typing import TYPE_CHECKING
 
 from pylive import planner
 from pylive.errors import NotSupportedYet
@@ -15,6 +14,7 @@ from pylive.plan import Step
 from pylive.planner import Found, ImageKind, Mode, RootImage
 from pylive.record import record
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
 if TYPE_CHECKING:
     from pylive.system import System  # annotations only: explain never loads the real system
 

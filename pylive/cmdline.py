@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from functools import cache
-from typing import Any
 
 from pylive.record import record
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
+if TYPE_CHECKING:
+    from typing import Any
 
 # os.path rather than pathlib, here and in read_cmdline: the cmdline hook needs no pathlib (start-up time).
 GRAMMAR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "cmdline_grammar",

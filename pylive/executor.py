@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
 
 from pylive.dmtable import TargetLine
 from pylive.errors import DeviceTimeout, NotSupportedYet, StepFailed
@@ -33,7 +32,10 @@ from pylive.plan import (
     WriteFile,
 )
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
 if TYPE_CHECKING:
+    from typing import Any
+
     from pylive.system import System  # annotations only: explain never loads the real system
 
 # Steps planned for modes whose execution comes in a later release: running one stops the boot

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Any
 
 from pylive import boot, planner
 from pylive.devspec import DeviceSpec
@@ -19,6 +18,10 @@ from pylive.media import Entry, MediaView, open_media, view_squashfs
 from pylive.options import LiveOptions
 from pylive.probe import BlockDevice
 from pylive.record import field, mutable_record
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
+if TYPE_CHECKING:
+    from typing import Any
 
 ASSUMED_ROOTFS_SECTORS = 0  # unknown without the image
 

@@ -8,8 +8,7 @@ cmdline hook do not load logging on a clean command line (about 4 ms of a cold s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
 if TYPE_CHECKING:
     import logging
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable
-from typing import Any
 
 from pylive.cmdline import Arg, Args
 from pylive.devspec import DeviceSpec, live_root_text, parse_device_spec
 from pylive.errors import CmdlineError
 from pylive.record import field, fields, record
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
+if TYPE_CHECKING:
+    from typing import Any
 
 FALSE_WORDS = ("0", "no", "off")  # dracut-lib.sh getargbool
 

@@ -10,10 +10,18 @@ classes, measured with PYTHONPROFILEIMPORTTIME). `@record` gives the same frozen
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, dataclass_transform
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar, dataclass_transform
+
+    T = TypeVar("T")
+else:
+    def dataclass_transform(**kwargs: object) -> Callable[[Callable[..., object]], Callable[..., object]]:
+        """Tells type checkers that @record works like @dataclass; nothing to do at run time."""
+        return lambda decorator: decorator
 
 _MISSING: Any = object()
-T = TypeVar("T")
 
 
 class _Field:

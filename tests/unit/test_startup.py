@@ -12,7 +12,7 @@ from pylive.log import WARNING, log, log_setup
 
 ROOT = Path(__file__).resolve().parents[2]
 TYPICAL = "BOOT_IMAGE=/vmlinuz root=live:CDLABEL=Fedora-WS-Live-40 rd.live.image rd.live.overlay.size=4096 quiet rhgb"
-NEVER = {"argparse", "logging", "difflib", "tempfile", "shutil", "subprocess", "dataclasses", "lark"}
+NEVER = {"argparse", "logging", "typing", "difflib", "tempfile", "shutil", "subprocess", "dataclasses", "lark"}
 
 
 def _imported(argv: list[str]) -> set[str]:
