@@ -97,7 +97,8 @@ lint: $(VENV)/.ok
 	shellcheck -s bash dracut-module/90pylive/module-setup.sh
 
 clean:
-	rm -rf $(B)/pylive.dist $(B)/pylive.build $(B)/initrd* pylive/_cmdline_parser.py
+	rm -rf $(B)/pylive.dist $(B)/pylive.build $(B)/hello.dist $(B)/hello.build $(B)/initrd* \
+	  $(B)/_cmdline_parser.generated.py pylive/_cmdline_parser.py
 
 bench: $(DIST)/pylive $(B)/hello.dist/hello
 	$(VPY) tests/bench/startup.py
