@@ -77,6 +77,9 @@ EDITS = [
     ),
     ("@dataclass(frozen=True)\nclass TextSlice(", "@record\nclass TextSlice(", "see the first edit"),
     ("import pickle, zlib, base64\n", "", "used only by a compressed standalone (--compress), not this one"),
+    ("from contextlib import suppress\n", "", "contextlib for one `with`, in a lexer method the contextual lexer "
+     "replaces: imported there (next edit)"),
+    ("with suppress(EOFError):", 'with __import__("contextlib").suppress(EOFError):', "see the previous edit"),
 ]
 
 
