@@ -1,30 +1,45 @@
-"""Entry point: argv → subcommand. The only module that exits with a code."""
+"""Entry point: argv → subcommand. The only module that exits with a code.
+
+The cmdline hook runs this twice per boot, so start-up counts: argparse and json are imported only
+when needed, logging only for a record to emit (pylive/log.py; `make bench`). The plain forms
+(`pylive cmdline-hook`, `pylive run --newroot /sysroot`, `pylive explain --cmdline '…'`) are read by
+`_plain_args`; everything else (--help, usage errors, --opt=value, abbreviations) goes to argparse.
+"""
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
 import os
-import shlex
 import sys
-from pathlib import Path
+from collections.abc import Callable
+from types import SimpleNamespace
 
 from pylive import __version__
 from pylive.cmdline import Args, read_cmdline
 from pylive.errors import EXIT_FAILED, EXIT_NOT_LIVE, EXIT_OK, LiveError
-from pylive.log import in_initramfs, log_setup
-from pylive.options import LiveOptions, parse_options
+from pylive.log import WARNING, Log, log, log_setup
 
-log = logging.getLogger("pylive")
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
+if TYPE_CHECKING:
+    import argparse
+
+    from pylive.options import LiveOptions
 
 
-def _options(args: argparse.Namespace) -> LiveOptions:
-    text = args.cmdline if args.cmdline is not None else read_cmdline(Path(args.root))
+def _options(args: SimpleNamespace) -> LiveOptions:
+    from pylive.options import parse_options
+
+    text = args.cmdline if args.cmdline is not None else read_cmdline(args.root)
     return parse_options(Args.from_text(text))
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _logger(kmsg: bool) -> Log:
+    """pylive's logger, set up now unless a subcommand already did."""
+    return log if log.is_set_up else log_setup(kmsg=kmsg)
+
+
+def cmd_run(args: SimpleNamespace) -> int:
+    from pathlib import Path
+
     from pylive import boot
     from pylive.system import RealSystem
 
@@ -39,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_cmdline_hook(args: argparse.Namespace) -> int:
+def cmd_cmdline_hook(args: SimpleNamespace) -> int:
     """For the dracut cmdline hook: shell assignments when this is a live boot, exit 3 when not."""
     opts = _options(args)
     log_setup(kmsg=args.kmsg)
@@ -48,15 +63,19 @@ def cmd_cmdline_hook(args: argparse.Namespace) -> int:
     if not opts.is_live:
         return EXIT_NOT_LIVE
     assert opts.spec is not None
+    import shlex
+
     root = f"live:{opts.spec.udev_path() or opts.spec}"
     print(f"root={shlex.quote(root)}")
     print("rootok=1")
     return EXIT_OK
 
 
-def cmd_parse(args: argparse.Namespace) -> int:
+def cmd_parse(args: SimpleNamespace) -> int:
     opts = _options(args)
     if args.json:
+        import json
+
         print(json.dumps(opts.to_json(), indent=2, sort_keys=True))
     else:
         for warning in opts.warnings:
@@ -65,20 +84,81 @@ def cmd_parse(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_explain(args: argparse.Namespace) -> int:
+def cmd_explain(args: SimpleNamespace) -> int:
     """What a command line would do, offline, as a normal user; also in the emergency shell."""
+    from pathlib import Path
+
     from pylive.explain import explain, render
 
     opts = _options(args)
-    log_setup(kmsg=False)
-    logging.getLogger("pylive").setLevel(logging.WARNING)
+    log_setup(kmsg=False, level=WARNING)
     data = explain(opts, Path(args.media) if args.media else None,
                    overlay_media=Path(args.overlay_media) if args.overlay_media else None)
-    print(json.dumps(data, indent=2, sort_keys=True) if args.json else render(data), end="" if not args.json else "\n")
+    if args.json:
+        import json
+
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        print(render(data), end="")
     return EXIT_FAILED if "error" in data or data.get("executable") is False else EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
+COMMANDS: dict[str, Callable[[SimpleNamespace], int]] = {
+    "run": cmd_run, "cmdline-hook": cmd_cmdline_hook, "parse": cmd_parse, "explain": cmd_explain,
+}
+# For _plain_args: each subcommand's options (beyond --cmdline, --root, --[no-]kmsg); True when the
+# option takes a value. argparse below defines the same options; a unit test keeps the two in step.
+OPTIONS: dict[str, dict[str, bool]] = {
+    "run": {"--newroot": True},
+    "cmdline-hook": {},
+    "parse": {"--json": False},
+    "explain": {"--media": True, "--overlay-media": True, "--json": False},
+}
+
+
+def in_initramfs() -> bool:
+    return os.path.exists("/etc/initrd-release")
+
+
+def _dest(option: str) -> str:
+    return option.removeprefix("--no-").removeprefix("--").replace("-", "_")
+
+
+def _defaults(command: str) -> dict[str, object]:
+    values: dict[str, object] = {_dest(name): None if takes else False for name, takes in OPTIONS[command].items()}
+    values.update(command=command, cmdline=None, root="/", kmsg=in_initramfs())
+    if command == "run":
+        values["newroot"] = os.environ.get("NEWROOT", "/sysroot")
+    return values
+
+
+def _plain_args(argv: list[str]) -> SimpleNamespace | None:
+    """What argparse would make of `argv`, for argv it cannot read otherwise; None for anything else.
+
+    Plain means: a subcommand, then its options spelled out in full, each value its own word and not
+    starting with "-" (argparse could take that for an option).
+    """
+    if not argv or argv[0] not in OPTIONS:
+        return None
+    takes_value = {"--cmdline": True, "--root": True, "--kmsg": False, "--no-kmsg": False, **OPTIONS[argv[0]]}
+    values = _defaults(argv[0])
+    words = iter(argv[1:])
+    for word in words:
+        if word not in takes_value:
+            return None
+        if not takes_value[word]:
+            values[_dest(word)] = not word.startswith("--no-")
+            continue
+        value = next(words, None)
+        if value is None or value.startswith("-"):
+            return None
+        values[_dest(word)] = value
+    return SimpleNamespace(**values)
+
+
+def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(prog="pylive", description="live-media boot stage for dracut")
     parser.add_argument("--version", action="version", version=f"pylive {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,14 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="set up the live root (initramfs only)")
     common(p)
     p.add_argument("--newroot", default=os.environ.get("NEWROOT", "/sysroot"))
-    p.set_defaults(func=cmd_run)
     p = sub.add_parser("cmdline-hook", help="for dracut's cmdline hook: print root= and rootok=")
     common(p)
-    p.set_defaults(func=cmd_cmdline_hook)
     p = sub.add_parser("parse", help="show what the command line asks for")
     common(p)
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_parse)
 
     p = sub.add_parser("explain", help="show what a command line would do, without booting")
     common(p)
@@ -107,20 +184,19 @@ def main(argv: list[str] | None = None) -> int:
                    "iso-scan/filename, the directory tree of the filesystem that holds the ISO, or the ISO")
     p.add_argument("--overlay-media", help="the persistent overlay's device contents (directory tree or image)")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_explain)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _plain_args(argv) or SimpleNamespace(**vars(_parser().parse_args(argv)))
     try:
-        return int(args.func(args))
+        return int(COMMANDS[args.command](args))
     except LiveError as e:
-        if not log.handlers:
-            log_setup(kmsg=getattr(args, "kmsg", False))
-        log.error("%s", e)
+        _logger(args.kmsg).error("%s", e)
         return e.exit_code
     except Exception:  # the one place that turns a crash into a logged failure
-        if not log.handlers:
-            log_setup(kmsg=getattr(args, "kmsg", False))
-        log.exception("internal error")
+        _logger(args.kmsg).exception("internal error")
         return EXIT_FAILED
 
 

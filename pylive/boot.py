@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
-import logging
 import posixpath
 
 from pylive import planner
 from pylive.devspec import SpecKind
 from pylive.errors import LiveError, NotSupportedYet
 from pylive.executor import Executor
+from pylive.log import log
 from pylive.options import LiveOptions
 from pylive.plan import Step
 from pylive.planner import Found, ImageKind, Mode, RootImage
 from pylive.record import record
-from pylive.system import System
 
-log = logging.getLogger("pylive")
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
+if TYPE_CHECKING:
+    from pylive.system import System  # annotations only: explain never loads the real system
+
 STATE_FILE = "/run/initramfs/pylive.json"
 PERSISTENT_MODES = frozenset({
     Mode.DM_SNAPSHOT_PERSISTENT, Mode.DM_SNAPSHOT_PERSISTENT_RO,

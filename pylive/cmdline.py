@@ -7,14 +7,19 @@ grammar file. Source runs (tests, `python -m pylive`) fall back to lark and the 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from functools import cache
-from pathlib import Path
-from typing import Any
 
 from pylive.record import record
 
-GRAMMAR = Path(__file__).resolve().parent.parent / "cmdline_grammar" / "kernel_cmdline.lark"
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
+if TYPE_CHECKING:
+    from typing import Any
+
+# os.path rather than pathlib, here and in read_cmdline: the cmdline hook needs no pathlib (start-up time).
+GRAMMAR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "cmdline_grammar",
+                       "kernel_cmdline.lark")
 
 
 @record
@@ -37,7 +42,8 @@ def _parser() -> Any:
     except ImportError:
         from lark import Lark
 
-        return Lark(GRAMMAR.read_text(), parser="lalr", lexer="contextual")
+        with open(GRAMMAR) as f:
+            return Lark(f.read(), parser="lalr", lexer="contextual")
 
 
 def _unquote(text: str) -> str:
@@ -72,16 +78,18 @@ def parse_cmdline(text: str) -> tuple[Arg, ...]:
     return tuple(args)
 
 
-def read_cmdline(root: Path = Path("/")) -> str:
+def read_cmdline(root: str | os.PathLike[str] = "/") -> str:
     """The command line as dracut assembles it: /etc/cmdline.d/*.conf, /etc/cmdline, /proc/cmdline."""
-    parts: list[str] = []
-    confdir = root / "etc/cmdline.d"
-    if confdir.is_dir():
-        parts += [p.read_text() for p in sorted(confdir.glob("*.conf")) if p.is_file()]
-    for name in ("etc/cmdline", "proc/cmdline"):
-        p = root / name
-        if p.is_file():
-            parts.append(p.read_text())
+    confdir = os.path.join(root, "etc/cmdline.d")
+    files = []
+    if os.path.isdir(confdir):
+        files += sorted(os.path.join(confdir, n) for n in os.listdir(confdir) if n.endswith(".conf"))
+    files += [os.path.join(root, "etc/cmdline"), os.path.join(root, "proc/cmdline")]
+    parts = []
+    for path in files:
+        if os.path.isfile(path):
+            with open(path) as f:
+                parts.append(f.read())
     return " ".join(s.strip() for s in parts if s.strip())
 
 

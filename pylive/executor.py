@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import logging
-from typing import Any
 
 from pylive import planner
 from pylive.dmtable import TargetLine, parse_snapshot_status
 from pylive.errors import DeviceTimeout, NotSupportedYet, StepFailed
 from pylive.isoscan import pick_medium
+from pylive.log import log
 from pylive.plan import (
     AttachLoop,
     CheckMedia,
@@ -38,13 +37,17 @@ from pylive.plan import (
     WipeHeader,
     WriteFile,
 )
-from pylive.system import System
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from pylive.system import System  # annotations only: explain never loads the real system
 
 # Steps planned for modes whose execution comes in a later release: running one stops the boot
 # with one line (never a silent fallback). A dry run (pylive explain) only lists them.
 NOT_YET = (CheckMedia, CopyToRam)
 
-log = logging.getLogger("pylive")
 
 
 class Executor:

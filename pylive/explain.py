@@ -6,11 +6,9 @@ from a directory tree or an ISO image read without mounting, and records what wo
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pylive import boot, isoscan, planner, probe
 from pylive.devspec import DeviceSpec
@@ -20,6 +18,11 @@ from pylive.media import Entry, MediaView, open_media, view_directory, view_squa
 from pylive.options import LiveOptions
 from pylive.plan import FindFile
 from pylive.probe import BlockDevice, FsIdentity
+from pylive.record import field, mutable_record
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
+if TYPE_CHECKING:
+    from typing import Any
 
 ASSUMED_ROOTFS_SECTORS = 0  # unknown without the image
 
@@ -39,10 +42,10 @@ def assumed_squashfs(name: str) -> MediaView:
     return view
 
 
-@dataclass
+@mutable_record
 class ExplainSystem:
     medium: MediaView
-    work: Path
+    cleanup: contextlib.ExitStack  # removes the scratch directory
     notes: list[str] = field(default_factory=list)
     mounts: dict[str, MediaView] = field(default_factory=dict)
     mount_lines: list[str] = field(default_factory=list)
@@ -57,6 +60,7 @@ class ExplainSystem:
     live_file: str = ""  # root=live:<file>, or iso-scan's ISO: its loop device is the live device
     iso_host: MediaView | None = None  # iso-scan: the filesystem that holds the ISO (a --media directory)
     scan_order: list[str] = field(default_factory=list)
+    work: Path | None = None  # the scratch directory (_scratch)
 
     # --- where a path lives ---
     def _locate(self, path: str) -> tuple[MediaView, str] | None:
@@ -144,13 +148,20 @@ class ExplainSystem:
         name = file.removeprefix(planner.LIVE)
         if loc is None:
             return assumed_squashfs(name)
-        extracted = self.work / "image"
-        if loc[0].entries.get(loc[1], Entry(False, 0)).size and loc[0].read_file(loc[1], extracted):
-            view = view_squashfs(extracted, name)
+        if loc[0].entries.get(loc[1], Entry(False, 0)).size and loc[0].read_file(loc[1], self._scratch("image")):
+            view = view_squashfs(self._scratch("image"), name)
             if view is not None:
                 return view
             self.notes.append(f"{name}: squashfs contents not inspected (unsquashfs is not installed)")
         return assumed_squashfs(name)
+
+    def _scratch(self, name: str) -> Path:
+        """A path in the scratch directory, made on first use: most runs read no image."""
+        if self.work is None:
+            import tempfile
+
+            self.work = Path(self.cleanup.enter_context(tempfile.TemporaryDirectory(prefix="pylive-explain.")))
+        return self.work / name
 
     def attach_loop(self, file: str, readonly: bool) -> str:
         node = f"/dev/loop{len(self.loops)}"
@@ -296,8 +307,8 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
                         "images: the Fedora layout is assumed instead")
         medium = assumed_medium(opts)
     out["medium"] = {"name": medium.name, "fstype": medium.fstype}
-    with tempfile.TemporaryDirectory(prefix="pylive-explain.") as tmp:
-        system = ExplainSystem(medium, Path(tmp), spec=opts.spec, live_file=live_file, iso_host=iso_host)
+    with contextlib.ExitStack() as cleanup:
+        system = ExplainSystem(medium, cleanup, spec=opts.spec, live_file=live_file, iso_host=iso_host)
         if overlay_media is not None:
             system.overlay_media = open_media(overlay_media)
         if reading_note:

@@ -1,22 +1,22 @@
 """Reading a live medium without mounting it: a directory tree, an ISO9660 image, and the file
-list of a squashfs image inside either (for `pylive explain`). Nothing here needs root."""
+list of a squashfs image inside either (for `pylive explain`). Nothing here needs root.
+
+shutil, subprocess and tempfile are imported where a medium is read, not with the module: `pylive
+explain` without --media needs none of them (start-up time)."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import struct
-import subprocess
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pylive.probe import SNIFF_BYTES, iso9660_uuid, sniff_fstype
+from pylive.record import field, mutable_record
 
 SECTOR = 2048
 
 
-@dataclass
+@mutable_record
 class Entry:
     is_dir: bool
     size: int
@@ -24,7 +24,7 @@ class Entry:
     extent: int = -1  # ISO9660: first sector of the data
 
 
-@dataclass
+@mutable_record
 class MediaView:
     """A read-only listing: relative path ("LiveOS/squashfs.img") → Entry."""
 
@@ -52,6 +52,8 @@ class MediaView:
         if e is None or e.is_dir or self.source is None:
             return False
         if self.source.is_dir():
+            import shutil
+
             shutil.copyfile(self.source / rel, dest)
             return True
         with open(self.source, "rb") as src, open(dest, "wb") as out:
@@ -148,6 +150,10 @@ def view_iso(path: Path) -> MediaView:
 
 def view_squashfs(image: Path, name: str) -> MediaView | None:
     """The file list of a squashfs image through `unsquashfs -lls`; None when that tool is absent."""
+    import shutil
+    import subprocess
+    import tempfile
+
     if shutil.which("unsquashfs") is None:
         return None
     proc = subprocess.run(["unsquashfs", "-lls", "-d", "", os.fspath(image)], capture_output=True, text=True,

@@ -6,16 +6,18 @@ the table drives parsing, deprecation notes, "did you mean" hints and the README
 
 from __future__ import annotations
 
-import difflib
 import enum
 import re
 from collections.abc import Callable
-from typing import Any
 
 from pylive.cmdline import Arg, Args
 from pylive.devspec import DeviceSpec, live_root_text, parse_device_spec
 from pylive.errors import CmdlineError
 from pylive.record import field, fields, record
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
+if TYPE_CHECKING:
+    from typing import Any
 
 FALSE_WORDS = ("0", "no", "off")  # dracut-lib.sh getargbool
 
@@ -291,6 +293,8 @@ def _value(spec: OptionSpec, arg: Arg) -> Any:
 
 
 def _did_you_mean(key: str) -> str:
+    import difflib  # only for a mistyped option: not on every start-up
+
     close = difflib.get_close_matches(key, [o.name for o in OPTIONS], n=1, cutoff=0.75)
     return f"; did you mean {close[0]}?" if close else ""
 

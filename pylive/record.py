@@ -1,18 +1,27 @@
-"""Frozen records without dataclasses' start-up cost.
+"""Records (frozen, or mutable) without dataclasses' start-up cost.
 
 `@dataclass` builds each class's methods from generated source with exec() at import time. In the
 compiled binary that is most of pylive's own start-up (about 30 ms for the step and decision
 classes, measured with PYTHONPROFILEIMPORTTIME). `@record` gives the same frozen value semantics
-(positional/keyword init with defaults, eq, hash, repr) with generic methods and no exec.
+(positional/keyword init with defaults, __post_init__, eq, hash, repr) with generic methods and no exec;
+`@mutable_record` is the same for @dataclass (fields can be reassigned, no hash).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, dataclass_transform
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
+if TYPE_CHECKING:
+    from typing import Any, TypeVar, dataclass_transform
+
+    T = TypeVar("T")
+else:
+    def dataclass_transform(**kwargs: object) -> Callable[[Callable[..., object]], Callable[..., object]]:
+        """Tells type checkers that @record works like @dataclass; nothing to do at run time."""
+        return lambda decorator: decorator
 
 _MISSING: Any = object()
-T = TypeVar("T")
 
 
 class _Field:
@@ -49,6 +58,8 @@ def _init(self: Any, *args: Any, **kwargs: Any) -> None:
             raise TypeError(f"{type(self).__name__}() missing argument '{name}'")
     if kwargs:
         raise TypeError(f"{type(self).__name__}() got unexpected arguments {', '.join(kwargs)}")
+    if hasattr(self, "__post_init__"):  # as in dataclasses; lark's TextSlice (slim_standalone.py) has one
+        self.__post_init__()
 
 
 def _values(self: Any) -> tuple[Any, ...]:
@@ -78,6 +89,16 @@ def _frozen_setattr(self: Any, name: str, value: Any) -> None:
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def record(cls: type[T]) -> type[T]:
     """A frozen value class from the annotations of `cls` (in order), like @dataclass(frozen=True)."""
+    return _make(cls, frozen=True)
+
+
+@dataclass_transform(field_specifiers=(field,))
+def mutable_record(cls: type[T]) -> type[T]:
+    """The same with fields that can be reassigned, like @dataclass (and, as there, no hash)."""
+    return _make(cls, frozen=False)
+
+
+def _make(cls: type[T], frozen: bool) -> type[T]:
     names: list[str] = []
     defaults: dict[str, _Field] = {}
     for name, annotation in cls.__dict__.get("__annotations__", {}).items():
@@ -94,10 +115,13 @@ def record(cls: type[T]) -> type[T]:
         elif value is not _MISSING:
             defaults[name] = _Field(value, _MISSING)
     ns: dict[str, Any] = {
-        "_fields": tuple(names), "_defaults": defaults, "__init__": _init, "__eq__": _eq, "__hash__": _hash,
-        "__repr__": _repr, "__setattr__": _frozen_setattr, "__delattr__": _frozen_setattr,
+        "_fields": tuple(names), "_defaults": defaults, "__init__": _init, "__eq__": _eq, "__repr__": _repr,
         "__match_args__": tuple(names),
     }
+    if frozen:
+        ns.update(__hash__=_hash, __setattr__=_frozen_setattr, __delattr__=_frozen_setattr)
+    else:
+        ns.update(__hash__=None)
     for key, value in ns.items():
         setattr(cls, key, value)
     return cls

@@ -3,11 +3,14 @@
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from pylive import cmdline
 from pylive.cmdline import Arg, Args, parse_cmdline, read_cmdline
+
+SLIM = Path(cmdline.GRAMMAR).parent / "slim_standalone.py"
 
 A = Arg
 # (command line, the arguments it holds)
@@ -54,14 +57,17 @@ def test_syntax(text: str, expected: tuple[Arg, ...]) -> None:
 
 
 def test_standalone_parser_agrees_with_lark(tmp_path, monkeypatch) -> None:
-    """The generated standalone parser (what the binary uses) gives the same trees as lark."""
-    out = tmp_path / "_cmdline_parser.py"
-    subprocess.run([sys.executable, "-m", "lark.tools.standalone", str(cmdline.GRAMMAR), "-o", str(out)], check=True)
+    """The generated standalone parser, slimmed as `make grammar` does (what the binary uses), gives the
+    same trees as lark."""
+    generated, out = tmp_path / "generated.py", tmp_path / "_cmdline_parser.py"
+    subprocess.run([sys.executable, "-m", "lark.tools.standalone", cmdline.GRAMMAR, "-o", str(generated)],
+                   check=True)
+    subprocess.run([sys.executable, str(SLIM), str(generated), str(out)], check=True)
     monkeypatch.syspath_prepend(str(tmp_path))
     standalone = importlib.import_module("_cmdline_parser").Lark_StandAlone()
     from lark import Lark
 
-    runtime = Lark(cmdline.GRAMMAR.read_text(), parser="lalr", lexer="contextual")
+    runtime = Lark(Path(cmdline.GRAMMAR).read_text(), parser="lalr", lexer="contextual")
 
     def shape(tree):
         return [(str(p.data), [(t.type, str(t)) for t in p.children]) for p in tree.children]

@@ -41,6 +41,10 @@ def host(*filesystems: tuple[BlockDevice, str | None, set[str]]) -> FakeSystem:
 @pytest.fixture
 def pylive_log(caplog: pytest.LogCaptureFixture):
     """pylive's logger does not propagate (log_setup): hand it caplog's handler directly."""
+    from pylive.log import log
+
+    saved = log.level, log._pending
+    log.level, log._pending = 0, False  # a set-up left pending by an earlier test would drop caplog's handler
     logger = logging.getLogger("pylive")
     logger.addHandler(caplog.handler)
     level = logger.level
@@ -48,6 +52,7 @@ def pylive_log(caplog: pytest.LogCaptureFixture):
     yield caplog
     logger.removeHandler(caplog.handler)
     logger.setLevel(level)
+    log.level, log._pending = saved
 
 
 def mounts_of(sys: FakeSystem) -> list[str]:

@@ -1,6 +1,6 @@
 import pytest
 
-from pylive.record import FrozenInstanceError, field, fields, record
+from pylive.record import FrozenInstanceError, field, fields, mutable_record, record
 
 
 @record
@@ -44,3 +44,32 @@ def test_frozen_and_arguments_checked() -> None:
         Point(1, z=3)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="takes 4 arguments"):
         Point(1, 2, (), [], 5)  # type: ignore[call-arg]
+
+
+def test_post_init_runs_after_the_fields_are_set() -> None:
+    @record
+    class Span:
+        start: int
+        end: int
+
+        def __post_init__(self) -> None:
+            if self.end < 0:
+                object.__setattr__(self, "end", self.start)
+
+    assert Span(3, -1) == Span(3, 3) and Span(1, 2).end == 2
+
+
+def test_mutable_record() -> None:
+    @mutable_record
+    class Box:
+        name: str
+        items: dict[str, int] = field(default_factory=dict)
+        label: str = ""
+
+    b = Box("a")
+    b.label = "x"
+    b.items["k"] = 1
+    assert b == Box("a", {"k": 1}, "x") and Box("a").items is not Box("a").items
+    assert repr(b) == "Box(name='a', items={'k': 1}, label='x')"
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(b)

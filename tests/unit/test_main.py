@@ -1,0 +1,56 @@
+"""The entry point reads plain argv without argparse; it must read it exactly as argparse does."""
+
+import argparse
+
+import pytest
+
+from pylive.__main__ import COMMANDS, OPTIONS, _parser, _plain_args
+
+PLAIN = [
+    ["cmdline-hook"],
+    ["cmdline-hook", "--no-kmsg"],
+    ["cmdline-hook", "--kmsg", "--cmdline", "root=live:CDLABEL=Fedora-WS-Live-40 quiet"],
+    ["run"],
+    ["run", "--newroot", "/sysroot", "--root", "/tmp/root", "--kmsg"],
+    ["parse", "--json", "--cmdline", ""],
+    ["parse", "--cmdline", "root=live:LABEL=a", "--cmdline", "root=live:LABEL=b"],  # the last one wins
+    ["explain", "--cmdline", "root=live:LABEL=x", "--media", "m.iso", "--overlay-media", "o", "--json"],
+    ["explain", "--kmsg", "--no-kmsg", "--cmdline", "x=a b"],
+]
+# Left to argparse: help, version, usage errors, forms argparse reads in its own way.
+NOT_PLAIN = [
+    [],
+    ["--version"],
+    ["-h"],
+    ["bogus"],
+    ["explain", "-h"],
+    ["explain", "--cmdline=root=live:LABEL=x"],
+    ["explain", "--cmd", "root=live:LABEL=x"],
+    ["explain", "--cmdline"],
+    ["explain", "--cmdline", "-x y"],
+    ["explain", "--newroot", "/x"],
+    ["cmdline-hook", "--json"],
+    ["explain", "stray"],
+    ["explain", "--", "--cmdline", "x"],
+]
+
+
+@pytest.mark.parametrize("argv", PLAIN, ids=" ".join)
+def test_plain_argv_reads_as_argparse_reads_it(argv: list[str]) -> None:
+    plain = _plain_args(argv)
+    assert plain is not None
+    assert vars(plain) == vars(_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", NOT_PLAIN, ids=" ".join)
+def test_everything_else_goes_to_argparse(argv: list[str]) -> None:
+    assert _plain_args(argv) is None
+
+
+def test_plain_options_are_argparse_options() -> None:
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == set(OPTIONS) == set(COMMANDS)
+    for name, parser in sub.choices.items():
+        options = {o: a.nargs != 0 for a in parser._actions for o in a.option_strings}
+        common = {"-h": False, "--help": False, "--cmdline": True, "--root": True, "--kmsg": False, "--no-kmsg": False}
+        assert options == common | OPTIONS[name], name
