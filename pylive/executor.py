@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import time
 from typing import Any
 
+from pylive import isomd5, ramcopy
 from pylive.dmtable import TargetLine
-from pylive.errors import DeviceTimeout, NotSupportedYet, StepFailed
+from pylive.errors import CopyFailed, DeviceTimeout, MediaCheckFailed, NotSupportedYet, StepFailed
 from pylive.plan import (
     AttachLoop,
     CheckMedia,
@@ -23,6 +26,8 @@ from pylive.plan import (
     Mount,
     Notice,
     Ref,
+    ReleaseMedium,
+    ResizeTmpfs,
     SizeOf,
     Source,
     Step,
@@ -36,7 +41,8 @@ from pylive.system import System
 
 # Steps planned for modes whose execution comes in a later release: running one stops the boot
 # with one line (never a silent fallback). A dry run (pylive explain) only lists them.
-NOT_YET = (DmMessage, CheckMedia, CopyToRam)
+NOT_YET = (DmMessage,)
+MIB = 1 << 20
 
 log = logging.getLogger("pylive")
 
@@ -98,10 +104,10 @@ class Executor:
         if isinstance(step, NOT_YET):
             if not self.dry_run:
                 raise NotSupportedYet(f"the step '{step.describe()}'")
-            if isinstance(step, CopyToRam):
-                s.note_copy(step.src, step.dest)  # a dry run reads the copy as its source
             return
-        if isinstance(step, WaitForDevice):
+        if isinstance(step, CheckMedia | ResizeTmpfs | CopyToRam | ReleaseMedium):
+            self._run_media_step(step)
+        elif isinstance(step, WaitForDevice):
             node = s.wait_for_device(step.udev_path, step.timeout_s)
             if node is None and step.optional:
                 node = ""
@@ -144,6 +150,80 @@ class Executor:
             s.touch("/run/initramfs/.need_shutdown")
         else:  # pragma: no cover - the Step union is closed
             raise TypeError(step)
+
+    def _run_media_step(self, step: CheckMedia | ResizeTmpfs | CopyToRam | ReleaseMedium) -> None:
+        """Steps that read a whole medium, or free it. A dry run only lists them (and reads a copy as
+        its source)."""
+        s = self.system
+        if self.dry_run:
+            if isinstance(step, CopyToRam):
+                s.note_copy(step.src, step.dest)
+            return
+        if isinstance(step, CheckMedia):
+            self._check_media(self.resolve(step.device))
+        elif isinstance(step, ResizeTmpfs):
+            log.info("growing %s from %d to %d MiB, so that the RAM copy fits", step.mountpoint, step.was_mib,
+                     step.size_mib)
+            s.resize_tmpfs(step.mountpoint, step.size_mib)
+            self._undo(f"size of {step.mountpoint}", s.resize_tmpfs, step.mountpoint, step.was_mib)
+        elif isinstance(step, CopyToRam):
+            self._copy_to_ram(step)
+        else:
+            try:
+                s.umount(step.target, False)
+            except OSError as e:
+                log.warning("the live medium stays mounted at %s (%s): it cannot be removed while the system runs",
+                            step.target, e.strerror)
+                return
+            log.info("the live medium is no longer used and was unmounted from %s: it can be removed", step.target)
+
+    def _check_media(self, dev: str) -> None:
+        """rd.live.check: a pass logs one line, no implanted MD5 or Esc one warning; a failure stops
+        the boot, and its line stays on the console until Enter."""
+        t0 = time.monotonic()
+        verdict = self.system.check_media(dev)
+        status = verdict.status
+        if status is isomd5.Status.PASSED:
+            log.info("the medium %s passed its check: the implanted MD5 matches (%d MiB in %.0f s)",
+                     dev, verdict.total // MIB, time.monotonic() - t0)
+        elif status in (isomd5.Status.NO_CHECKSUM, isomd5.Status.NOT_ISO):
+            log.warning("rd.live.check: the medium %s carries no implanted MD5 (%s): it was not checked",
+                        dev, status.value)
+        elif status is isomd5.Status.ABORTED:
+            log.warning("rd.live.check: the check of the medium %s was skipped with Esc at %d%%",
+                        dev, verdict.done * 100 // max(verdict.total, 1))
+        else:
+            error = MediaCheckFailed(dev, verdict.reason)
+            self.system.hold(str(error))  # logged once, by whoever stops the boot
+            raise error
+
+    def _copy_to_ram(self, step: CopyToRam) -> None:
+        """Copy, then read the copy back: it is used only when its size and block sums match what was
+        read from the medium."""
+        s = self.system
+        expected = s.file_size(step.src)
+        t0 = time.monotonic()
+        try:
+            sums = s.copy_file(step.src, step.dest)
+        except OSError as e:
+            mib = -(-expected // MIB)
+            if e.errno == errno.ENOSPC:
+                raise CopyFailed(step.option, f"no room in RAM for the copy of {step.src} ({mib} MiB) at {step.dest}",
+                                 f"give the machine more memory, or boot without {step.option}") from e
+            if e.filename == step.src:
+                raise CopyFailed(step.option, f"reading {step.src} for the RAM copy failed: {e.strerror}",
+                                 f"the medium may be damaged: check it with rd.live.check, or boot without "
+                                 f"{step.option}") from e
+            raise
+        seconds = time.monotonic() - t0
+        self._undo(f"file {step.dest}", s.unlink, step.dest)
+        problem = ramcopy.difference(expected, sums, s.file_sums(step.dest, sums.block))
+        if problem is not None:
+            raise CopyFailed(step.option, f"the RAM copy {step.dest} of {step.src} is not what was read ({problem})",
+                             f"boot again, or without {step.option}; if it happens again, check the medium "
+                             "with rd.live.check")
+        log.info("copied %s to RAM as %s and verified it: %d MiB in %.1f s (%.0f MiB/s)", step.src, step.dest,
+                 sums.size // MIB, seconds, sums.size / MIB / max(seconds, 1e-6))
 
     def _run_file_step(self, step: WipeHeader | EmptyDir | WriteFile | Notice) -> None:
         """Steps that change files on a persistent medium, or talk to the person at the console."""

@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pylive import boot, planner
+from pylive import boot, isomd5, planner
 from pylive.devspec import DeviceSpec
 from pylive.dmtable import TargetLine
 from pylive.errors import CmdlineError, LiveError
 from pylive.media import Entry, MediaView, open_media, view_squashfs
 from pylive.options import LiveOptions
+from pylive.plan import CopyToRam, ReleaseMedium
 from pylive.probe import BlockDevice
+from pylive.ramcopy import BlockSums, Room
 
 ASSUMED_ROOTFS_SECTORS = 0  # unknown without the image
 
@@ -179,6 +181,26 @@ class ExplainSystem:
     def wipe_header(self, path: str, size: int) -> None: ...
     def empty_dir(self, path: str) -> None: ...
     def ask(self, text: str) -> None: ...
+    def hold(self, text: str) -> None: ...
+
+    def parent_disk(self, dev: str) -> str | None:
+        return None  # an image file or a tree: no partition table is read
+
+    def fs_space(self, path: str) -> Room | None:
+        return None  # the initramfs's /run is not this machine's: its size is known only at boot
+
+    # A dry run lists these steps without running them (executor._run_media_step).
+    def check_media(self, dev: str) -> isomd5.Verdict:
+        raise AssertionError("a dry run does not check media")
+
+    def resize_tmpfs(self, mountpoint: str, size_mib: int) -> None:
+        raise AssertionError("a dry run does not remount")
+
+    def copy_file(self, src: str, dest: str) -> BlockSums:
+        raise AssertionError("a dry run does not copy")
+
+    def file_sums(self, path: str, block: int) -> BlockSums:
+        raise AssertionError("a dry run does not copy")
 
     def note_copy(self, src: str, dest: str) -> None:
         loc = self._locate(src)
@@ -236,7 +258,7 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
             out["warnings"] += result.decision.warnings
             out["image"] = result.image.kind.value
             out["steps"] = [s.describe() for s in result.steps]
-            out["executable"] = result.mode in planner.EXECUTABLE_MODES
+            out["executable"] = planner.executable(result.mode, opts, result.image)
             if not out["executable"]:
                 out["notes"] = [f"this pylive does not execute '{result.mode.value}' yet: the boot would stop there"]
         except LiveError as e:
@@ -246,7 +268,11 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
         out["mounts"] = system.mount_lines
         out["notes"] = out.get("notes", []) + system.notes
     if "error" not in out:
-        common = [planner.LIVE, f"{planner.LIVEDEV} -> {opts.spec.udev_path()}"]
+        released = any(isinstance(s, ReleaseMedium) for s in result.steps)
+        live = f"{planner.LIVE} (unmounted: rd.live.ram, the medium can be removed)" if released else planner.LIVE
+        copies = [f"{s.dest} (the RAM copy of {s.src.removeprefix(planner.LIVE)})" for s in result.steps
+                  if isinstance(s, CopyToRam)]
+        common = [live, f"{planner.LIVEDEV} -> {opts.spec.udev_path()}", *copies]
         if out["mode"].startswith(("temporary OverlayFS", "persistent OverlayFS")):
             special = ["/run/rootfsbase", "/run/overlayfs", "/run/ovlwork", "/dev/live-base",
                        "LiveOS_rootfs (overlay) on /"]

@@ -12,6 +12,9 @@ import pytest
 
 from pylive.linux.console import Console
 from pylive.progress import Display, Meter, Ticker, Watch, esc_pressed
+from pylive.system import RealSystem
+
+from .isoimages import make_image, need_isomd5sum, poke
 
 MIB = 1 << 20
 
@@ -148,3 +151,34 @@ def test_no_console_is_none(tmp_path: Path) -> None:
     regular = tmp_path / "file"
     regular.write_text("")
     assert Console.open(str(regular)) is None  # not a terminal
+
+
+def test_hold_keeps_the_line_until_enter(pty: tuple[int, str]) -> None:
+    master, name = pty
+    threading.Timer(0.3, os.write, (master, b"\r")).start()
+    t0 = time.monotonic()
+    RealSystem(console=name).hold("the medium /dev/sr0 is damaged (MD5 mismatch): write it again")
+    assert time.monotonic() - t0 >= 0.25
+    shown = _read_all(master).decode()
+    assert "pylive: the medium /dev/sr0 is damaged (MD5 mismatch): write it again" in shown
+    assert "Press Enter to continue." in shown
+    t0 = time.monotonic()
+    RealSystem(console=None).hold("no console: at once")
+    assert time.monotonic() - t0 < 0.1
+
+
+def test_media_check_shows_progress_on_the_console(pty: tuple[int, str], tmp_path: Path) -> None:
+    need_isomd5sum()
+    image = make_image(tmp_path / "a.iso", 4097)
+    verdict = RealSystem(console=name_of(pty)).check_media(str(image))
+    assert verdict.status.value == "passed"
+    shown = _read_all(pty[0]).decode()
+    assert f"\rchecking the medium {image} (Esc skips): 100% of 8 MiB in " in shown
+    poke(image, 4000 * 2048 // 2)
+    verdict = RealSystem(console=None).check_media(str(image))
+    assert verdict.status.value == "failed"
+    assert verdict.reason == "MD5 mismatch in fragment 11 of 20, within the first 53%"
+
+
+def name_of(pty: tuple[int, str]) -> str:
+    return pty[1]
