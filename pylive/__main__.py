@@ -81,6 +81,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_check_media(args: argparse.Namespace) -> int:
     """rd.live.check offline: the implanted MD5 of an ISO image or device, as checkisomd5 checks it."""
     import contextlib
+    import shutil
     import time
 
     from pylive import isomd5
@@ -106,7 +107,8 @@ def cmd_check_media(args: argparse.Namespace) -> int:
                       path)
             return EXIT_NO_CHECKSUM
         tty = sys.stderr.isatty()
-        display = Display(_stderr, overwrite=tty, every_s=1.0 if tty else 2.0)
+        display = Display(_stderr, overwrite=tty, every_s=1.0 if tty else 2.0,
+                          width=shutil.get_terminal_size().columns)
         f.seek(0)
         with (Watch(Meter(f"checking {path}", found.checked_size, time.monotonic()), display) as watch,
               contextlib.closing(read_ahead(f.fileno(), limit=found.checked_size)) as blocks):

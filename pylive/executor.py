@@ -186,9 +186,12 @@ class Executor:
         if status is isomd5.Status.PASSED:
             log.info("the medium %s passed its check: the implanted MD5 matches (%d MiB in %.0f s)",
                      dev, verdict.total // MIB, time.monotonic() - t0)
-        elif status in (isomd5.Status.NO_CHECKSUM, isomd5.Status.NOT_ISO):
-            log.warning("rd.live.check: the medium %s carries no implanted MD5 (%s): it was not checked",
-                        dev, status.value)
+        elif status is isomd5.Status.NO_CHECKSUM:
+            log.warning("rd.live.check: the medium %s carries no implanted MD5 (implantisomd5 was not run on its "
+                        "image): it was not checked", dev)
+        elif status is isomd5.Status.NOT_ISO:
+            log.warning("rd.live.check: the medium %s has no ISO 9660 volume descriptor, so no implanted MD5: "
+                        "it was not checked", dev)
         elif status is isomd5.Status.ABORTED:
             log.warning("rd.live.check: the check of the medium %s was skipped with Esc at %d%%",
                         dev, verdict.done * 100 // max(verdict.total, 1))

@@ -60,10 +60,11 @@ class Meter:
 class Display:
     """Where the line goes: a terminal gets it rewritten in place (\\r), anything else a line at a time."""
 
-    def __init__(self, write: Callable[[str], object], overwrite: bool, every_s: float) -> None:
+    def __init__(self, write: Callable[[str], object], overwrite: bool, every_s: float, width: int = 80) -> None:
         self.write = write
         self.overwrite = overwrite
         self.every_s = every_s
+        self.width = width  # a line rewritten in place must not wrap
         self._last: float | None = None
         self._width = 0
 
@@ -76,6 +77,7 @@ class Display:
 
     def show(self, line: str) -> None:
         if self.overwrite:
+            line = line[: self.width - 1]
             self.write("\r" + line.ljust(self._width))  # pad over a longer previous line, no escape codes
             self._width = len(line)
         else:

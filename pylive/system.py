@@ -243,7 +243,7 @@ class RealSystem:
             if not isinstance(found, isomd5.Implanted):
                 return isomd5.Verdict(found)
             f.seek(0)
-            with (self._watch(f"checking the medium {dev}", found.checked_size, esc=True) as watch,
+            with (self._watch(f"checking {dev}", found.checked_size, esc=True) as watch,
                   contextlib.closing(read_ahead(f.fileno(), limit=found.checked_size)) as blocks):
                 verdict = isomd5.check(blocks, found, watch.update)
                 watch.update(verdict.done)  # the last line shows where it stopped
@@ -264,7 +264,10 @@ class RealSystem:
         return probe.parent_disk(self.root, dev)
 
     def fs_space(self, path: str) -> Room | None:
-        entry = probe.mount_of(self.root, os.path.realpath(path))
+        path = os.path.realpath(path)
+        while not os.path.exists(path):  # /run/initramfs/fsimg before it is made: its parent's filesystem
+            path = os.path.dirname(path)
+        entry = probe.mount_of(self.root, path)
         try:
             st = os.statvfs(path)
         except OSError:
@@ -285,12 +288,12 @@ class RealSystem:
     def copy_file(self, src: str, dest: str) -> BlockSums:
         from pylive.linux.copy import copy_with_sums
 
-        with self._watch(f"copying {src} to RAM", os.stat(src).st_size) as watch:
+        with self._watch(f"copying {os.path.basename(src)} to RAM", os.stat(src).st_size) as watch:
             return copy_with_sums(src, dest, progress=watch.update)
 
     def file_sums(self, path: str, block: int) -> BlockSums:
         from pylive.linux.copy import sums_of
 
-        with self._watch(f"verifying {path}", os.stat(path).st_size) as watch:
+        with self._watch("verifying the RAM copy", os.stat(path).st_size) as watch:
             return sums_of(path, block=block, progress=watch.update)
 

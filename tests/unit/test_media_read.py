@@ -255,8 +255,10 @@ def test_check_failure_stops_with_one_line_held_on_the_console() -> None:
 
 
 @pytest.mark.parametrize(("verdict", "warning"), [
-    (Verdict(Status.NO_CHECKSUM), "rd.live.check: the medium /dev/sr0 carries no implanted MD5 (no implanted MD5): "
-                                  "it was not checked"),
+    (Verdict(Status.NO_CHECKSUM), "rd.live.check: the medium /dev/sr0 carries no implanted MD5 (implantisomd5 was "
+                                  "not run on its image): it was not checked"),
+    (Verdict(Status.NOT_ISO), "rd.live.check: the medium /dev/sr0 has no ISO 9660 volume descriptor, so no "
+                              "implanted MD5: it was not checked"),
     (Verdict(Status.ABORTED, done=300, total=1000), "rd.live.check: the check of the medium /dev/sr0 was skipped "
                                                     "with Esc at 30%"),
 ])
