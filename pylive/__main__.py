@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("file")
     p.add_argument("--dest-dir", default="/run", help="where the copy goes (a tmpfs; default /run)")
     p.add_argument("--block-kib", default="4096", help="block sizes in KiB, comma-separated")
-    p.add_argument("--methods", default="read,copy,verify", help="some of read,copy,verify,rw,kernel,sendfile")
+    p.add_argument("--methods", default="read,copy,verify", help="some of read,copy,verify,copy1,rw,kernel,sendfile")
     p.add_argument("--runs", type=int, default=3)
     p.set_defaults(func=cmd_bench_copy)
 

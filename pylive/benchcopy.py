@@ -8,6 +8,7 @@ Methods:
 - read:      read(2) into one buffer, nothing else: the baseline, what the medium gives;
 - copy:      pylive's copy (read, CRC-32, write, allocated destination): rd.live.ram's first pass;
 - verify:    pylive's read-back of the copy (CRC-32 of the copy in RAM): its second pass;
+- copy1:     the same copy in one thread (no reader thread): what the read-ahead thread gains;
 - rw:        read and write without sums (what the sums cost);
 - kernel:    copy_file_range(2) (no sums possible: for comparison);
 - sendfile:  sendfile(2) (likewise).
@@ -19,12 +20,13 @@ import errno
 import json
 import os
 import time
+import zlib
 from collections.abc import Callable
 
 from pylive.linux.copy import BLOCK, _advise, _fill, _write_all, copy_with_sums, source_size, sums_of
 
 MIB = 1 << 20
-METHODS = ("read", "copy", "verify", "rw", "kernel", "sendfile")
+METHODS = ("read", "copy", "verify", "copy1", "rw", "kernel", "sendfile")
 
 
 def drop_cache(path: str) -> None:
@@ -54,6 +56,23 @@ def copy(src: str, dest: str, block: int) -> int:
 
 def verify(src: str, dest: str, block: int) -> int:
     return sums_of(dest, block=block).size
+
+
+def copy_one_thread(src: str, dest: str, block: int) -> int:
+    fin = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+    fout = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        _advise(fin, os.POSIX_FADV_SEQUENTIAL)
+        view = memoryview(bytearray(block))
+        done = 0
+        while n := _fill(fin, view):
+            zlib.crc32(view[:n])
+            _write_all(fout, view[:n])
+            done += n
+        return done
+    finally:
+        os.close(fin)
+        os.close(fout)
 
 
 def read_write(src: str, dest: str, block: int) -> int:
@@ -89,7 +108,7 @@ def _kernel(call: Callable[[int, int, int], int]) -> Callable[[str, str, int], i
 
 
 RUNNERS: dict[str, Callable[[str, str, int], int]] = {
-    "read": plain_read, "copy": copy, "verify": verify, "rw": read_write,
+    "read": plain_read, "copy": copy, "verify": verify, "copy1": copy_one_thread, "rw": read_write,
     "kernel": _kernel(os.copy_file_range),
     "sendfile": _kernel(lambda i, o, n: os.sendfile(o, i, None, n)),
 }
