@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 from pylive import __version__
 from pylive.cmdline import Args, read_cmdline
-from pylive.errors import EXIT_FAILED, EXIT_NOT_LIVE, EXIT_OK, LiveError
+from pylive.errors import EXIT_BAD_CMDLINE, EXIT_FAILED, EXIT_NO_CHECKSUM, EXIT_NOT_LIVE, EXIT_OK, LiveError
 from pylive.log import WARNING, Log, log, log_setup
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
@@ -103,8 +103,71 @@ def cmd_explain(args: SimpleNamespace) -> int:
     return EXIT_FAILED if "error" in data or data.get("executable") is False else EXIT_OK
 
 
+def cmd_check_media(args: SimpleNamespace) -> int:
+    """rd.live.check offline: the implanted MD5 of an ISO image or device, as checkisomd5 checks it."""
+    import contextlib
+    import shutil
+    import time
+
+    from pylive import isomd5
+    from pylive.errors import MediaCheckFailed
+    from pylive.linux.copy import read_ahead
+    from pylive.progress import Display, Meter, Watch
+
+    log_setup(kmsg=False)
+    path = args.file
+    what = "give an ISO image, or the device it was written to"
+    try:
+        f = open(path, "rb", buffering=0)  # closed by the with below
+    except OSError as e:
+        log.error("%s: %s: %s", path, e.strerror, what)
+        return EXIT_BAD_CMDLINE
+    with f:
+        found = isomd5.read_implanted(f)
+        if found is isomd5.Status.NOT_ISO:
+            log.error("%s is not an ISO 9660 image (no primary volume descriptor at sector 16): %s", path, what)
+            return EXIT_BAD_CMDLINE
+        if not isinstance(found, isomd5.Implanted):
+            log.error("%s carries no implanted MD5 (implantisomd5 was not run on the image): it cannot be checked",
+                      path)
+            return EXIT_NO_CHECKSUM
+        tty = sys.stderr.isatty()
+        display = Display(_stderr, overwrite=tty, every_s=1.0 if tty else 2.0,
+                          width=shutil.get_terminal_size().columns)
+        f.seek(0)
+        with (Watch(Meter(f"checking {path}", found.checked_size, time.monotonic()), display) as watch,
+              contextlib.closing(read_ahead(f.fileno(), limit=found.checked_size)) as blocks):
+            verdict = isomd5.check(blocks, found, watch.update)
+            watch.update(verdict.done)  # the last line shows where it stopped
+    if verdict.status is not isomd5.Status.PASSED:
+        raise MediaCheckFailed(path, verdict.reason, "download or write the image again")
+    print(f"{path}: the implanted MD5 matches ({found.md5}): the medium is intact")
+    return EXIT_OK
+
+
+def _stderr(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def cmd_bench_copy(args: SimpleNamespace) -> int:
+    """The RAM copy against a plain read of the same file, cold, on this machine (README, "Copy to RAM")."""
+    from pylive.benchcopy import METHODS, bench, report
+
+    log_setup(kmsg=False)
+    methods = tuple(args.methods.split(",")) if args.methods else METHODS
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        log.error("--methods: unknown method %s: use some of %s", ", ".join(unknown), ",".join(METHODS))
+        return EXIT_BAD_CMDLINE
+    blocks = tuple(int(k) << 10 for k in args.block_kib.split(","))
+    print(report(args.file, bench(args.file, args.dest_dir, blocks, methods, args.runs)), end="")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[SimpleNamespace], int]] = {
     "run": cmd_run, "cmdline-hook": cmd_cmdline_hook, "parse": cmd_parse, "explain": cmd_explain,
+    "check-media": cmd_check_media, "bench-copy": cmd_bench_copy,
 }
 # For _plain_args: each subcommand's options (beyond --cmdline, --root, --[no-]kmsg); True when the
 # option takes a value. argparse below defines the same options; a unit test keeps the two in step.
@@ -184,6 +247,21 @@ def _parser() -> argparse.ArgumentParser:
                    "iso-scan/filename, the directory tree of the filesystem that holds the ISO, or the ISO")
     p.add_argument("--overlay-media", help="the persistent overlay's device contents (directory tree or image)")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("check-media", help="check the MD5 implanted in an ISO image or device (rd.live.check)",
+                       description="Exit status: 0 intact, 1 damaged, 2 not an ISO image or unreadable, "
+                                   "4 no implanted MD5.")
+    p.add_argument("file", help="an ISO image, or the device it was written to")
+    p.set_defaults(kmsg=False)
+
+    p = sub.add_parser("bench-copy", help="measure the RAM copy against a plain read of a file")
+    p.add_argument("file")
+    p.add_argument("--dest-dir", default="/run", help="where the copy goes (a tmpfs; default /run)")
+    p.add_argument("--block-kib", default="4096", help="block sizes in KiB, comma-separated")
+    p.add_argument("--methods", default="read,copy,verify", help="some of read,copy,verify,copy1,rw,kernel,sendfile")
+    p.add_argument("--runs", type=int, default=3)
+    p.set_defaults(kmsg=False)
+
     return parser
 
 

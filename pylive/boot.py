@@ -13,6 +13,7 @@ from pylive.log import log
 from pylive.options import LiveOptions
 from pylive.plan import Step
 from pylive.planner import Found, ImageKind, Mode, RootImage
+from pylive.ramcopy import MIB
 from pylive.record import record
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
@@ -45,7 +46,6 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
     dry_run (pylive explain): every mode is planned and the steps of modes not executable yet are
     only listed; `system` then only reads.
     """
-    supported = frozenset(Mode) if dry_run else planner.EXECUTABLE_MODES
     intent = planner.resolve_intent(opts)
     for warning in intent.warnings:
         log.warning("%s", warning)
@@ -53,19 +53,20 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
         ex.run(planner.plan_modules())
         livedev, images = _medium(opts, system, ex)
         mem = system.mem_total_mib()
-        image_mib = system.file_size(images.squashfs) // 2**20 if images.squashfs and opts.live_ram else None
-        ex.run(planner.plan_squashfs(opts, images, image_mib, mem))
+        squash_bytes = system.file_size(images.squashfs) if images.squashfs and opts.live_ram else None
+        room = system.fs_space(planner.RAM_DIR) if squash_bytes is not None else None
+        ex.run(planner.plan_squashfs(opts, images, squash_bytes, mem, room))
         image = _root_image(system, images)
 
         probe = None
         if intent.persistent is not None:
-            if not supported & PERSISTENT_MODES:
+            if not dry_run and not PERSISTENT_MODES & planner.EXECUTABLE_MODES:
                 raise NotSupportedYet(f"a persistent overlay (overlay {intent.persistent})")
             probe = _probe_overlay(opts, intent, system, ex, livedev)
         decision = planner.choose_mode(opts, intent, image, probe)
         for warning in decision.warnings:
             log.warning("%s", warning)
-        if decision.mode not in supported:
+        if not dry_run and not planner.executable(decision.mode, opts, image):
             raise NotSupportedYet(decision.mode.value)
         if probe is not None and probe.found is Found.NOTHING:
             ex.run(planner.plan_missing_overlay_notice(opts, intent))
@@ -78,8 +79,14 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
             ex.run(planner.plan_reset(probe, intent))
             ex.run(identity_steps)
         root_fstype = "squashfs" if image.kind is ImageKind.FLATTENED else system.fstype(image.fsimg) or "auto"
-        ex.run(planner.plan_root(opts, intent, image, decision, newroot, root_fstype=root_fstype,
-                                 mem_total_mib=mem, probe=probe))
+        copies = planner.copies_fsimg(opts, image)
+        ex.run(planner.plan_root(
+            opts, intent, image, decision, newroot, root_fstype=root_fstype, mem_total_mib=mem, probe=probe,
+            fsimg_bytes=system.file_size(image.fsimg) if copies else None,
+            room=system.fs_space(planner.RAM_DIR) if copies else None,  # after the squashfs copy, if any
+            in_ram_mib=-(-squash_bytes // MIB) if squash_bytes is not None else 0,
+            overlay_on_medium=probe is not None and ex.handles.get(planner.OVERLAY_DEV.name) == livedev,
+        ))
         log.info("root: %s over %s, mounted on %s", decision.mode.value,
                  (image.squashfs or image.fsimg).removeprefix(planner.LIVE), newroot)
         ex.commit()
@@ -100,7 +107,9 @@ def _medium(opts: LiveOptions, system: System, ex: Executor) -> tuple[str, plann
         livedev = ex.handles[medium.name]
         medium_fstype = system.fstype(livedev)
     log.info("live medium %s is %s (%s)", opts.spec, livedev, medium_fstype or "unknown filesystem")
-    ex.run(planner.plan_medium(opts, medium_fstype, medium, mounted))
+    check_device, check_fstype = _check_device(opts, system, livedev)
+    ex.run(planner.plan_medium(opts, medium_fstype, medium, mounted=mounted, check_device=check_device,
+                               check_fstype=check_fstype))
     if medium_fstype in planner.SQUASH_TYPES:  # the device is the image itself (dracut: SQUASHED=$livedev)
         return livedev, planner.MediumImages(livedev, None, (livedev,))
     candidates = planner.medium_candidates(opts)
@@ -112,6 +121,18 @@ def _medium(opts: LiveOptions, system: System, ex: Executor) -> tuple[str, plann
         ex.run(planner.plan_file_is_root())
         return livedev, planner.MediumImages(None, opts.spec.value, images.searched)
     return livedev, images
+
+
+def _check_device(opts: LiveOptions, system: System, livedev: str) -> tuple[str | None, str | None]:
+    """rd.live.check on a partition of a disk that is itself the ISO image (a hybrid ISO written to a
+    USB stick): check the whole disk, as dracut's get_check_dev does (the MD5 covers the whole image)."""
+    if not opts.check:
+        return None, None
+    disk = system.parent_disk(livedev)
+    if disk is None:
+        return None, None
+    fstype = system.fstype(disk)
+    return (disk, fstype) if fstype in planner.ISO_TYPES else (None, None)
 
 
 def _root_image(system: System, images: planner.MediumImages) -> RootImage:

@@ -13,6 +13,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_CMDLINE = 2
 EXIT_NOT_LIVE = 3
+EXIT_NO_CHECKSUM = 4  # pylive check-media: the image carries no implanted MD5
 
 
 class LiveError(Exception):
@@ -91,3 +92,21 @@ class NotFoundOnDisks(LiveError):
         super().__init__(f"{what}: {problem}", hint)
         self.what = what
         self.searched = tuple(searched)
+
+
+class MediaCheckFailed(LiveError):
+    """The medium does not match the MD5 implanted in it (rd.live.check, pylive check-media)."""
+
+    def __init__(self, device: str, reason: str,
+                 hint: str = "write it again, or boot with rd.live.check=0 to skip the check") -> None:
+        super().__init__(f"the medium {device} is damaged ({reason})", hint)
+        self.device = device
+        self.reason = reason
+
+
+class CopyFailed(LiveError):
+    """A RAM copy (rd.live.ram, rd.writable.fsimg) could not be made, or is not what was read."""
+
+    def __init__(self, option: str, message: str, hint: str = "") -> None:
+        super().__init__(f"{option}: {message}", hint or f"boot without {option}")
+        self.option = option

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import time
 
 from pylive import planner
 from pylive.dmtable import TargetLine, parse_snapshot_status
-from pylive.errors import DeviceTimeout, NotSupportedYet, StepFailed
+from pylive.errors import CopyFailed, DeviceTimeout, MediaCheckFailed, StepFailed
 from pylive.isoscan import pick_medium
 from pylive.log import log
 from pylive.plan import (
@@ -26,6 +28,8 @@ from pylive.plan import (
     Mount,
     Notice,
     Ref,
+    ReleaseMedium,
+    ResizeTmpfs,
     SelectMedium,
     SizeOf,
     Source,
@@ -44,10 +48,7 @@ if TYPE_CHECKING:
 
     from pylive.system import System  # annotations only: explain never loads the real system
 
-# Steps planned for modes whose execution comes in a later release: running one stops the boot
-# with one line (never a silent fallback). A dry run (pylive explain) only lists them.
-NOT_YET = (CheckMedia, CopyToRam)
-
+MIB = 1 << 20
 
 
 class Executor:
@@ -105,13 +106,9 @@ class Executor:
 
     def _run(self, step: Step) -> None:  # noqa: PLR0912, PLR0915 - one branch per step type is the point
         s = self.system
-        if isinstance(step, NOT_YET):
-            if not self.dry_run:
-                raise NotSupportedYet(f"the step '{step.describe()}'")
-            if isinstance(step, CopyToRam):
-                s.note_copy(step.src, step.dest)  # a dry run reads the copy as its source
-            return
-        if isinstance(step, WaitForDevice):
+        if isinstance(step, CheckMedia | ResizeTmpfs | CopyToRam | ReleaseMedium):
+            self._run_media_step(step)
+        elif isinstance(step, WaitForDevice):
             node = s.wait_for_device(step.udev_path, step.timeout_s)
             if node is None and step.optional:
                 node = ""
@@ -181,6 +178,87 @@ class Executor:
         elif not usage.state:
             log.info("persistent overlay %s: %d of %d MiB used", step.overlay, usage.allocated // 2048,
                      usage.total // 2048)
+
+    def _run_media_step(self, step: CheckMedia | ResizeTmpfs | CopyToRam | ReleaseMedium) -> None:
+        """Steps that read a whole medium, or free it. A dry run only lists them (and reads a copy as
+        its source)."""
+        s = self.system
+        if self.dry_run:
+            if isinstance(step, CopyToRam):
+                s.note_copy(step.src, step.dest)
+            return
+        if isinstance(step, CheckMedia):
+            self._check_media(self.resolve(step.device))
+        elif isinstance(step, ResizeTmpfs):
+            log.info("growing %s from %d to %d MiB, so that the RAM copy fits", step.mountpoint, step.was_mib,
+                     step.size_mib)
+            s.resize_tmpfs(step.mountpoint, step.size_mib)
+            self._undo(f"size of {step.mountpoint}", s.resize_tmpfs, step.mountpoint, step.was_mib)
+        elif isinstance(step, CopyToRam):
+            self._copy_to_ram(step)
+        else:
+            try:
+                s.umount(step.target, False)
+            except OSError as e:
+                log.warning("the live medium stays mounted at %s (%s): it cannot be removed while the system runs",
+                            step.target, e.strerror)
+                return
+            log.info("the live medium is no longer used and was unmounted from %s: it can be removed", step.target)
+
+    def _check_media(self, dev: str) -> None:
+        """rd.live.check: a pass logs one line, no implanted MD5 or Esc one warning; a failure stops
+        the boot, and its line stays on the console until Enter."""
+        from pylive import isomd5  # hashlib: not on the start-up path of explain and the cmdline hook
+
+        t0 = time.monotonic()
+        verdict = self.system.check_media(dev)
+        status = verdict.status
+        if status is isomd5.Status.PASSED:
+            log.info("the medium %s passed its check: the implanted MD5 matches (%d MiB in %.0f s)",
+                     dev, verdict.total // MIB, time.monotonic() - t0)
+        elif status is isomd5.Status.NO_CHECKSUM:
+            log.warning("rd.live.check: the medium %s carries no implanted MD5 (implantisomd5 was not run on its "
+                        "image): it was not checked", dev)
+        elif status is isomd5.Status.NOT_ISO:
+            log.warning("rd.live.check: the medium %s has no ISO 9660 volume descriptor, so no implanted MD5: "
+                        "it was not checked", dev)
+        elif status is isomd5.Status.ABORTED:
+            log.warning("rd.live.check: the check of the medium %s was skipped with Esc at %d%%",
+                        dev, verdict.done * 100 // max(verdict.total, 1))
+        else:
+            error = MediaCheckFailed(dev, verdict.reason)
+            self.system.hold(str(error))  # logged once, by whoever stops the boot
+            raise error
+
+    def _copy_to_ram(self, step: CopyToRam) -> None:
+        """Copy, then read the copy back: it is used only when its size and block sums match what was
+        read from the medium."""
+        s = self.system
+        expected = s.file_size(step.src)
+        t0 = time.monotonic()
+        try:
+            sums = s.copy_file(step.src, step.dest)
+        except OSError as e:
+            mib = -(-expected // MIB)
+            if e.errno == errno.ENOSPC:
+                raise CopyFailed(step.option, f"no room in RAM for the copy of {step.src} ({mib} MiB) at {step.dest}",
+                                 f"give the machine more memory, or boot without {step.option}") from e
+            if e.filename == step.src:
+                raise CopyFailed(step.option, f"reading {step.src} for the RAM copy failed: {e.strerror}",
+                                 f"the medium may be damaged: check it with rd.live.check, or boot without "
+                                 f"{step.option}") from e
+            raise
+        seconds = time.monotonic() - t0
+        self._undo(f"file {step.dest}", s.unlink, step.dest)
+        from pylive import ramcopy
+
+        problem = ramcopy.difference(expected, sums, s.file_sums(step.dest, sums.block))
+        if problem is not None:
+            raise CopyFailed(step.option, f"the RAM copy {step.dest} of {step.src} is not what was read ({problem})",
+                             f"boot again, or without {step.option}; if it happens again, check the medium "
+                             "with rd.live.check")
+        log.info("copied %s to RAM as %s and verified it: %d MiB in %.1f s (%.0f MiB/s)", step.src, step.dest,
+                 sums.size // MIB, seconds, sums.size / MIB / max(seconds, 1e-6))
 
     def _run_file_step(self, step: WipeHeader | EmptyDir | WriteFile | Notice) -> None:
         """Steps that change files on a persistent medium, or talk to the person at the console."""

@@ -16,13 +16,16 @@ from pylive.dmtable import TargetLine
 from pylive.errors import CmdlineError, LiveError, NotFoundOnDisks
 from pylive.media import Entry, MediaView, open_media, view_directory, view_squashfs
 from pylive.options import LiveOptions
-from pylive.plan import FindFile
+from pylive.plan import CopyToRam, FindFile, ReleaseMedium, Step
 from pylive.probe import BlockDevice, FsIdentity
+from pylive.ramcopy import BlockSums, Room
 from pylive.record import field, mutable_record
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
 if TYPE_CHECKING:
     from typing import Any
+
+    from pylive import isomd5
 
 ASSUMED_ROOTFS_SECTORS = 0  # unknown without the image
 
@@ -195,6 +198,26 @@ class ExplainSystem:
     def wipe_header(self, path: str, size: int) -> None: ...
     def empty_dir(self, path: str) -> None: ...
     def ask(self, text: str) -> None: ...
+    def hold(self, text: str) -> None: ...
+
+    def parent_disk(self, dev: str) -> str | None:
+        return None  # an image file or a tree: no partition table is read
+
+    def fs_space(self, path: str) -> Room | None:
+        return None  # the initramfs's /run is not this machine's: its size is known only at boot
+
+    # A dry run lists these steps without running them (executor._run_media_step).
+    def check_media(self, dev: str) -> isomd5.Verdict:
+        raise AssertionError("a dry run does not check media")
+
+    def resize_tmpfs(self, mountpoint: str, size_mib: int) -> None:
+        raise AssertionError("a dry run does not remount")
+
+    def copy_file(self, src: str, dest: str) -> BlockSums:
+        raise AssertionError("a dry run does not copy")
+
+    def file_sums(self, path: str, block: int) -> BlockSums:
+        raise AssertionError("a dry run does not copy")
 
     def note_copy(self, src: str, dest: str) -> None:
         loc = self._locate(src)
@@ -272,12 +295,17 @@ def _found_medium(opts: LiveOptions, media: Path | None) -> tuple[Path | None, M
     return media, None, "", ""
 
 
-def _left_for_booted_system(opts: LiveOptions, mode: str, system: ExplainSystem) -> list[str]:
+def _left_for_booted_system(opts: LiveOptions, mode: str, system: ExplainSystem,
+                            steps: tuple[Step, ...]) -> list[str]:
     assert opts.spec is not None
-    common = [planner.LIVE, f"{planner.LIVEDEV} -> {opts.spec.udev_path() or system.livedev}"]
+    released = any(isinstance(s, ReleaseMedium) for s in steps)
+    live = f"{planner.LIVE} (unmounted: rd.live.ram, the medium can be removed)" if released else planner.LIVE
+    common = [live, f"{planner.LIVEDEV} -> {opts.spec.udev_path() or system.livedev}"]
     if opts.iso_scan_filename is not None:
         common = [f"{planner.ISOSCAN} (the filesystem that holds the ISO, read-only)",
-                  f"{planner.ISOSCANDEV} -> its device", planner.LIVE, f"{planner.LIVEDEV} -> {system.livedev}"]
+                  f"{planner.ISOSCANDEV} -> its device", live, f"{planner.LIVEDEV} -> {system.livedev}"]
+    common += [f"{s.dest} (the RAM copy of {s.src.removeprefix(planner.LIVE)})" for s in steps
+               if isinstance(s, CopyToRam)]
     if system.live_file and opts.spec.udev_path():  # udev names the loop device once told about it
         common.append(f"{opts.spec.udev_path()} -> {system.livedev} (udev)")
     if mode.startswith(("temporary OverlayFS", "persistent OverlayFS")):
@@ -327,7 +355,7 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
             out["warnings"] += result.decision.warnings
             out["image"] = result.image.kind.value
             out["steps"] = [s.describe() for s in result.steps]
-            out["executable"] = result.mode in planner.EXECUTABLE_MODES
+            out["executable"] = planner.executable(result.mode, opts, result.image)
             if not out["executable"]:
                 out["notes"] = [f"this pylive does not execute '{result.mode.value}' yet: the boot would stop there"]
         except LiveError as e:
@@ -339,7 +367,7 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
         out["mounts"] = system.mount_lines
         out["notes"] = out.get("notes", []) + system.notes
     if "error" not in out:
-        out["left_for_booted_system"] = _left_for_booted_system(opts, out["mode"], system)
+        out["left_for_booted_system"] = _left_for_booted_system(opts, out["mode"], system, result.steps)
     return out
 
 

@@ -65,7 +65,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "rd.live.ram", "live_ram", Kind.BOOL, False, "copy the image to RAM",
         old_names=("live_ram",),
-        note="planned with a RAM check for every copy; not executed yet",
+        note="verified before use (CRC-32 as read, then read back); progress with MiB/s and time left; /run grown "
+             "when too small; afterwards the medium is unmounted so it can be removed (dracut keeps it)",
     ),
     # dracut tests rd.live.check for presence only, so rd.live.check=0 still checks; pylive reads it as a
     # boolean (0/no/off: no check), which is what people who write =0 mean.
@@ -73,7 +74,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         "rd.live.check", "check", Kind.BOOL, False, "verify the medium's implanted MD5",
         old_names=("check",),
         note="a boolean: `rd.live.check=0` means no check (dracut checks whenever the option is present); "
-             "planned, not executed yet",
+             "progress with MiB/s and time left, Esc skips; a damaged medium stops the boot with one line",
     ),
     OptionSpec(
         "rd.live.debug", "live_debug", Kind.BOOL, False, "debug messages from the live stage",
@@ -83,12 +84,13 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "rd.writable.fsimg", "writable_fsimg", Kind.BOOL, False, "copy the root image to RAM and use it writable",
         old_names=("writable_fsimg",),
-        note="planned; not executed yet",
+        note="copied and verified like rd.live.ram, with the RAM check dracut leaves out",
     ),
     OptionSpec(
         "rd.minmem", "minmem_mib", Kind.SIZE_MIB, 1024, "RAM (MiB) that must stay free after rd.live.ram",
         example="rd.minmem=1024",
-        note="also checked for uncompressed images (dracut-ng checks only squashfs)",
+        note="checked for every RAM copy: squashfs, uncompressed rootfs.img, rd.writable.fsimg (dracut-ng checks "
+             "only squashfs); also the room left on a grown /run",
     ),
     OptionSpec(
         "rd.timeout", "timeout_s", Kind.TEXT, None, "systemd device job timeout (pylive waits no device job)",

@@ -165,12 +165,25 @@ class CheckSnapshot:
 
 @record
 class CheckMedia:
-    """Verify the implanted MD5 of an ISO (checkisomd5's format)."""
+    """Verify the MD5 implanted in an ISO image (implantisomd5's format) by reading the whole device."""
 
     device: Source
 
     def describe(self) -> str:
-        return f"check the implanted MD5 of {self.device}"
+        return f"check the implanted MD5 of {self.device} (Esc skips)"
+
+
+@record
+class ResizeTmpfs:
+    """Grow a tmpfs (/run) so that a RAM copy fits, as dracut-ng's check_live_ram does."""
+
+    mountpoint: str
+    size_mib: int
+    was_mib: int
+
+    def describe(self) -> str:
+        return (f"mount -o remount,size={self.size_mib}m {self.mountpoint} (was {self.was_mib} MiB): "
+                "room for the RAM copy")
 
 
 @record
@@ -179,9 +192,20 @@ class CopyToRam:
 
     src: str
     dest: str
+    option: str = "rd.live.ram"  # the option that asked for it, for the messages
 
     def describe(self) -> str:
         return f"copy {self.src} to RAM as {self.dest} and verify it"
+
+
+@record
+class ReleaseMedium:
+    """Unmount the live medium once the root no longer reads from it (rd.live.ram): it can be removed."""
+
+    target: str
+
+    def describe(self) -> str:
+        return f"umount {self.target}: the root is in RAM, the medium can be removed"
 
 
 @record
@@ -291,6 +315,6 @@ class SelectMedium:
 
 Step = (
     WaitForDevice | LoadModules | MakeDir | Symlink | Mount | Unmount | AttachLoop | CreateSparseFile | CreateDm
-    | MarkDone | DmMessage | CheckSnapshot | CheckMedia | CopyToRam | WipeHeader | EmptyDir | Notice | WriteFile
-    | FindFile | TriggerUevent | SelectMedium
+    | MarkDone | DmMessage | CheckSnapshot | CheckMedia | ResizeTmpfs | CopyToRam | ReleaseMedium | WipeHeader
+    | EmptyDir | Notice | WriteFile | FindFile | TriggerUevent | SelectMedium
 )

@@ -32,6 +32,8 @@ from pylive.plan import (
     Mount,
     Notice,
     Ref,
+    ReleaseMedium,
+    ResizeTmpfs,
     SelectMedium,
     SizeOf,
     Source,
@@ -44,6 +46,7 @@ from pylive.plan import (
     WriteFile,
 )
 from pylive.probe import unescape_udev
+from pylive.ramcopy import MIB, Room
 from pylive.record import field, record
 
 LIVE = "/run/initramfs/live"
@@ -74,6 +77,11 @@ ISOSCAN_DEV = Ref("isoscandev")
 ISO_LOOP = Ref("iso-loop")
 LIVE_PART = Ref("live-partition")  # root=live:<disk image>: the partition that holds the live directory
 FILE_KINDS = (SpecKind.ISO_FILE, SpecKind.IMG_FILE)
+RAM_DIR = "/run/initramfs"  # where the RAM copies go (on /run's tmpfs)
+SQUASHED_RAM = "/run/initramfs/squashed.img"  # rd.live.ram of a squashfs image
+ROOTFS_RAM = "/run/initramfs/rootfs.img"  # rd.live.ram of an uncompressed rootfs.img
+FSIMG_RAM = "/run/initramfs/fsimg/rootfs.img"  # rd.writable.fsimg
+ISO_TYPES = ("iso9660", "udf")  # media that can carry an implanted MD5
 
 
 class Mode(enum.Enum):
@@ -91,6 +99,19 @@ class Mode(enum.Enum):
 EXECUTABLE_MODES = frozenset({Mode.DM_SNAPSHOT_TEMP, Mode.OVERLAYFS_TEMP, Mode.DM_SNAPSHOT_PERSISTENT,
                               Mode.OVERLAYFS_PERSISTENT, Mode.DM_SNAPSHOT_PERSISTENT_RO,
                               Mode.OVERLAYFS_PERSISTENT_RO, Mode.DM_THIN_TEMP})
+
+
+def executable(mode: Mode, opts: LiveOptions, image: RootImage) -> bool:
+    """Whether this pylive runs a mode. The writable linear device runs over a RAM copy (rd.live.ram of
+    an uncompressed image, rd.writable.fsimg); over the medium's own image (rd.live.overlay=none) not yet."""
+    return mode in EXECUTABLE_MODES or (mode is Mode.DM_LINEAR_RW and copies_fsimg(opts, image))
+
+
+def copies_fsimg(opts: LiveOptions, image: RootImage) -> bool:
+    """Whether plan_root copies the root filesystem image into RAM."""
+    if image.kind is ImageKind.FLATTENED:
+        return False
+    return opts.writable_fsimg or (image.kind is ImageKind.UNCOMPRESSED and opts.live_ram)
 
 
 # --- what the command line asks for --------------------------------------------------------------
@@ -534,18 +555,28 @@ def plan_file_is_root() -> tuple[Step, ...]:
     return (Unmount(LIVE),)
 
 
-def plan_medium(opts: LiveOptions, medium_fstype: str | None, device: Ref = LIVEDEV_REF,
-                mounted: bool = False) -> tuple[Step, ...]:
-    """Check and mount the medium; a squashfs/erofs medium is itself the image and is not mounted.
+def plan_medium(opts: LiveOptions, medium_fstype: str | None, device: Ref = LIVEDEV_REF, *,
+                mounted: bool = False, check_device: str | None = None,
+                check_fstype: str | None = None) -> tuple[Step, ...]:
+    """Check (rd.live.check) and mount the medium; a squashfs/erofs medium is itself the image and is
+    not mounted.
 
     /run/initramfs/livedev names root='s udev path, or the device itself when pylive found it
-    (iso-scan, a file in the initramfs); `mounted`: a search already left it on LIVE."""
+    (iso-scan, a file in the initramfs); `mounted`: a search already left it on LIVE. check_device:
+    the whole disk to check instead of the medium's partition, when that disk is the ISO image (a
+    hybrid ISO written to a USB stick), as dracut's get_check_dev does."""
     assert opts.spec is not None
     found = opts.iso_scan_filename is not None or opts.spec.kind in FILE_KINDS
     target: Source = device if found else opts.spec.udev_path() or str(opts.spec)
-    steps: list[Step] = [Symlink(target, LIVEDEV), MakeDir(LIVE)]
-    if opts.check and medium_fstype in ("iso9660", "udf"):
-        steps.insert(0, CheckMedia(device))
+    steps: list[Step] = []
+    if opts.check:
+        fstype = check_fstype if check_device else medium_fstype
+        if fstype in ISO_TYPES:
+            steps.append(CheckMedia(check_device or device))
+        else:
+            steps.append(Notice(f"rd.live.check: the live medium {opts.spec} is {fstype or 'of an unknown type'}, "
+                                "not an ISO image: it carries no implanted MD5 and is not checked"))
+    steps += [Symlink(target, LIVEDEV), MakeDir(LIVE)]
     if medium_fstype in SQUASH_TYPES:
         return tuple(steps)  # the device is the image: plan_squashfs attaches and mounts it
     if medium_fstype == "ntfs":
@@ -555,8 +586,8 @@ def plan_medium(opts: LiveOptions, medium_fstype: str | None, device: Ref = LIVE
     return tuple(steps)
 
 
-def plan_squashfs(opts: LiveOptions, images: MediumImages, image_mib: int | None = None,
-                  mem_total_mib: int | None = None) -> tuple[Step, ...]:
+def plan_squashfs(opts: LiveOptions, images: MediumImages, image_bytes: int | None = None,
+                  mem_total_mib: int | None = None, room: Room | None = None) -> tuple[Step, ...]:
     """Copy (rd.live.ram), attach and mount the squashfs image."""
     if images.squashfs is None:
         if images.rootfs is not None:
@@ -568,8 +599,9 @@ def plan_squashfs(opts: LiveOptions, images: MediumImages, image_mib: int | None
     steps: list[Step] = []
     source: str = images.squashfs
     if opts.live_ram:
-        steps += plan_copy_to_ram(opts, images.squashfs, "/run/initramfs/squashed.img", image_mib, mem_total_mib)
-        source = "/run/initramfs/squashed.img"
+        steps += plan_copy_to_ram(opts, "rd.live.ram", images.squashfs, SQUASHED_RAM, image_bytes=image_bytes,
+                                  mem_total_mib=mem_total_mib, room=room)
+        source = SQUASHED_RAM
     return (
         *steps,
         AttachLoop(source, True, SQUASH_LOOP),
@@ -578,34 +610,59 @@ def plan_squashfs(opts: LiveOptions, images: MediumImages, image_mib: int | None
     )
 
 
-def plan_copy_to_ram(opts: LiveOptions, src: str, dest: str, image_mib: int | None,
-                     mem_total_mib: int | None) -> tuple[Step, ...]:
-    """rd.live.ram: refuse up front when the image cannot fit beside rd.minmem (dracut-ng check_live_ram)."""
+def plan_copy_to_ram(opts: LiveOptions, option: str, src: str, dest: str, *, image_bytes: int | None,
+                     mem_total_mib: int | None, room: Room | None = None, in_ram_mib: int = 0) -> tuple[Step, ...]:
+    """A RAM copy: refused up front when the image cannot fit beside rd.minmem (dracut-ng's check_live_ram,
+    here for every copy: the squashfs, an uncompressed rootfs.img and rd.writable.fsimg's), and /run grown
+    when it is too small. in_ram_mib: what an earlier copy of this boot already holds."""
     minmem = opts.minmem_mib.of(mem_total_mib or 0) if isinstance(opts.minmem_mib, Percent) else opts.minmem_mib
-    if image_mib is not None and mem_total_mib is not None and mem_total_mib - image_mib < minmem:
+    image_mib = -(-image_bytes // MIB) if image_bytes is not None else None
+    if image_mib is not None and mem_total_mib is not None and mem_total_mib - in_ram_mib - image_mib < minmem:
+        held = f", {in_ram_mib} MiB of it holding the squashfs copy" if in_ram_mib else ""
         raise LiveError(
-            f"rd.live.ram: {src.removeprefix(LIVE)} ({image_mib} MiB) does not fit in RAM "
-            f"({mem_total_mib} MiB, of which rd.minmem={minmem} MiB must stay free)",
-            "boot without rd.live.ram, or give the machine more memory",
+            f"{option}: {src.removeprefix(LIVE)} ({image_mib} MiB) does not fit in RAM "
+            f"({mem_total_mib} MiB{held}, of which rd.minmem={minmem} MiB must stay free)",
+            f"boot without {option}, or give the machine more memory",
         )
-    return (CopyToRam(src, dest),)
+    steps: list[Step] = list(plan_room(option, src, image_mib, minmem, room))
+    if posixpath.dirname(dest) != RAM_DIR:
+        steps.append(MakeDir(posixpath.dirname(dest)))
+    steps.append(CopyToRam(src, dest, option))
+    return tuple(steps)
+
+
+def plan_room(option: str, src: str, image_mib: int | None, minmem: int, room: Room | None) -> tuple[Step, ...]:
+    """dracut-ng's rule: when the copy would leave less than rd.minmem free on /run, /run is remounted
+    with size = used + image + rd.minmem (systemd's initramfs /run is 20% of RAM, too small for most
+    images: dracutdevs/dracut#2550). A filesystem that is not a tmpfs cannot grow."""
+    if room is None or image_mib is None or room.avail_mib - image_mib >= minmem:
+        return ()
+    if room.fstype != "tmpfs":
+        if room.avail_mib >= image_mib:
+            return ()
+        raise LiveError(f"{option}: {room.mountpoint} ({room.fstype}) has {room.avail_mib} MiB free; the copy of "
+                        f"{src.removeprefix(LIVE)} needs {image_mib} MiB", f"boot without {option}")
+    return (ResizeTmpfs(room.mountpoint, room.size_mib - room.avail_mib + image_mib + minmem, room.size_mib),)
 
 
 def plan_root(opts: LiveOptions, intent: Intent, image: RootImage, decision: Decision, newroot: str, *,
-              root_fstype: str, mem_total_mib: int | None = None,
-              probe: OverlayProbe | None = None) -> tuple[Step, ...]:
-    """Build the writable root for the chosen mode, and mount it on newroot."""
+              root_fstype: str, mem_total_mib: int | None = None, probe: OverlayProbe | None = None,
+              fsimg_bytes: int | None = None, room: Room | None = None, in_ram_mib: int = 0,
+              overlay_on_medium: bool = False) -> tuple[Step, ...]:
+    """Build the writable root for the chosen mode, and mount it on newroot.
+
+    fsimg_bytes, room, in_ram_mib: for the RAM copy of the root image (see plan_copy_to_ram);
+    overlay_on_medium: the persistent overlay's device is the live medium (it stays mounted)."""
     mode = decision.mode
     rootflags = tuple(o for o in (opts.rootflags or "").split(",") if o)
     steps: list[Step] = []
     flattened = image.kind is ImageKind.FLATTENED
     fsimg = image.fsimg
-    if opts.writable_fsimg and not flattened:
-        steps.append(CopyToRam(fsimg, "/run/initramfs/fsimg/rootfs.img"))
-        fsimg = "/run/initramfs/fsimg/rootfs.img"
-    elif image.kind is ImageKind.UNCOMPRESSED and opts.live_ram:
-        steps.append(CopyToRam(fsimg, "/run/initramfs/rootfs.img"))
-        fsimg = "/run/initramfs/rootfs.img"
+    if copies_fsimg(opts, image):
+        option, dest = ("rd.writable.fsimg", FSIMG_RAM) if opts.writable_fsimg else ("rd.live.ram", ROOTFS_RAM)
+        steps += plan_copy_to_ram(opts, option, fsimg, dest, image_bytes=fsimg_bytes, mem_total_mib=mem_total_mib,
+                                  room=room, in_ram_mib=in_ram_mib)
+        fsimg = dest
     base: Ref = SQUASH_LOOP if flattened else BASE_LOOP
     if not flattened:
         steps.append(AttachLoop(fsimg, mode is not Mode.DM_LINEAR_RW, BASE_LOOP))
@@ -620,8 +677,21 @@ def plan_root(opts: LiveOptions, intent: Intent, image: RootImage, decision: Dec
                                   mem_total_mib=mem_total_mib, probe=probe)
     if image.squashfs is not None and not flattened:
         steps.append(Unmount(SQUASHFS_MNT, lazy=True))
+    steps += plan_release(opts, overlay_on_medium)
     steps.append(MarkDone())
     return tuple(steps)
+
+
+def plan_release(opts: LiveOptions, overlay_on_medium: bool) -> tuple[Step, ...]:
+    """rd.live.ram exists so that the medium can be removed (a DVD ejected, a stick reused): once the root
+    is built from the RAM copy, the medium is unmounted (dracut leaves it mounted). A persistent overlay
+    on the medium keeps it in use, and mounted, as dracut does."""
+    if not opts.live_ram:
+        return ()
+    if overlay_on_medium:
+        return (Notice(f"rd.live.ram: the live medium stays mounted at {LIVE}: "
+                       "the persistent overlay is on it, so it must not be removed"),)
+    return (ReleaseMedium(LIVE),)
 
 
 def _dm_steps(opts: LiveOptions, intent: Intent, mode: Mode, mem_total_mib: int | None,

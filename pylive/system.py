@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from pylive import probe
+from pylive import isomd5, probe
 from pylive.dmtable import TargetLine
+from pylive.log import log
 from pylive.plan import FindFile
 
 if TYPE_CHECKING:
     from pylive.linux.udev import BlockEvents
+from pylive.progress import Display, Meter, Watch
+from pylive.ramcopy import BlockSums, Room
+
+HOLD_S = 12 * 3600  # dracut-ng shows a failed media check for 12 hours before it gives up
 
 
 class System(Protocol):
@@ -55,14 +63,24 @@ class System(Protocol):
     def partitions(self, dev: str) -> list[str]: ...
     def fs_identity(self, dev: str) -> probe.FsIdentity: ...
     def find_file(self, step: FindFile, within: list[str] | None) -> str: ...
+    def hold(self, text: str) -> None: ...
+    def parent_disk(self, dev: str) -> str | None: ...
+    def check_media(self, dev: str) -> isomd5.Verdict: ...
+    def fs_space(self, path: str) -> Room | None: ...
+    def resize_tmpfs(self, mountpoint: str, size_mib: int) -> None: ...
+    def copy_file(self, src: str, dest: str) -> BlockSums: ...
+    def file_sums(self, path: str, block: int) -> BlockSums: ...
 
 
 class RealSystem:
-    """The running kernel. Imports the kernel layer lazily so `pylive explain` needs none of it."""
+    """The running kernel. Imports the kernel layer lazily so `pylive explain` needs none of it.
 
-    def __init__(self, root: Path = Path("/")) -> None:
+    `console`: where progress, Esc and held messages go (None: progress in the log, no keys)."""
+
+    def __init__(self, root: Path = Path("/"), console: str | None = "/dev/console") -> None:
         self.root = root
         self._block_events: BlockEvents | None = None  # started by iso-scan's first wait for more devices
+        self.console = console
 
     def wait_for_device(self, path: str, timeout_s: float) -> str | None:
         from pylive.linux.udev import wait_for_path
@@ -251,3 +269,85 @@ class RealSystem:
         from pylive.isoscan import find_file
 
         return find_file(self, step, within)
+    # --- reading a whole medium: the media check and the RAM copy ---
+
+    @contextlib.contextmanager
+    def _watch(self, what: str, total: int, esc: bool = False) -> Iterator[Watch]:
+        """Progress on the console (rewritten in place, every second), or in the log every 5 s
+        when there is no console; with esc, Esc on the console stops the read."""
+        from pylive.linux.console import Console
+
+        console = Console.open(self.console) if self.console else None
+        with contextlib.ExitStack() as stack:
+            if console is not None:
+                stack.callback(console.close)
+                display = Display(console.write, overwrite=True, every_s=1.0)
+            else:
+                display = Display(lambda line: log.info("%s", line.rstrip()), overwrite=False, every_s=5.0)
+            keys = console.read_keys if esc and console is not None else None
+            label = f"{what} (Esc skips)" if keys else what
+            with Watch(Meter(label, total, time.monotonic()), display, keys) as watch:
+                yield watch
+
+    def check_media(self, dev: str) -> isomd5.Verdict:
+        from pylive.linux.copy import read_ahead
+
+        with open(dev, "rb", buffering=0) as f:
+            found = isomd5.read_implanted(f)
+            if not isinstance(found, isomd5.Implanted):
+                return isomd5.Verdict(found)
+            f.seek(0)
+            with (self._watch(f"checking {dev}", found.checked_size, esc=True) as watch,
+                  contextlib.closing(read_ahead(f.fileno(), limit=found.checked_size)) as blocks):
+                verdict = isomd5.check(blocks, found, watch.update)
+                watch.update(verdict.done)  # the last line shows where it stopped
+                return verdict
+
+    def hold(self, text: str) -> None:
+        """Keep a message that stops the boot on the screen until Enter (no console: go on at once)."""
+        from pylive.linux.console import Console
+
+        console = Console.open(self.console) if self.console else None
+        if console is None:
+            return
+        with console:
+            console.write(f"\n\npylive: {text}\n\nThe boot stops here. Press Enter to continue.\n")
+            console.wait_for_enter(HOLD_S)
+
+    def parent_disk(self, dev: str) -> str | None:
+        return probe.parent_disk(self.root, dev)
+
+    def fs_space(self, path: str) -> Room | None:
+        path = os.path.realpath(path)
+        while not os.path.exists(path):  # /run/initramfs/fsimg before it is made: its parent's filesystem
+            path = os.path.dirname(path)
+        entry = probe.mount_of(self.root, path)
+        try:
+            st = os.statvfs(path)
+        except OSError:
+            return None
+        if entry is None:
+            return None
+        return Room(entry.mountpoint, entry.fstype, st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize)
+
+    def resize_tmpfs(self, mountpoint: str, size_mib: int) -> None:
+        from pylive.linux.mount import mount
+
+        # A remount sets the mount's flags anew: keep nosuid/nodev/noexec/ro as they are (mount(8)
+        # does the same through libmount); the access-time flags are kept by the kernel.
+        entry = probe.mount_of(self.root, mountpoint)
+        keep = tuple(o for o in (entry.options if entry else ()) if o in ("ro", "nosuid", "nodev", "noexec"))
+        mount("tmpfs", mountpoint, "tmpfs", ("remount", *keep, f"size={size_mib}m"))
+
+    def copy_file(self, src: str, dest: str) -> BlockSums:
+        from pylive.linux.copy import copy_with_sums
+
+        with self._watch(f"copying {os.path.basename(src)} to RAM", os.stat(src).st_size) as watch:
+            return copy_with_sums(src, dest, progress=watch.update)
+
+    def file_sums(self, path: str, block: int) -> BlockSums:
+        from pylive.linux.copy import sums_of
+
+        with self._watch("verifying the RAM copy", os.stat(path).st_size) as watch:
+            return sums_of(path, block=block, progress=watch.update)
+

@@ -5,10 +5,11 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
-from pylive import isoscan
+from pylive import isomd5, isoscan
 from pylive.dmtable import TargetLine
 from pylive.plan import FindFile
 from pylive.probe import BlockDevice, FsIdentity
+from pylive.ramcopy import BlockSums, Room
 
 
 @dataclass
@@ -41,6 +42,11 @@ class FakeSystem:
     unclean: dict[str, str] = field(default_factory=dict)  # NTFS device → why it is not looked at
     hotplug: list[list[BlockDevice]] = field(default_factory=list)  # devices that appear on successive waits
     waited_s: float = 0.0
+    parents: dict[str, str] = field(default_factory=dict)  # partition → whole disk
+    verdict: isomd5.Verdict = isomd5.Verdict(isomd5.Status.PASSED, total=700 << 20)  # what a media check finds
+    held: list[str] = field(default_factory=list)  # messages held on the console
+    rooms: dict[str, Room] = field(default_factory=dict)  # statvfs of a directory
+    copy_damage: str | None = None  # "source": fewer bytes read than the size; "copy": a block differs
 
     def _call(self, text: str) -> None:
         self.calls.append(text)
@@ -241,6 +247,39 @@ class FakeSystem:
 
     def find_file(self, step: FindFile, within: list[str] | None) -> str:
         return isoscan.find_file(self, step, within)
+    def hold(self, text: str) -> None:
+        self.held.append(text)
+
+    def parent_disk(self, dev: str) -> str | None:
+        return self.parents.get(dev)
+
+    def check_media(self, dev: str) -> isomd5.Verdict:
+        self._call(f"checkisomd5 {dev}")
+        return self.verdict
+
+    def fs_space(self, path: str) -> Room | None:
+        return self.rooms.get(path)
+
+    def resize_tmpfs(self, mountpoint: str, size_mib: int) -> None:
+        self._call(f"mount -o remount,size={size_mib}m {mountpoint}")
+
+    def copy_file(self, src: str, dest: str) -> BlockSums:
+        self._call(f"cp {src} {dest}")
+        self.note_copy(src, dest)
+        self.paths.add(dest)
+        size = self.file_size(src)
+        self.file_sizes[dest] = size
+        if self.copy_damage == "source":
+            size -= 4096
+        return BlockSums(size, 4 << 20, tuple(range(-(-size // (4 << 20)))))
+
+    def file_sums(self, path: str, block: int) -> BlockSums:
+        self._call(f"verify {path}")
+        size = self.file_sizes.get(path, 0)
+        crcs = list(range(-(-size // block)))
+        if self.copy_damage == "copy":
+            crcs[-1] += 1
+        return BlockSums(size, block, tuple(crcs))
 
 
 def live_iso_system(label: str = "Test Live 1", squash: set[str] | None = None, medium: set[str] | None = None,

@@ -141,7 +141,6 @@ def test_failure_rolls_back_everything() -> None:
     ("extra", "squash", "message"),
     [
         (" rd.live.overlay=none", None, re.escape("writable linear device (no overlay) is not supported")),
-        (" rd.live.ram", None, re.escape("the step 'copy /run/initramfs/live/LiveOS/squashfs.img to RAM")),
     ],
 )
 def test_later_modes_stop_with_one_line(extra: str, squash, message: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from pylive import isoscan
@@ -36,23 +34,6 @@ def host(*filesystems: tuple[BlockDevice, str | None, set[str]]) -> FakeSystem:
             sys.fstypes[dev.node] = fstype
         sys.contents[dev.node] = files
     return sys
-
-
-@pytest.fixture
-def pylive_log(caplog: pytest.LogCaptureFixture):
-    """pylive's logger does not propagate (log_setup): hand it caplog's handler directly."""
-    from pylive.log import log
-
-    saved = log.level, log._pending
-    log.level, log._pending = 0, False  # a set-up left pending by an earlier test would drop caplog's handler
-    logger = logging.getLogger("pylive")
-    logger.addHandler(caplog.handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield caplog
-    logger.removeHandler(caplog.handler)
-    logger.setLevel(level)
-    log.level, log._pending = saved
 
 
 def mounts_of(sys: FakeSystem) -> list[str]:
@@ -92,20 +73,20 @@ def test_every_filesystem_is_mounted_so_that_nothing_is_written(fstype: str, mou
     assert not any(",rw" in c or " rw " in c or "-o rw" in c for c in sys.calls)
 
 
-def test_unclean_ntfs_and_unknown_filesystems_are_not_mounted(pylive_log: pytest.LogCaptureFixture) -> None:
+def test_unclean_ntfs_and_unknown_filesystems_are_not_mounted(pylive_logs: pytest.LogCaptureFixture) -> None:
     sys = host((disk("sda1", "sda", 1), "ntfs", {ISO}), (disk("sda2", "sda", 2), "crypto_LUKS", {ISO}),
                (disk("sdb1", "sdb", 1), "ext4", {ISO}))
     sys.unclean["/dev/sda1"] = "Windows is hibernated or did not shut down cleanly (Fast Startup does this); ..."
     assert find_file(sys, step()) == "/dev/sdb1"
     assert not any("sda1" in c or "sda2" in c for c in mounts_of(sys))
-    assert "iso-scan/filename=/isos/live.iso: sda1 (ntfs) is not looked at: Windows is hibernated" in pylive_log.text
+    assert "iso-scan/filename=/isos/live.iso: sda1 (ntfs) is not looked at: Windows is hibernated" in pylive_logs.text
 
 
-def test_a_filesystem_that_will_not_mount_read_only_is_skipped(pylive_log: pytest.LogCaptureFixture) -> None:
+def test_a_filesystem_that_will_not_mount_read_only_is_skipped(pylive_logs: pytest.LogCaptureFixture) -> None:
     sys = host((disk("sda1", "sda", 1), "btrfs", {ISO}), (disk("sdb1", "sdb", 1), "vfat", {ISO}))
     sys.fail_on = "mount -t btrfs"
     assert find_file(sys, step()) == "/dev/sdb1"
-    assert "sda1 (btrfs) cannot be mounted read-only with ro,rescue=nologreplay (" in pylive_log.text
+    assert "sda1 (btrfs) cannot be mounted read-only with ro,rescue=nologreplay (" in pylive_logs.text
 
 
 def test_waits_for_disks_that_appear_later_and_tries_each_once() -> None:

@@ -238,3 +238,34 @@ def test_ntfs_hibernated_or_dirty_is_not_looked_at(tmp_path: Path, kwargs: dict[
 def test_ntfs_log_without_a_client_in_use_is_clean(tmp_path: Path) -> None:
     pages = (_restart_page(10, LOGFILE_NO_CLIENT, 0), _restart_page(9, LOGFILE_NO_CLIENT, 0))
     assert read_ntfs_unclean(str(_ntfs(tmp_path, pages=pages))) is None
+def test_parent_disk_from_sysfs(tmp_path: Path) -> None:
+    from pylive.probe import parent_disk
+
+    disk = tmp_path / "sys/devices/pci0000:00/usb1/block/sdb"
+    (disk / "sdb1").mkdir(parents=True)
+    (disk / "sdb1/partition").write_text("1\n")
+    (tmp_path / "sys/class/block").mkdir(parents=True)
+    (tmp_path / "sys/class/block/sdb").symlink_to("../../devices/pci0000:00/usb1/block/sdb")
+    (tmp_path / "sys/class/block/sdb1").symlink_to("../../devices/pci0000:00/usb1/block/sdb/sdb1")
+    assert parent_disk(tmp_path, "/dev/sdb1") == "/dev/sdb"
+    assert parent_disk(tmp_path, "/dev/sdb") is None
+    assert parent_disk(tmp_path, "/dev/sr0") is None
+
+
+def test_mount_of_a_path_from_mountinfo(tmp_path: Path) -> None:
+    from pylive.probe import MountEntry, mount_of
+
+    (tmp_path / "proc/self").mkdir(parents=True)
+    (tmp_path / "proc/self/mountinfo").write_text(
+        "22 1 0:21 / / rw,relatime - rootfs rootfs rw\n"
+        "25 22 0:23 / /run rw,nosuid,nodev - tmpfs tmpfs rw,size=402112k,mode=755\n"
+        "30 25 7:0 / /run/initramfs/live ro,relatime - iso9660 /dev/sr0 ro\n"
+        "31 22 0:30 / /a\\040b rw - tmpfs tmpfs rw\n"
+        "32 25 0:31 / /run rw,noexec - tmpfs tmpfs rw,size=900m\n"  # mounted over the first /run
+    )
+    assert mount_of(tmp_path, "/run/initramfs/squashed.img") == MountEntry("/run", "tmpfs", ("rw", "noexec"))
+    assert mount_of(tmp_path, "/run/initramfs/live/LiveOS") == MountEntry("/run/initramfs/live", "iso9660",
+                                                                          ("ro", "relatime"))
+    assert mount_of(tmp_path, "/a b/c") == MountEntry("/a b", "tmpfs", ("rw",))
+    assert mount_of(tmp_path, "/runx") == MountEntry("/", "rootfs", ("rw", "relatime"))
+    assert mount_of(tmp_path / "nothing", "/run") is None
