@@ -105,6 +105,13 @@ def pylive_initrd(kernel) -> Path:
     return build_pylive_initrd(kernel, BUILD_DIR / "initrd" / "pylive-systemd.img")
 
 
+@pytest.fixture(scope="session")
+def nosd_initrd(kernel) -> Path:
+    """Initramfs with pylive and no systemd (dracut's own init and initqueue)."""
+    from qemu.pylive_initrd import build_pylive_initrd
+    return build_pylive_initrd(kernel, BUILD_DIR / "initrd" / "pylive-nosystemd.img", systemd=False)
+
+
 @pytest.fixture
 def qemu_workdir(request) -> Path:
     """Per-test directory under build/qemu-tests/ (kept after the run for debugging)."""

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import re
 
-from qemu import BUILD_DIR, NO_SHELL_ARGS, TIMING_CMDLINE, boot, parse_kv_lines
-from qemu.pylive_initrd import build_pylive_initrd
+from qemu import NO_SHELL_ARGS, TIMING_CMDLINE, boot, parse_kv_lines
 
 COW_DEFAULT_SECTORS = 32768 * 2048  # rd.live.overlay.size default: 32 GiB in 512-byte sectors
 
@@ -107,10 +106,9 @@ def test_wrong_label_fails_fast_with_one_line(kernel, pylive_initrd, live_iso, q
     assert r.seconds < 150
 
 
-def test_without_systemd(kernel, live_iso, qemu_workdir):
+def test_without_systemd(kernel, nosd_initrd, live_iso, qemu_workdir):
     """dracut's own init and initqueue (no systemd in the initramfs): the same root."""
-    initrd = build_pylive_initrd(kernel, BUILD_DIR / "initrd" / "pylive-nosystemd.img", systemd=False)
-    r = boot(kernel, initrd, f'"root=live:CDLABEL={live_iso.label}" {NO_SHELL_ARGS}',
+    r = boot(kernel, nosd_initrd, f'"root=live:CDLABEL={live_iso.label}" {NO_SHELL_ARGS}',
              cdrom=live_iso.path, workdir=qemu_workdir, timeout_s=240)
     assert r.report, r.console[-3000:]
     assert_live_root(r.report, COW_DEFAULT_SECTORS)

@@ -110,11 +110,23 @@ def test_iso_scan_path_not_found_says_what_was_searched(kernel, pylive_initrd, l
                      f'iso-scan/filename=/isos/other.iso "root=live:CDLABEL={live_iso.label}" rd.retry=8',
                      qemu_workdir / "boot")
     assert not r.report and not r.timed_out
-    lines = [ln.split("] ", 1)[1] for ln in r.console.splitlines() if "] pylive: iso-scan/filename=" in ln]
+    lines = [ln.split("] ", 1)[1] for ln in r.console.splitlines()
+             if "] pylive: " in ln and "no filesystem holds" in ln]
     assert len(lines) == 1, r.console[-3000:]
     assert lines[0].startswith("pylive: iso-scan/filename=/isos/other.iso: no filesystem holds /isos/other.iso "
                                "after 8s (looked in: "), lines[0]
     assert "ext4" in lines[0] and lines[0].endswith("or raise rd.retry"), lines[0]
+
+
+def test_iso_scan_without_systemd(kernel, nosd_initrd, live_iso, iso_disk, qemu_workdir):
+    before = sha(iso_disk)
+    r = run_iso_boot(kernel, nosd_initrd, iso_disk,
+                     f'iso-scan/filename=/isos/live.iso "root=live:CDLABEL={live_iso.label}"', qemu_workdir / "boot")
+    assert r.report_complete, r.console[-3000:]
+    assert mounted(r.report, "/run/initramfs/isoscan")[2] == "ext4"
+    assert r.report["root-write"].splitlines()[2] == "match=yes"
+    assert "systemd[1]" not in r.report["dmesg"].split("pylive-test-init")[0]
+    assert sha(iso_disk) == before
 
 
 def test_iso_file_inside_the_initramfs(kernel, pylive_initrd, live_iso, qemu_workdir):

@@ -1,0 +1,156 @@
+"""Reading the whole medium, through pylive in QEMU: rd.live.check on an ISO with an implanted MD5
+(intact, and damaged: the line is held until Enter), rd.live.ram of a squashfs and of an
+uncompressed rootfs.img (the copy is used, the medium released), rd.writable.fsimg, a copy that
+cannot fit; and the same paths in an initramfs built without systemd."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from qemu import BUILD_DIR, NO_SHELL_ARGS, ConsoleEvent, boot, parse_kv_lines
+from qemu.media import build_flat_iso, build_uncompressed_iso
+
+PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+
+
+@pytest.fixture(scope="module")
+def implanted_iso(live_iso, tmp_path_factory) -> Path:
+    """The live ISO with an MD5 implanted by isomd5sum's implantisomd5."""
+    out = tmp_path_factory.mktemp("md5") / "live-md5.iso"
+    shutil.copyfile(live_iso.path, out)
+    subprocess.run(["implantisomd5", str(out)], check=True, capture_output=True, env={"PATH": PATH})
+    subprocess.run(["checkisomd5", str(out)], check=True, capture_output=True, env={"PATH": PATH})
+    return out
+
+
+def pylive_lines(console: str, text: str) -> list[str]:
+    return [ln.split("] ", 1)[1] for ln in console.splitlines() if "] pylive: " in ln and text in ln]
+
+
+def mounts(report) -> dict[str, list[str]]:
+    return {ln.split()[1]: ln.split() for ln in report["mounts"].splitlines()}
+
+
+def loops(report) -> dict[str, dict[str, str]]:
+    return {d["backing_file"]: d for d in parse_kv_lines(report["loops"])}
+
+
+def root_ok(report) -> None:
+    assert report["root-write"].splitlines()[2] == "match=yes"
+
+
+def live_boot(kernel, initrd, iso: Path, label: str, extra: str, *, workdir: Path, **kw):
+    return boot(kernel, initrd, f'"root=live:CDLABEL={label}" {extra} {NO_SHELL_ARGS}', cdrom=iso,
+                workdir=workdir, timeout_s=240, **kw)
+
+
+def test_check_passes_on_an_intact_medium(kernel, pylive_initrd, live_iso, implanted_iso, qemu_workdir):
+    r = live_boot(kernel, pylive_initrd, implanted_iso, live_iso.label, "rd.live.check", workdir=qemu_workdir / "boot")
+    assert r.report_complete, r.console[-3000:]
+    passed = pylive_lines(r.console, "passed its check")
+    assert len(passed) == 1 and passed[0].startswith(
+        "pylive: the medium /dev/sr0 passed its check: the implanted MD5 matches"), passed
+    assert "checking /dev/sr0" in r.console  # the progress line
+    root_ok(r.report)
+
+
+def test_check_of_a_damaged_medium_stops_and_waits_for_enter(kernel, pylive_initrd, live_iso, implanted_iso,
+                                                             qemu_workdir):
+    damaged = qemu_workdir / "damaged.iso"
+    shutil.copyfile(implanted_iso, damaged)
+    with open(damaged, "r+b") as f:  # one byte in the middle of the image (inside the squashfs)
+        f.seek(damaged.stat().st_size // 2)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    r = live_boot(kernel, pylive_initrd, damaged, live_iso.label, "rd.live.check", workdir=qemu_workdir / "boot",
+                  events=[ConsoleEvent("Press Enter to continue", b"\r", delay_s=4.0)])
+    assert not r.report and not r.timed_out, r.console[-3000:]
+    lines = pylive_lines(r.console, "is damaged")
+    assert lines and lines[0].startswith("pylive: the medium /dev/sr0 is damaged (MD5 mismatch"), lines
+    assert lines[0].endswith("write it again, or boot with rd.live.check=0 to skip the check"), lines
+    assert not pylive_lines(r.console, "root: ")  # nothing was built on it
+
+
+def test_check_of_a_medium_without_md5_warns_and_boots(kernel, pylive_initrd, live_iso, qemu_workdir):
+    r = live_boot(kernel, pylive_initrd, live_iso.path, live_iso.label, "rd.live.check", workdir=qemu_workdir / "boot")
+    assert r.report_complete, r.console[-3000:]
+    assert pylive_lines(r.console, "carries no implanted MD5"), r.console[-3000:]
+    root_ok(r.report)
+
+
+def assert_ram_squashfs(r) -> None:
+    assert r.report_complete, r.console[-3000:]
+    root_ok(r.report)
+    by_file = loops(r.report)
+    assert by_file["/run/initramfs/squashed.img"]["ro"] == "1", by_file
+    assert not any(f.startswith("/run/initramfs/live/") for f in by_file), by_file
+    assert "/run/initramfs/live" not in mounts(r.report)  # released: the disc can be taken out
+    assert pylive_lines(r.console, "and verified it"), r.console[-3000:]
+    assert pylive_lines(r.console, "it can be removed"), r.console[-3000:]
+    assert re.search(r"live-rw: 0 131072 snapshot 7:\d+ 7:\d+ PO 8", r.report["dmsetup-table"])
+
+
+def test_ram_copy_of_a_squashfs_releases_the_medium(kernel, pylive_initrd, live_iso, qemu_workdir):
+    r = live_boot(kernel, pylive_initrd, live_iso.path, live_iso.label, "rd.live.ram", workdir=qemu_workdir / "boot")
+    assert_ram_squashfs(r)
+
+
+def test_ram_copy_of_an_uncompressed_image_is_used_writable(kernel, pylive_initrd, test_root, qemu_workdir):
+    iso = build_uncompressed_iso(BUILD_DIR / "media" / "uncompressed.iso", "PYLIVE RAW", root_tree=test_root)
+    r = live_boot(kernel, pylive_initrd, iso.path, iso.label, "rd.live.ram", workdir=qemu_workdir / "boot")
+    assert r.report_complete, r.console[-3000:]
+    root_ok(r.report)
+    by_file = loops(r.report)
+    assert by_file["/run/initramfs/rootfs.img"]["ro"] == "0", by_file
+    assert re.search(r"^live-rw: 0 131072 linear 7:\d+ 0$", r.report["dmsetup-table"], re.M), \
+        r.report["dmsetup-table"]
+    assert "/run/initramfs/live" not in mounts(r.report)
+
+
+def test_writable_fsimg(kernel, pylive_initrd, live_iso, qemu_workdir):
+    r = live_boot(kernel, pylive_initrd, live_iso.path, live_iso.label, "rd.writable.fsimg",
+                  workdir=qemu_workdir / "boot")
+    assert r.report_complete, r.console[-3000:]
+    root_ok(r.report)
+    by_file = loops(r.report)
+    assert by_file["/run/initramfs/fsimg/rootfs.img"]["ro"] == "0", by_file
+    assert re.search(r"^live-rw: 0 131072 linear 7:\d+ 0$", r.report["dmsetup-table"], re.M)
+    assert mounts(r.report)["/run/initramfs/live"][2] == "iso9660"  # dracut keeps the medium here
+
+
+def test_ram_copy_that_cannot_fit_stops_in_one_line(kernel, pylive_initrd, live_iso, qemu_workdir):
+    r = live_boot(kernel, pylive_initrd, live_iso.path, live_iso.label, "rd.live.ram rd.minmem=100000",
+                  workdir=qemu_workdir / "boot")
+    assert not r.report and not r.timed_out
+    lines = pylive_lines(r.console, "does not fit in RAM")
+    assert len(lines) == 1, r.console[-3000:]
+    assert "rd.minmem=100000 MiB" in lines[0], lines
+
+
+# --- the same paths without systemd (dracut's own init and initqueue) ------------------------------
+
+
+def test_without_systemd_ram_copy(kernel, nosd_initrd, live_iso, qemu_workdir):
+    r = live_boot(kernel, nosd_initrd, live_iso.path, live_iso.label, "rd.live.ram", workdir=qemu_workdir / "boot")
+    assert_ram_squashfs(r)
+    assert "systemd[1]" not in r.report["dmesg"].split("pylive-test-init")[0]
+
+
+def test_without_systemd_flattened_overlayfs_and_check(kernel, nosd_initrd, test_root, qemu_workdir):
+    iso = build_flat_iso(BUILD_DIR / "media" / "flat.iso", "PYLIVE FLAT", root_tree=test_root)
+    implanted = qemu_workdir / "flat-md5.iso"
+    shutil.copyfile(iso.path, implanted)
+    subprocess.run(["implantisomd5", str(implanted)], check=True, capture_output=True, env={"PATH": PATH})
+    r = live_boot(kernel, nosd_initrd, implanted, iso.label, "rd.live.check", workdir=qemu_workdir / "boot")
+    assert r.report_complete, r.console[-3000:]
+    root_ok(r.report)
+    assert mounts(r.report)["/"][:3] == ["LiveOS_rootfs", "/", "overlay"]
+    assert pylive_lines(r.console, "passed its check")
+    assert "systemd[1]" not in r.report["dmesg"].split("pylive-test-init")[0]
