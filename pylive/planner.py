@@ -103,8 +103,9 @@ EXECUTABLE_MODES = frozenset({Mode.DM_SNAPSHOT_TEMP, Mode.OVERLAYFS_TEMP, Mode.D
 
 def executable(mode: Mode, opts: LiveOptions, image: RootImage) -> bool:
     """Whether this pylive runs a mode. The writable linear device runs over a RAM copy (rd.live.ram of
-    an uncompressed image, rd.writable.fsimg); over the medium's own image (rd.live.overlay=none) not yet."""
-    return mode in EXECUTABLE_MODES or (mode is Mode.DM_LINEAR_RW and copies_fsimg(opts, image))
+    an uncompressed image, rd.writable.fsimg), or over the medium's uncompressed image mounted `rw`."""
+    del opts, image  # every mode that choose_mode returns runs
+    return mode in EXECUTABLE_MODES or mode is Mode.DM_LINEAR_RW
 
 
 def copies_fsimg(opts: LiveOptions, image: RootImage) -> bool:
@@ -418,6 +419,16 @@ def _writable_base_decision(opts: LiveOptions, intent: Intent, image: RootImage,
     if image.kind is ImageKind.FLATTENED:
         raise LiveError(f"{image.fsimg.removeprefix(LIVE)} is a flattened squashfs and cannot be written to",
                         "drop rd.live.overlay=none / rd.writable.fsimg, or use an image with LiveOS/rootfs.img")
+    if intent.no_overlay and not copies_fsimg(opts, image):  # straight into the image on the medium
+        where = (image.squashfs or image.fsimg).removeprefix(LIVE)
+        if image.kind is not ImageKind.UNCOMPRESSED:
+            raise LiveError(f"rd.live.overlay=none writes straight into the root image, but it is inside {where}, "
+                            "which cannot be written to",
+                            "use an uncompressed LiveOS/rootfs.img on a writable medium, or rd.writable.fsimg "
+                            "for a writable copy in RAM")
+        if not opts.medium_rw:
+            raise LiveError(f"rd.live.overlay=none writes straight into {where}, but the live medium is mounted "
+                            "read-only", "add rw to the command line (the medium is then mounted read-write)")
     return Decision(Mode.DM_LINEAR_RW, tuple(why), tuple(warn))
 
 

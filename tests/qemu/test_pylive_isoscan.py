@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from qemu import NO_SHELL_ARGS, boot
-from qemu.media import make_ext4_image
+from qemu.media import assemble_gpt_disk, make_ext4_image
 
 PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
 MIB = 1 << 20
@@ -39,22 +39,7 @@ def iso_disk(live_iso, tmp_path_factory) -> Path:
     size_mb = live_iso.path.stat().st_size // MIB + 24
     p2 = make_ext4_image(work / "p2", work / "p2.img", size_mb, "data")
     _run(["debugfs", "-w", "-R", "feature needs_recovery", str(p2)])
-    disk = work / "disk.img"
-    parts = [p1, p2]
-    total = 2 * MIB + sum(p.stat().st_size for p in parts)
-    with open(disk, "wb") as f:
-        f.truncate(total)
-    script, start = "label: gpt\nunit: sectors\n", 2048
-    for p in parts:
-        script += f"start={start}, size={p.stat().st_size // 512}\n"
-        start += p.stat().st_size // 512
-    _run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", str(disk)], input=script)
-    offset = MIB
-    with open(disk, "r+b") as f:
-        for p in parts:
-            f.seek(offset)
-            f.write(p.read_bytes())
-            offset += p.stat().st_size
+    disk = assemble_gpt_disk(work / "disk.img", [p1, p2])
     return disk
 
 

@@ -1,13 +1,12 @@
 """The whole boot decision for the default path, against a fake system (no root needed)."""
 
 import json
-import re
 
 import pytest
 
 from pylive import boot
 from pylive.cmdline import Args
-from pylive.errors import DeviceTimeout, ImageNotFound, LiveError, NotSupportedYet, StepFailed
+from pylive.errors import DeviceTimeout, ImageNotFound, LiveError, StepFailed
 from pylive.options import parse_options
 from pylive.planner import Mode
 from pylive.probe import BlockDevice, FsIdentity
@@ -137,16 +136,11 @@ def test_failure_rolls_back_everything() -> None:
     assert "rm /overlay" in sys.calls
 
 
-@pytest.mark.parametrize(
-    ("extra", "squash", "message"),
-    [
-        (" rd.live.overlay=none", None, re.escape("writable linear device (no overlay) is not supported")),
-    ],
-)
-def test_later_modes_stop_with_one_line(extra: str, squash, message: str) -> None:
-    sys = live_iso_system(squash=squash)
-    with pytest.raises(NotSupportedYet, match=message):
-        run(CMDLINE + extra, sys)
+def test_no_overlay_inside_a_squashfs_stops_with_one_line() -> None:
+    sys = live_iso_system()
+    with pytest.raises(LiveError, match=r"^rd.live.overlay=none writes straight into the root image, but it is "
+                       r"inside /LiveOS/squashfs.img, which cannot be written to: "):
+        run(CMDLINE + " rd.live.overlay=none", sys)
     assert sys.mounts == {} and sys.loops == {}
 
 

@@ -316,9 +316,15 @@ CASES = [
          warnings=("rd.live.overlay.thin is ignored: a flattened image needs OverlayFS",)),
     Case("thin-persistent", f"{LIVE} {P} rd.live.overlay.thin", overlay="dm-cow", mode=DM_P,
          warnings=("rd.live.overlay.thin is ignored: a persistent overlay was found",)),
-    Case("none", LIVE + " rd.live.overlay=none", mode=DM_RW, steps=("linear <base-loop> 0",)),
-    Case("none-caps", LIVE + " rd.live.overlay=NONE", mode=DM_RW),
-    Case("ng-none", LIVE + " rd.overlay=none", mode=DM_RW),  # dracut-ng would turn OverlayFS on (bug B)
+    Case("none", LIVE + " rd.live.overlay=none", error=r"rd.live.overlay=none writes straight into the root image, "
+         r"but it is inside /LiveOS/squashfs.img, which cannot be written to: use an uncompressed"),
+    Case("none-caps", LIVE + " rd.live.overlay=NONE rw", error=r"inside /LiveOS/squashfs.img"),
+    Case("ng-none", LIVE + " rd.overlay=none rw", "uncompressed", mode=DM_RW),  # dracut-ng: OverlayFS on (bug B)
+    Case("none-uncompressed-ro", LIVE + " rd.live.overlay=none", "uncompressed",
+         error=r"writes straight into /LiveOS/rootfs.img, but the live medium is mounted read-only: add rw"),
+    Case("none-uncompressed-rw", LIVE + " rd.live.overlay=none rw", "uncompressed", mode=DM_RW, steps=(
+        "mount -t iso9660 -o rw <livedev> /run/initramfs/live", "losetup /run/initramfs/live/LiveOS/rootfs.img",
+        "dmsetup create live-rw '0 <sectors of base-loop> linear <base-loop> 0'")),
     Case("none-readonly", LIVE + " rd.live.overlay=none rd.live.overlay.readonly", mode=DM_TEMP,
          warnings=("readonly wins",)),
     Case("none-flat", LIVE + " rd.live.overlay=none", "flat",

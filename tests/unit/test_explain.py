@@ -132,10 +132,9 @@ def test_explain_without_media_assumes_the_fedora_layout(capsys) -> None:
 def test_explain_not_live_and_unsupported(capsys) -> None:
     assert main(["explain", "--cmdline", "root=/dev/sda1"]) == 1
     assert "error: root=/dev/sda1 is not a live medium" in capsys.readouterr().out
-    assert main(["explain", "--cmdline", "root=live:LABEL=x rd.live.overlay=none"]) == 1
+    assert main(["explain", "--cmdline", "root=live:http://10.0.2.2/live.iso"]) == 1
     out = capsys.readouterr().out
-    assert "mode: writable linear device (no overlay)\n  because rd.live.overlay=none" in out
-    assert "this pylive does not execute 'writable linear device (no overlay)' yet: the boot would stop there" in out
+    assert "root=live:http://10.0.2.2/live.iso (url) is not supported by this pylive yet" in out
 
 
 def test_explain_thin_lists_the_pool_message(capsys) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from pylive import boot
 from pylive.cmdline import Args
-from pylive.errors import CopyFailed, LiveError, MediaCheckFailed, NotSupportedYet
+from pylive.errors import CopyFailed, LiveError, MediaCheckFailed
 from pylive.isomd5 import Status, Verdict
 from pylive.options import parse_options
 from pylive.planner import Mode
@@ -198,8 +198,8 @@ def test_writable_fsimg_with_ram_counts_both_copies() -> None:
     assert sys.mounts == {} and "rm /run/initramfs/squashed.img" in sys.calls
 
 
-def test_no_overlay_over_the_medium_image_is_still_not_run() -> None:
-    with pytest.raises(NotSupportedYet, match=r"writable linear device \(no overlay\)"):
+def test_no_overlay_over_the_medium_image_needs_rw() -> None:
+    with pytest.raises(LiveError, match=r"but the live medium is mounted read-only: add rw to the command line"):
         run(CMDLINE + " rd.live.overlay=none", uncompressed_system())
 
 

@@ -1,0 +1,142 @@
+"""More ways to reach the live image, through pylive in QEMU: a hybrid ISO written to a whole disk
+(ISO 9660 on the disk, partitions beside it), a partition that is itself the squashfs, a squashfs
+image inside the initramfs (`root=live:/live.img`), 059's legacy LiveOS/ext3fs.img, and
+`rd.live.overlay=none rw` writing straight into an uncompressed image on a USB disk."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from qemu import NO_SHELL_ARGS, boot, parse_kv_lines
+from qemu.media import assemble_gpt_disk, make_ext4_image, make_iso, make_squashfs
+
+PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+MIB = 1 << 20
+
+
+def _run(cmd: list[str], **kw) -> None:
+    subprocess.run([str(c) for c in cmd], check=True, capture_output=True, env=dict(os.environ, PATH=PATH), **kw)
+
+
+def mounts(report) -> dict[str, list[str]]:
+    return {ln.split()[1]: ln.split() for ln in report["mounts"].splitlines()}
+
+
+def loops(report) -> dict[str, dict[str, str]]:
+    return {d["backing_file"]: d for d in parse_kv_lines(report["loops"])}
+
+
+def written(report) -> tuple[str, str]:
+    lines = report["root-write"].splitlines()
+    assert lines[2] == "match=yes", lines
+    return report.get("previous-write", "").strip(), lines[0].removeprefix("token=")
+
+
+def pylive_lines(console: str, text: str) -> list[str]:
+    return [ln.split("] ", 1)[1] for ln in console.splitlines() if "] pylive: " in ln and text in ln]
+
+
+@pytest.fixture(scope="module")
+def squashfs_img(test_root, tmp_path_factory) -> Path:
+    """LiveOS/squashfs.img as on the Fedora ISO: a squashfs holding LiveOS/rootfs.img (ext4)."""
+    work = tmp_path_factory.mktemp("squash")
+    make_ext4_image(test_root, work / "src/LiveOS/rootfs.img", 64, "pylive-root")
+    return make_squashfs(work / "src", work / "squashfs.img")
+
+
+def run_boot(kernel, initrd, cmdline: str, workdir: Path, **kw):
+    return boot(kernel, initrd, f"{cmdline} {NO_SHELL_ARGS}", workdir=workdir, timeout_s=240, **kw)
+
+
+def test_hybrid_iso_on_a_whole_disk_with_check(kernel, pylive_initrd, squashfs_img, qemu_workdir):
+    tree = qemu_workdir / "isoroot/LiveOS"
+    tree.mkdir(parents=True)
+    os.link(squashfs_img, tree / "squashfs.img")
+    efi = qemu_workdir / "efi.img"
+    with open(efi, "wb") as f:
+        f.truncate(4 * MIB)
+    _run(["mkfs.vfat", "-n", "EFIBOOT", efi])
+    disk = qemu_workdir / "hybrid.img"
+    # as Fedora's ISOs: the ISO 9660 at the start of the disk, an EFI partition appended beside it
+    _run(["xorriso", "-as", "mkisofs", "-quiet", "-o", disk, "-V", "PYLIVE HYB", "-R", "-J",
+          "-partition_offset", "16", "-append_partition", "2", "0xef", efi, qemu_workdir / "isoroot"])
+    _run(["implantisomd5", disk])
+    r = run_boot(kernel, pylive_initrd, '"root=live:CDLABEL=PYLIVE HYB" rd.live.check', qemu_workdir / "boot",
+                 disks=[(disk, "hybrid")])
+    assert r.report_complete, r.console[-3000:]
+    written(r.report)
+    devs = {ln.split()[0] for ln in r.report["blockdevs"].splitlines()}
+    assert {"sda", "sda1", "sda2"} <= devs, devs
+    source = mounts(r.report)["/run/initramfs/live"]
+    assert re.fullmatch(r"/dev/sda1?", source[0]) and source[2] == "iso9660", source
+    passed = pylive_lines(r.console, "passed its check")
+    assert len(passed) == 1 and passed[0].startswith("pylive: the medium /dev/sda passed its check"), passed
+
+
+def test_partition_that_is_the_squashfs(kernel, pylive_initrd, squashfs_img, qemu_workdir):
+    disk = assemble_gpt_disk(qemu_workdir / "sq.img", [squashfs_img], ["pylive-squash"])
+    r = run_boot(kernel, pylive_initrd, "root=live:PARTLABEL=pylive-squash", qemu_workdir / "boot",
+                 disks=[(disk, "sqdev")])
+    assert r.report_complete, r.console[-3000:]
+    written(r.report)
+    m = mounts(r.report)
+    assert "/run/initramfs/live" not in m  # no filesystem around the image: nothing to mount there
+    assert m["/run/initramfs/squashfs"][2] == "squashfs" or any(
+        f.endswith("LiveOS/rootfs.img") for f in loops(r.report)), r.report["mounts"]
+    assert re.search(r"live-rw: 0 131072 snapshot 7:\d+ 7:\d+ PO 8", r.report["dmsetup-table"])
+
+
+def test_squashfs_image_inside_the_initramfs(kernel, pylive_initrd, squashfs_img, qemu_workdir):
+    extra = qemu_workdir / "extra"
+    extra.mkdir()
+    os.link(squashfs_img, extra / "live.img")
+    archive = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], input=b"live.img\n", cwd=extra,
+                             capture_output=True, check=True).stdout
+    initrd = qemu_workdir / "initrd-with-img.img"
+    initrd.write_bytes(Path(pylive_initrd).read_bytes() + archive)
+    r = run_boot(kernel, initrd, "root=live:/live.img", qemu_workdir / "boot", memory_mb=2048)
+    assert r.report_complete, r.console[-3000:]
+    written(r.report)
+    assert any("backing_file=/live.img" in ln and " ro=1 " in ln for ln in r.report["loops"].splitlines()), \
+        r.report["loops"]
+
+
+def test_legacy_ext3fs_img(kernel, pylive_initrd, test_root, qemu_workdir):
+    """dracut 059 still boots LiveOS/ext3fs.img inside the squashfs (removed in dracut-ng 110)."""
+    make_ext4_image(test_root, qemu_workdir / "src/LiveOS/ext3fs.img", 64, "pylive-root")
+    make_squashfs(qemu_workdir / "src", qemu_workdir / "isoroot/LiveOS/squashfs.img")
+    iso = make_iso(qemu_workdir / "isoroot", qemu_workdir / "ext3fs.iso", "PYLIVE EXT3FS")
+    r = run_boot(kernel, pylive_initrd, '"root=live:CDLABEL=PYLIVE EXT3FS"', qemu_workdir / "boot", cdrom=iso)
+    assert r.report_complete, r.console[-3000:]
+    written(r.report)
+    assert loops(r.report)["/run/initramfs/squashfs/LiveOS/ext3fs.img"]["ro"] == "1"
+
+
+def test_no_overlay_writes_into_the_image_on_the_disk(kernel, pylive_initrd, test_root, qemu_workdir):
+    make_ext4_image(test_root, qemu_workdir / "stick/LiveOS/rootfs.img", 64, "pylive-root")
+    part = make_ext4_image(qemu_workdir / "stick", qemu_workdir / "part.img", 128, "PYLIVE RW")
+    disk = assemble_gpt_disk(qemu_workdir / "stick.img", [part], ["pylive-rw"])
+    cmdline = '"root=live:LABEL=PYLIVE RW" rd.live.overlay=none rw'
+    r1 = run_boot(kernel, pylive_initrd, cmdline, qemu_workdir / "boot1", disks=[(disk, "stick")])
+    assert r1.report_complete, r1.console[-3000:]
+    previous, token1 = written(r1.report)
+    assert previous == ""
+    assert re.search(r"^live-rw: 0 131072 linear 7:\d+ 0$", r1.report["dmsetup-table"], re.M), \
+        r1.report["dmsetup-table"]
+    assert loops(r1.report)["/run/initramfs/live/LiveOS/rootfs.img"]["ro"] == "0"
+    assert mounts(r1.report)["/run/initramfs/live"][3].split(",")[0] == "rw"
+    r2 = run_boot(kernel, pylive_initrd, cmdline, qemu_workdir / "boot2", disks=[(disk, "stick")])
+    assert r2.report_complete, r2.console[-3000:]
+    assert written(r2.report)[0] == token1  # written into the image itself
+
+    # without rw it refuses, in one line, instead of failing on the first write
+    r3 = run_boot(kernel, pylive_initrd, '"root=live:LABEL=PYLIVE RW" rd.live.overlay=none', qemu_workdir / "boot3",
+                  disks=[(disk, "stick")])
+    assert not r3.report and not r3.timed_out
+    assert len(pylive_lines(r3.console, "but the live medium is mounted read-only: add rw")) == 1, \
+        r3.console[-3000:]
