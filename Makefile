@@ -100,8 +100,9 @@ clean:
 	rm -rf $(B)/pylive.dist $(B)/pylive.build $(B)/hello.dist $(B)/hello.build $(B)/initrd* \
 	  $(B)/_cmdline_parser.generated.py pylive/_cmdline_parser.py
 
-bench: $(DIST)/pylive $(B)/hello.dist/hello
+bench: $(DIST)/pylive $(B)/hello.dist/hello dracut-base
 	$(VPY) tests/bench/startup.py
+	$(PY) -m qemu.bench_copy
 
 # README's option table is generated from pylive/options.py; tests/unit/test_readme.py checks it.
 readme-options: $(VENV)/.ok

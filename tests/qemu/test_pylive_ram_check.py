@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from qemu import BUILD_DIR, NO_SHELL_ARGS, ConsoleEvent, boot, parse_kv_lines
-from qemu.media import build_flat_iso, build_uncompressed_iso
+from qemu.media import build_flat_iso, build_uncompressed_iso, make_ext4_image, make_iso, make_squashfs
 
 PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
 
@@ -76,6 +76,26 @@ def test_check_of_a_damaged_medium_stops_and_waits_for_enter(kernel, pylive_init
     assert lines and lines[0].startswith("pylive: the medium /dev/sr0 is damaged (MD5 mismatch"), lines
     assert lines[0].endswith("write it again, or boot with rd.live.check=0 to skip the check"), lines
     assert not pylive_lines(r.console, "root: ")  # nothing was built on it
+
+
+def test_check_skipped_with_esc(kernel, pylive_initrd, test_root, qemu_workdir):
+    """An ISO large enough (256 MiB of random data) that Esc arrives while the check runs."""
+    src = qemu_workdir / "src/LiveOS"
+    src.mkdir(parents=True)
+    make_ext4_image(test_root, src / "rootfs.img", 64, "pylive-root")
+    with open(src / "filler", "wb") as f:
+        for _ in range(256):
+            f.write(os.urandom(1 << 20))
+    make_squashfs(qemu_workdir / "src", qemu_workdir / "isoroot/LiveOS/squashfs.img", comp="lz4")
+    iso = make_iso(qemu_workdir / "isoroot", qemu_workdir / "big.iso", "PYLIVE BIG")
+    subprocess.run(["implantisomd5", str(iso)], check=True, capture_output=True, env={"PATH": PATH})
+    r = live_boot(kernel, pylive_initrd, iso, "PYLIVE BIG", "rd.live.check", workdir=qemu_workdir / "boot",
+                  events=[ConsoleEvent("checking /dev/sr0 (Esc skips)", b"\x1b", delay_s=0.5)], memory_mb=2048)
+    assert r.report_complete, r.console[-3000:]
+    skipped = pylive_lines(r.console, "was skipped with Esc at")
+    assert len(skipped) == 1, r.console[-3000:]
+    assert not pylive_lines(r.console, "passed its check")
+    root_ok(r.report)
 
 
 def test_check_of_a_medium_without_md5_warns_and_boots(kernel, pylive_initrd, live_iso, qemu_workdir):
