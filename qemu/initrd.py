@@ -11,7 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -128,3 +131,17 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def with_extra_files(initrd: Path, files: dict[str, Path], out: Path) -> Path:
+    """``initrd`` followed by an uncompressed cpio (newc) holding ``files`` (name at the top of the
+    initramfs → source). The kernel unpacks both; the second must start 4-byte aligned, so the first
+    is padded with zeros, which the kernel skips."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, src in files.items():
+            shutil.copyfile(src, Path(tmp) / name)  # no hard links: cpio would defer their data
+        archive = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], input="".join(f"{n}\n" for n in files),
+                                 cwd=tmp, capture_output=True, check=True).stdout
+    base = Path(initrd).read_bytes()
+    out.write_bytes(base + bytes(-len(base) % 512) + archive)
+    return out

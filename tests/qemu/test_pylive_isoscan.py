@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from qemu import NO_SHELL_ARGS, boot
+from qemu.initrd import with_extra_files
 from qemu.media import assemble_gpt_disk, make_ext4_image
 
 PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
@@ -116,13 +117,7 @@ def test_iso_scan_without_systemd(kernel, nosd_initrd, live_iso, iso_disk, qemu_
 
 def test_iso_file_inside_the_initramfs(kernel, pylive_initrd, live_iso, qemu_workdir):
     """root=live:/live.iso: the ISO rides in a second initramfs archive (the kernel unpacks both)."""
-    extra = qemu_workdir / "extra"
-    extra.mkdir()
-    shutil.copyfile(live_iso.path, extra / "live.iso")
-    archive = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], input=b"live.iso\n", cwd=extra,
-                             capture_output=True, check=True).stdout
-    initrd = qemu_workdir / "initrd-with-iso.img"
-    initrd.write_bytes(Path(pylive_initrd).read_bytes() + archive)
+    initrd = with_extra_files(pylive_initrd, {"live.iso": live_iso.path}, qemu_workdir / "initrd-with-iso.img")
     r = boot(kernel, initrd, f"root=live:/live.iso {NO_SHELL_ARGS}", workdir=qemu_workdir / "boot",
              timeout_s=240, memory_mb=2048)
     assert r.report_complete, r.console[-3000:]
