@@ -140,8 +140,9 @@ def with_extra_files(initrd: Path, files: dict[str, Path], out: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         for name, src in files.items():
             shutil.copyfile(src, Path(tmp) / name)  # no hard links: cpio would defer their data
-        archive = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], input="".join(f"{n}\n" for n in files),
-                                 cwd=tmp, capture_output=True, check=True).stdout
+        names = "".join(f"{n}\n" for n in files).encode()
+        archive = subprocess.run(["cpio", "-o", "-H", "newc", "--quiet"], input=names, cwd=tmp, capture_output=True,
+                                 check=True).stdout
     base = Path(initrd).read_bytes()
     out.write_bytes(base + bytes(-len(base) % 512) + archive)
     return out

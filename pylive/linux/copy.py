@@ -39,10 +39,11 @@ def source_size(fd: int) -> int:
 
 
 def read_ahead(fd: int, *, block: int = BLOCK, limit: int | None = None, depth: int = DEPTH,
-               drop_behind: bool = False) -> Generator[memoryview, None, None]:
+               drop_behind: bool = False, crcs: list[int] | None = None) -> Generator[memoryview, None, None]:
     """The bytes of fd from its current offset (up to `limit`), in full blocks but the last, read by a
     thread up to `depth` blocks ahead. A view is valid until the next one is asked for. A read error
-    is raised here, with the offset it happened at."""
+    is raised here, with the offset it happened at. With `crcs`, the reading thread appends each
+    block's CRC-32 to it (the sums then cost the consumer nothing: a copy's writes run beside them)."""
     free: queue.Queue[memoryview | None] = queue.Queue()
     full: queue.Queue[tuple[memoryview, int] | OSError] = queue.Queue()
     for _ in range(depth):
@@ -59,6 +60,8 @@ def read_ahead(fd: int, *, block: int = BLOCK, limit: int | None = None, depth: 
             except OSError as e:
                 full.put(OSError(e.errno, f"{e.strerror} (reading at {pos >> 20} MiB)", e.filename))
                 return
+            if crcs is not None and n:
+                crcs.append(zlib.crc32(view[:n]))
             full.put((view, n))
             if n == 0:
                 return
@@ -99,9 +102,8 @@ def copy_with_sums(src: str, dest: str, *, block: int = BLOCK,
         try:
             crcs: list[int] = []
             done = 0
-            with contextlib.closing(read_ahead(fin, block=block, drop_behind=True)) as chunks:
+            with contextlib.closing(read_ahead(fin, block=block, drop_behind=True, crcs=crcs)) as chunks:
                 for chunk in chunks:
-                    crcs.append(zlib.crc32(chunk))
                     try:
                         _write_all(fout, chunk)
                     except OSError as e:
