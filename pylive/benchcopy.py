@@ -58,42 +58,43 @@ def verify(src: str, dest: str, block: int) -> int:
     return sums_of(dest, block=block).size
 
 
+def _file_to_file(body: Callable[[int, int, int], int]) -> Callable[[str, str, int], int]:
+    """A runner that opens src (sequential read-ahead) and a fresh dest, and lets `body` copy."""
+    def run(src: str, dest: str, block: int) -> int:
+        fin = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+        fout = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            _advise(fin, os.POSIX_FADV_SEQUENTIAL)
+            return body(fin, fout, block)
+        finally:
+            os.close(fin)
+            os.close(fout)
+    return run
+
+
 def _user_copy(with_sums: bool) -> Callable[[str, str, int], int]:
     """A copy through a buffer in one thread: with CRC-32 sums (what pylive's copy does, without its
     read-ahead thread), or without (the floor of any copy)."""
-    def run(src: str, dest: str, block: int) -> int:
-        fin = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
-        fout = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            _advise(fin, os.POSIX_FADV_SEQUENTIAL)
-            view = memoryview(bytearray(block))
-            done = 0
-            while n := _fill(fin, view):
-                if with_sums:
-                    zlib.crc32(view[:n])
-                _write_all(fout, view[:n])
-                done += n
-            return done
-        finally:
-            os.close(fin)
-            os.close(fout)
-    return run
+    def body(fin: int, fout: int, block: int) -> int:
+        view = memoryview(bytearray(block))
+        done = 0
+        while n := _fill(fin, view):
+            if with_sums:
+                zlib.crc32(view[:n])
+            _write_all(fout, view[:n])
+            done += n
+        return done
+    return _file_to_file(body)
 
 
 def _kernel(call: Callable[[int, int, int], int]) -> Callable[[str, str, int], int]:
-    def run(src: str, dest: str, block: int) -> int:
-        fin = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
-        fout = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            _advise(fin, os.POSIX_FADV_SEQUENTIAL)
-            done = 0
-            while n := call(fin, fout, block):
-                done += n
-            return done
-        finally:
-            os.close(fin)
-            os.close(fout)
-    return run
+    """A copy the kernel makes (copy_file_range, sendfile): nothing passes through user space."""
+    def body(fin: int, fout: int, block: int) -> int:
+        done = 0
+        while n := call(fin, fout, block):
+            done += n
+        return done
+    return _file_to_file(body)
 
 
 RUNNERS: dict[str, Callable[[str, str, int], int]] = {
