@@ -13,7 +13,7 @@ rd.writable.fsimg, rd.live.check).
   the first read (about 0.35 s per GiB measured, with the device idle); room is checked before the
   copy instead (planner.plan_copy_to_ram).
 
-The block size and the methods were measured with tests/bench/copy.py (README, "Copy to RAM").
+The block size and the methods were measured with tests/bench/copy_speed.py (README, "Copy to RAM").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The RAM copy against a plain sequential read, over block sizes and methods (host, from the source tree).
 
-    build/venv/bin/python tests/bench/copy.py [FILE] [--dest-dir /dev/shm] [--size-mib 1024] [--runs 3]
+    build/venv/bin/python tests/bench/copy_speed.py [FILE] [--dest-dir /dev/shm] [--size-mib 1024] [--runs 3]
 
 Without FILE it writes a file of random bytes under /var/tmp (on disk, not tmpfs) and removes it
 afterwards. In a QEMU guest the compiled binary runs the same code: `pylive bench-copy FILE`.
