@@ -100,7 +100,7 @@ def cmd_explain(args: SimpleNamespace) -> int:
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
         print(render(data), end="")
-    return EXIT_FAILED if "error" in data or data.get("executable") is False else EXIT_OK
+    return EXIT_FAILED if "error" in data else EXIT_OK
 
 
 def cmd_check_media(args: SimpleNamespace) -> int:

@@ -7,7 +7,7 @@ import posixpath
 
 from pylive import planner
 from pylive.devspec import SpecKind
-from pylive.errors import LiveError, NotSupportedYet
+from pylive.errors import LiveError
 from pylive.executor import Executor
 from pylive.log import log
 from pylive.options import LiveOptions
@@ -21,10 +21,6 @@ if TYPE_CHECKING:
     from pylive.system import System  # annotations only: explain never loads the real system
 
 STATE_FILE = "/run/initramfs/pylive.json"
-PERSISTENT_MODES = frozenset({
-    Mode.DM_SNAPSHOT_PERSISTENT, Mode.DM_SNAPSHOT_PERSISTENT_RO,
-    Mode.OVERLAYFS_PERSISTENT, Mode.OVERLAYFS_PERSISTENT_RO,
-})
 
 
 @record
@@ -43,8 +39,7 @@ class BootResult:
 def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: bool = False) -> BootResult:
     """Find the medium, build the live root and mount it on `newroot`; undo everything on failure.
 
-    dry_run (pylive explain): every mode is planned and the steps of modes not executable yet are
-    only listed; `system` then only reads.
+    dry_run (pylive explain): the steps are planned and listed; `system` then only reads.
     """
     intent = planner.resolve_intent(opts)
     for warning in intent.warnings:
@@ -60,14 +55,10 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
 
         probe = None
         if intent.persistent is not None:
-            if not dry_run and not PERSISTENT_MODES & planner.EXECUTABLE_MODES:
-                raise NotSupportedYet(f"a persistent overlay (overlay {intent.persistent})")
             probe = _probe_overlay(opts, intent, system, ex, livedev)
         decision = planner.choose_mode(opts, intent, image, probe)
         for warning in decision.warnings:
             log.warning("%s", warning)
-        if not dry_run and not planner.executable(decision.mode, opts, image):
-            raise NotSupportedYet(decision.mode.value)
         if probe is not None and probe.found is Found.NOTHING:
             ex.run(planner.plan_missing_overlay_notice(opts, intent))
         elif probe is not None:

@@ -355,9 +355,6 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
             out["warnings"] += result.decision.warnings
             out["image"] = result.image.kind.value
             out["steps"] = [s.describe() for s in result.steps]
-            out["executable"] = planner.executable(result.mode, opts, result.image)
-            if not out["executable"]:
-                out["notes"] = [f"this pylive does not execute '{result.mode.value}' yet: the boot would stop there"]
         except LiveError as e:
             out["error"] = str(e)
         out["loop_devices"] = dict(system.loops)

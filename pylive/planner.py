@@ -95,19 +95,6 @@ class Mode(enum.Enum):
     OVERLAYFS_PERSISTENT_RO = "persistent OverlayFS, read-only, under a temporary upper"
 
 
-# Modes whose execution has been proven by QEMU boots; any other one stops with one line.
-EXECUTABLE_MODES = frozenset({Mode.DM_SNAPSHOT_TEMP, Mode.OVERLAYFS_TEMP, Mode.DM_SNAPSHOT_PERSISTENT,
-                              Mode.OVERLAYFS_PERSISTENT, Mode.DM_SNAPSHOT_PERSISTENT_RO,
-                              Mode.OVERLAYFS_PERSISTENT_RO, Mode.DM_THIN_TEMP})
-
-
-def executable(mode: Mode, opts: LiveOptions, image: RootImage) -> bool:
-    """Whether this pylive runs a mode. The writable linear device runs over a RAM copy (rd.live.ram of
-    an uncompressed image, rd.writable.fsimg), or over the medium's uncompressed image mounted `rw`."""
-    del opts, image  # every mode that choose_mode returns runs
-    return mode in EXECUTABLE_MODES or mode is Mode.DM_LINEAR_RW
-
-
 def copies_fsimg(opts: LiveOptions, image: RootImage) -> bool:
     """Whether plan_root copies the root filesystem image into RAM."""
     if image.kind is ImageKind.FLATTENED:
