@@ -9,14 +9,13 @@ both rates and their ratio. Not a test: nothing here passes or fails.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
 
 from . import BUILD_DIR, CACHE_DIR
 from .kernel import Kernel, ensure_kernel
-from .media import default_root_tree, make_ext4_image, make_iso, make_squashfs
+from .media import default_root_tree, make_filler_iso
 from .pylive_initrd import build_pylive_initrd
 from .run_qemu import NO_SHELL_ARGS, boot
 
@@ -29,14 +28,7 @@ def build_bench_iso() -> Path:
     iso = work / "bench.iso"
     if iso.exists():
         return iso
-    src = work / "squash-src/LiveOS"
-    src.mkdir(parents=True, exist_ok=True)
-    make_ext4_image(default_root_tree(BUILD_DIR), src / "rootfs.img", 64, "pylive-root")
-    with open(src / "filler", "wb") as f:
-        for _ in range(FILLER_MIB):
-            f.write(os.urandom(1 << 20))
-    make_squashfs(work / "squash-src", work / "isoroot/LiveOS/squashfs.img", comp="lz4")
-    return make_iso(work / "isoroot", iso, LABEL)
+    return make_filler_iso(work, iso, LABEL, root_tree=default_root_tree(BUILD_DIR), filler_mib=FILLER_MIB)
 
 
 def measure(kernel: Kernel, initrd: Path, iso: Path, smp: int) -> tuple[float, float, str] | None:

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -427,24 +428,35 @@ def make_erofs(srcdir: Path, out: Path, *, comp: str | None = "lz4hc",
     return out
 
 
+def _cached_iso(out: Path, work: Path | None, key: list[object], root_tree: Path, *, what: str, label: str,
+                layout: str, iso_date: str | None, fill: Callable[[Path, Path], object],
+                rootfs_label: str = "") -> Media:
+    """An ISO of one layout, rebuilt only when ``key``, the root tree or the harness changed:
+    ``fill(isoroot, work)`` puts LiveOS/ in isoroot."""
+    out, work = _paths(out, work)
+    digest_key = digest(key, [root_tree, *_sources_key()])
+    meta = _cached(out, digest_key)
+    if meta:
+        return _media_from_meta(meta, out)
+    t0 = _begin(out, work, what, label)
+    isoroot = work / "isoroot"
+    fill(isoroot, work)
+    make_iso(isoroot, out, label, date=iso_date)
+    info = _check_iso(out, label)
+    media = Media(out, label, info.get("UUID", ""), "iso9660", layout, rootfs_label)
+    return _finish(out, digest_key, media, work, t0)
+
+
 def build_flat_iso(out: Path, label: str, work: Path | None = None, *, root_tree: Path,
                    squashfs_comp: str = "xz", iso_date: str | None = None) -> Media:
     """ISO whose LiveOS/squashfs.img is a squashfs of the root tree itself
     (flattened: /usr, /etc, /sbin/init at its top). Layout "squashfs-flat"."""
-    out, work = _paths(out, work)
-    key = digest(["flat-iso-v1", label, squashfs_comp, iso_date],
-                 [root_tree, *_sources_key()])
-    meta = _cached(out, key)
-    if meta:
-        return _media_from_meta(meta, out)
-    t0 = _begin(out, work, "flattened-squashfs ISO", label)
-    isoroot = work / "isoroot"
-    make_squashfs(flat_source_tree(root_tree, work), isoroot / "LiveOS" / "squashfs.img",
-                  comp=squashfs_comp)
-    make_iso(isoroot, out, label, date=iso_date)
-    info = _check_iso(out, label)
-    media = Media(out, label, info.get("UUID", ""), "iso9660", "squashfs-flat", "")
-    return _finish(out, key, media, work, t0)
+    def fill(isoroot: Path, work: Path) -> None:
+        make_squashfs(flat_source_tree(root_tree, work), isoroot / "LiveOS" / "squashfs.img", comp=squashfs_comp)
+
+    return _cached_iso(out, work, ["flat-iso-v1", label, squashfs_comp, iso_date], root_tree,
+                       what="flattened-squashfs ISO", label=label, layout="squashfs-flat", iso_date=iso_date,
+                       fill=fill)
 
 
 def build_erofs_flat_iso(out: Path, label: str, work: Path | None = None, *, root_tree: Path,
@@ -452,22 +464,13 @@ def build_erofs_flat_iso(out: Path, label: str, work: Path | None = None, *, roo
                          iso_date: str | None = None) -> Media:
     """Like build_flat_iso, but LiveOS/squashfs.img is an EROFS image of the
     root tree (dracut-ng >= 103 accepts erofs there). Layout "erofs-flat"."""
-    out, work = _paths(out, work)
-    key = digest(["erofs-flat-iso-v1", label, erofs_comp, iso_date],
-                 [root_tree, *_sources_key()])
-    meta = _cached(out, key)
-    if meta:
-        return _media_from_meta(meta, out)
-    t0 = _begin(out, work, "flattened-EROFS ISO", label)
-    isoroot = work / "isoroot"
-    img = make_erofs(flat_source_tree(root_tree, work), isoroot / "LiveOS" / "squashfs.img",
-                     comp=erofs_comp)
-    if blkid_probe(img).get("TYPE") != "erofs":
-        raise HarnessError(f"blkid does not see erofs in {img}: {blkid_probe(img)}")
-    make_iso(isoroot, out, label, date=iso_date)
-    info = _check_iso(out, label)
-    media = Media(out, label, info.get("UUID", ""), "iso9660", "erofs-flat", "")
-    return _finish(out, key, media, work, t0)
+    def fill(isoroot: Path, work: Path) -> None:
+        img = make_erofs(flat_source_tree(root_tree, work), isoroot / "LiveOS" / "squashfs.img", comp=erofs_comp)
+        if blkid_probe(img).get("TYPE") != "erofs":
+            raise HarnessError(f"blkid does not see erofs in {img}: {blkid_probe(img)}")
+
+    return _cached_iso(out, work, ["erofs-flat-iso-v1", label, erofs_comp, iso_date], root_tree,
+                       what="flattened-EROFS ISO", label=label, layout="erofs-flat", iso_date=iso_date, fill=fill)
 
 
 def build_uncompressed_iso(out: Path, label: str, work: Path | None = None, *,
@@ -475,20 +478,25 @@ def build_uncompressed_iso(out: Path, label: str, work: Path | None = None, *,
                            rootfs_label: str = ROOTFS_LABEL) -> Media:
     """ISO with LiveOS/rootfs.img (ext4) directly on it and no squashfs
     (livecd-tools ``--skipcompress``). Layout "uncompressed-rootfs"."""
-    out, work = _paths(out, work)
-    key = digest(["uncompressed-iso-v1", label, rootfs_mb, iso_date, rootfs_label],
-                 [root_tree, *_sources_key()])
-    meta = _cached(out, key)
-    if meta:
-        return _media_from_meta(meta, out)
-    t0 = _begin(out, work, "uncompressed-rootfs ISO", label)
-    isoroot = work / "isoroot"
-    make_ext4_image(root_tree, isoroot / "LiveOS" / "rootfs.img", rootfs_mb, rootfs_label)
-    make_iso(isoroot, out, label, date=iso_date)
-    info = _check_iso(out, label)
-    media = Media(out, label, info.get("UUID", ""), "iso9660", "uncompressed-rootfs",
-                  rootfs_label)
-    return _finish(out, key, media, work, t0)
+    def fill(isoroot: Path, _work: Path) -> None:
+        make_ext4_image(root_tree, isoroot / "LiveOS" / "rootfs.img", rootfs_mb, rootfs_label)
+
+    return _cached_iso(out, work, ["uncompressed-iso-v1", label, rootfs_mb, iso_date, rootfs_label], root_tree,
+                       what="uncompressed-rootfs ISO", label=label, layout="uncompressed-rootfs",
+                       iso_date=iso_date, fill=fill, rootfs_label=rootfs_label)
+
+
+def make_filler_iso(work: Path, out: Path, label: str, *, root_tree: Path, filler_mib: int) -> Path:
+    """A live ISO whose squashfs also holds ``filler_mib`` MiB of random data (LiveOS/filler), so
+    that reading the medium takes a while: the media check and the RAM copy benchmark. The
+    data does not compress; lz4 keeps mksquashfs quick. Not cached: the caller decides."""
+    src = work / "squash-src"
+    make_ext4_image(root_tree, src / "LiveOS" / "rootfs.img", 64, ROOTFS_LABEL)
+    with open(src / "LiveOS" / "filler", "wb") as fh:
+        for _ in range(filler_mib):
+            fh.write(os.urandom(_MIB))
+    make_squashfs(src, work / "isoroot" / "LiveOS" / "squashfs.img", comp="lz4")
+    return make_iso(work / "isoroot", out, label)
 
 
 # ---- GPT disk image ------------------------------------------------------

@@ -4,14 +4,11 @@ the guest reported or left on the disk."""
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
 from pathlib import Path
 
 from qemu import NO_SHELL_ARGS, boot
+from qemu._util import run
 from qemu.media import make_ext4_image
-
-PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
 
 
 def persist_disk(workdir: Path, files: dict[str, int | None]) -> Path:
@@ -30,8 +27,7 @@ def persist_disk(workdir: Path, files: dict[str, int | None]) -> Path:
 
 
 def debugfs(disk: Path, command: str) -> str:
-    return subprocess.run(["debugfs", "-R", command, str(disk)], capture_output=True, text=True, check=True,
-                          env=dict(os.environ, PATH=PATH)).stdout
+    return run(["debugfs", "-R", command, disk], quiet=True).stdout
 
 
 def run_boot(kernel, initrd, iso, disk, extra: str, *, workdir: Path, name: str, **kw):
@@ -46,14 +42,3 @@ def checksums(disk: Path, workdir: Path) -> dict[str, str]:
     debugfs(disk, f"rdump / {out}")
     return {str(f.relative_to(out)): hashlib.sha256(f.read_bytes()).hexdigest()
             for f in sorted(out.rglob("*")) if f.is_file()}
-
-
-def pylive_lines(console: str, text: str) -> list[str]:
-    """pylive's kernel-log lines (timestamp stripped) that contain text."""
-    return [ln.split("] ", 1)[1] for ln in console.splitlines() if "] pylive: " in ln and text in ln]
-
-
-def written(report) -> tuple[str, str]:
-    """(what the previous boot left, what this boot wrote)."""
-    token = report["root-write"].splitlines()[0].removeprefix("token=")
-    return report.get("previous-write", "").strip(), token

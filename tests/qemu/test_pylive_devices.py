@@ -7,39 +7,17 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
+from guestreport import loops, mounts, pylive_lines, root_ok, written
 
-from qemu import NO_SHELL_ARGS, boot, parse_kv_lines
+from qemu import NO_SHELL_ARGS, boot
+from qemu._util import run
 from qemu.initrd import with_extra_files
 from qemu.media import assemble_gpt_disk, make_ext4_image, make_iso, make_squashfs
 
-PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
 MIB = 1 << 20
-
-
-def _run(cmd: list[str], **kw) -> None:
-    subprocess.run([str(c) for c in cmd], check=True, capture_output=True, env=dict(os.environ, PATH=PATH), **kw)
-
-
-def mounts(report) -> dict[str, list[str]]:
-    return {ln.split()[1]: ln.split() for ln in report["mounts"].splitlines()}
-
-
-def loops(report) -> dict[str, dict[str, str]]:
-    return {d["backing_file"]: d for d in parse_kv_lines(report["loops"])}
-
-
-def written(report) -> tuple[str, str]:
-    lines = report["root-write"].splitlines()
-    assert lines[2] == "match=yes", lines
-    return report.get("previous-write", "").strip(), lines[0].removeprefix("token=")
-
-
-def pylive_lines(console: str, text: str) -> list[str]:
-    return [ln.split("] ", 1)[1] for ln in console.splitlines() if "] pylive: " in ln and text in ln]
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +39,16 @@ def test_hybrid_iso_on_a_whole_disk_with_check(kernel, pylive_initrd, squashfs_i
     efi = qemu_workdir / "efi.img"
     with open(efi, "wb") as f:
         f.truncate(4 * MIB)
-    _run(["mkfs.vfat", "-n", "EFIBOOT", efi])
+    run(["mkfs.vfat", "-n", "EFIBOOT", efi])
     disk = qemu_workdir / "hybrid.img"
     # as Fedora's ISOs: the ISO 9660 at the start of the disk, an EFI partition appended beside it
-    _run(["xorriso", "-as", "mkisofs", "-quiet", "-o", disk, "-V", "PYLIVE HYB", "-R", "-J",
+    run(["xorriso", "-as", "mkisofs", "-quiet", "-o", disk, "-V", "PYLIVE HYB", "-R", "-J",
           "-partition_offset", "16", "-append_partition", "2", "0xef", efi, qemu_workdir / "isoroot"])
-    _run(["implantisomd5", disk])
+    run(["implantisomd5", disk])
     r = run_boot(kernel, pylive_initrd, '"root=live:CDLABEL=PYLIVE HYB" rd.live.check', qemu_workdir / "boot",
                  disks=[(disk, "hybrid")])
     assert r.report_complete, r.console[-3000:]
-    written(r.report)
+    root_ok(r.report)
     devs = {ln.split()[0] for ln in r.report["blockdevs"].splitlines()}
     assert {"sda", "sda1", "sda2"} <= devs, devs
     source = mounts(r.report)["/run/initramfs/live"]
@@ -84,7 +62,7 @@ def test_partition_that_is_the_squashfs(kernel, pylive_initrd, squashfs_img, qem
     r = run_boot(kernel, pylive_initrd, "root=live:PARTLABEL=pylive-squash", qemu_workdir / "boot",
                  disks=[(disk, "sqdev")])
     assert r.report_complete, r.console[-3000:]
-    written(r.report)
+    root_ok(r.report)
     assert "/run/initramfs/live" not in mounts(r.report)  # no filesystem around the image: nothing to mount there
     by_file = loops(r.report)
     assert by_file["/dev/sda1"]["ro"] == "1", by_file  # the partition is the squashfs (dracut: SQUASHED=$livedev)
@@ -98,7 +76,7 @@ def test_squashfs_image_inside_the_initramfs(kernel, pylive_initrd, squashfs_img
     initrd = with_extra_files(pylive_initrd, {"live.img": squashfs_img}, qemu_workdir / "initrd-with-img.img")
     r = run_boot(kernel, initrd, "root=live:/live.img", qemu_workdir / "boot", memory_mb=2048)
     assert r.report_complete, r.console[-3000:]
-    written(r.report)
+    root_ok(r.report)
     assert any("backing_file=/live.img" in ln and " ro=1 " in ln for ln in r.report["loops"].splitlines()), \
         r.report["loops"]
 
@@ -110,7 +88,7 @@ def test_legacy_ext3fs_img(kernel, pylive_initrd, test_root, qemu_workdir):
     iso = make_iso(qemu_workdir / "isoroot", qemu_workdir / "ext3fs.iso", "PYLIVE EXT3FS")
     r = run_boot(kernel, pylive_initrd, '"root=live:CDLABEL=PYLIVE EXT3FS"', qemu_workdir / "boot", cdrom=iso)
     assert r.report_complete, r.console[-3000:]
-    written(r.report)
+    root_ok(r.report)
     assert loops(r.report)["/LiveOS/ext3fs.img"]["ro"] == "1"  # inside the squashfs, detached lazily
 
 
@@ -121,6 +99,7 @@ def test_no_overlay_writes_into_the_image_on_the_disk(kernel, pylive_initrd, tes
     cmdline = '"root=live:LABEL=PYLIVE RW" rd.live.overlay=none rw'
     r1 = run_boot(kernel, pylive_initrd, cmdline, qemu_workdir / "boot1", disks=[(disk, "stick")])
     assert r1.report_complete, r1.console[-3000:]
+    root_ok(r1.report)
     previous, token1 = written(r1.report)
     assert previous == ""
     assert re.search(r"^live-rw: 0 131072 linear 7:\d+ 0$", r1.report["dmsetup-table"], re.M), \
@@ -129,6 +108,7 @@ def test_no_overlay_writes_into_the_image_on_the_disk(kernel, pylive_initrd, tes
     assert mounts(r1.report)["/run/initramfs/live"][3].split(",")[0] == "rw"
     r2 = run_boot(kernel, pylive_initrd, cmdline, qemu_workdir / "boot2", disks=[(disk, "stick")])
     assert r2.report_complete, r2.console[-3000:]
+    root_ok(r2.report)
     assert written(r2.report)[0] == token1  # written into the image itself
 
     # without rw it refuses, in one line, instead of failing on the first write

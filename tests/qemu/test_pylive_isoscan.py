@@ -8,24 +8,19 @@ boots in a row here."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from guestreport import mounts
 
 from qemu import NO_SHELL_ARGS, boot
+from qemu._util import run
 from qemu.initrd import with_extra_files
 from qemu.media import assemble_gpt_disk, make_ext4_image
 
-PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
 MIB = 1 << 20
-
-
-def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, env=dict(os.environ, PATH=PATH), **kw)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +34,7 @@ def iso_disk(live_iso, tmp_path_factory) -> Path:
     shutil.copyfile(live_iso.path, work / "p2/isos/live.iso")
     size_mb = live_iso.path.stat().st_size // MIB + 24
     p2 = make_ext4_image(work / "p2", work / "p2.img", size_mb, "data")
-    _run(["debugfs", "-w", "-R", "feature needs_recovery", str(p2)])
+    run(["debugfs", "-w", "-R", "feature needs_recovery", p2])
     disk = assemble_gpt_disk(work / "disk.img", [p1, p2])
     return disk
 
@@ -53,10 +48,6 @@ def run_iso_boot(kernel, initrd, disk: Path, extra: str, workdir: Path):
                 timeout_s=240)
 
 
-def mounted(report, where: str) -> list[str]:
-    return next(ln for ln in report["mounts"].splitlines() if ln.split()[1] == where).split()
-
-
 def test_iso_scan_five_boots_in_a_row(kernel, pylive_initrd, live_iso, iso_disk, qemu_workdir):
     before = sha(iso_disk)
     for i in range(5):
@@ -64,7 +55,7 @@ def test_iso_scan_five_boots_in_a_row(kernel, pylive_initrd, live_iso, iso_disk,
                          f'iso-scan/filename=/isos/live.iso "root=live:CDLABEL={live_iso.label}"',
                          qemu_workdir / f"boot{i}")
         assert r.report_complete, (i, r.console[-3000:])
-        source, _, fstype, options = mounted(r.report, "/run/initramfs/isoscan")[:4]
+        source, _, fstype, options = mounts(r.report)["/run/initramfs/isoscan"][:4]
         assert re.fullmatch(r"/dev/sd[a-z]2", source) and fstype == "ext4", (source, fstype)
         assert options.split(",")[0] == "ro" and "norecovery" in options.split(","), options
         assert re.search(rf"isoscandev -> {source}$", r.report["run-initramfs"], re.M), r.report["run-initramfs"]
@@ -73,7 +64,7 @@ def test_iso_scan_five_boots_in_a_row(kernel, pylive_initrd, live_iso, iso_disk,
         assert len(iso_loops) == 1 and " ro=1 " in iso_loops[0], r.report["loops"]
         loop = iso_loops[0].split()[0]
         assert r.report["livedev"].strip() == f"/dev/{loop}"
-        assert mounted(r.report, "/run/initramfs/live")[:3] == [f"/dev/{loop}", "/run/initramfs/live", "iso9660"]
+        assert mounts(r.report)["/run/initramfs/live"][:3] == [f"/dev/{loop}", "/run/initramfs/live", "iso9660"]
         assert re.search(r"live-rw: 0 131072 snapshot 7:\d+ 7:\d+ PO 8", r.report["dmsetup-table"])
         assert r.report["root-write"].splitlines()[2] == "match=yes"
         assert sha(iso_disk) == before, f"boot {i} wrote to the disk that holds the ISO"
@@ -85,8 +76,8 @@ def test_iso_scan_on_one_filesystem_with_overlayfs(kernel, pylive_initrd, live_i
                      f"iso-scan/filename=LABEL=data:/isos/live.iso root=live:UUID={live_iso.uuid} rd.overlay",
                      qemu_workdir / "boot")
     assert r.report_complete, r.console[-3000:]
-    assert mounted(r.report, "/")[:3] == ["LiveOS_rootfs", "/", "overlay"]
-    assert mounted(r.report, "/run/initramfs/isoscan")[2] == "ext4"
+    assert mounts(r.report)["/"][:3] == ["LiveOS_rootfs", "/", "overlay"]
+    assert mounts(r.report)["/run/initramfs/isoscan"][2] == "ext4"
     assert r.report["root-write"].splitlines()[2] == "match=yes"
     assert sha(iso_disk) == before
 
@@ -109,7 +100,7 @@ def test_iso_scan_without_systemd(kernel, nosd_initrd, live_iso, iso_disk, qemu_
     r = run_iso_boot(kernel, nosd_initrd, iso_disk,
                      f'iso-scan/filename=/isos/live.iso "root=live:CDLABEL={live_iso.label}"', qemu_workdir / "boot")
     assert r.report_complete, r.console[-3000:]
-    assert mounted(r.report, "/run/initramfs/isoscan")[2] == "ext4"
+    assert mounts(r.report)["/run/initramfs/isoscan"][2] == "ext4"
     assert r.report["root-write"].splitlines()[2] == "match=yes"
     assert "systemd[1]" not in r.report["dmesg"].split("pylive-test-init")[0]
     assert sha(iso_disk) == before
@@ -124,5 +115,5 @@ def test_iso_file_inside_the_initramfs(kernel, pylive_initrd, live_iso, qemu_wor
     # switch-root empties the initramfs: the file is gone from the tree, the loop device keeps it
     iso_loops = [ln for ln in r.report["loops"].splitlines() if "backing_file=/live.iso" in ln]
     assert len(iso_loops) == 1 and " ro=1 " in iso_loops[0], r.report["loops"]
-    assert mounted(r.report, "/run/initramfs/live")[2] == "iso9660"
+    assert mounts(r.report)["/run/initramfs/live"][2] == "iso9660"
     assert r.report["root-write"].splitlines()[2] == "match=yes"

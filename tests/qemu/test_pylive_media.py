@@ -6,17 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from guestreport import mounts as mounts_of
+from guestreport import root_ok
 
 from qemu import BUILD_DIR, NO_SHELL_ARGS, boot, parse_kv_lines
 from qemu.media import build_erofs_flat_iso, build_live_disk, build_uncompressed_iso
-
-
-def _mounts(report):
-    return {ln.split()[1]: ln.split() for ln in report["mounts"].splitlines()}
-
-
-def _root_ok(report):
-    assert report["root-write"].splitlines()[2] == "match=yes"
 
 
 def test_uncompressed_rootfs_img(kernel, pylive_initrd, test_root, qemu_workdir):
@@ -24,8 +18,8 @@ def test_uncompressed_rootfs_img(kernel, pylive_initrd, test_root, qemu_workdir)
     r = boot(kernel, pylive_initrd, f'"root=live:CDLABEL={iso.label}" {NO_SHELL_ARGS}', cdrom=iso.path,
              workdir=qemu_workdir, timeout_s=240)
     assert r.report, r.console[-3000:]
-    _root_ok(r.report)
-    assert _mounts(r.report)["/"][:3] == ["/dev/mapper/live-rw", "/", "ext4"]
+    root_ok(r.report)
+    assert mounts_of(r.report)["/"][:3] == ["/dev/mapper/live-rw", "/", "ext4"]
     loops = {d["name"]: d for d in parse_kv_lines(r.report["loops"])}
     base = [d for d in loops.values() if d["backing_file"] == "/run/initramfs/live/LiveOS/rootfs.img"]
     assert len(base) == 1 and base[0]["ro"] == "1"  # straight from the medium, no squashfs
@@ -38,8 +32,8 @@ def test_flattened_erofs(kernel, pylive_initrd, test_root, qemu_workdir):
     r = boot(kernel, pylive_initrd, f'"root=live:CDLABEL={iso.label}" {NO_SHELL_ARGS}', cdrom=iso.path,
              workdir=qemu_workdir, timeout_s=240)
     assert r.report, r.console[-3000:]
-    _root_ok(r.report)
-    mounts = _mounts(r.report)
+    root_ok(r.report)
+    mounts = mounts_of(r.report)
     assert mounts["/"][:3] == ["LiveOS_rootfs", "/", "overlay"]
     assert mounts["/run/rootfsbase"][2] == "erofs" and mounts["/run/initramfs/squashfs"][2] == "erofs"
 
@@ -62,8 +56,8 @@ def test_usb_disk(*, fstype, how, kernel, pylive_initrd, test_root, qemu_workdir
     r = boot(kernel, pylive_initrd, f"{root} {NO_SHELL_ARGS}", disks=[(disk.path, serial)], workdir=qemu_workdir,
              timeout_s=240)
     assert r.report, r.console[-3000:]
-    _root_ok(r.report)
-    mounts = _mounts(r.report)
+    root_ok(r.report)
+    mounts = mounts_of(r.report)
     assert mounts["/run/initramfs/live"][0] == "/dev/sda1" and mounts["/run/initramfs/live"][2] == fstype
     assert mounts["/"][0] == "/dev/mapper/live-rw"
     assert r.report["livedev"].strip() == root.split("live:", 1)[1].strip('"').replace(

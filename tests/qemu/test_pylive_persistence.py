@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 
-from persist import checksums, debugfs, persist_disk, pylive_lines, run_boot, written
+from guestreport import pylive_lines, written
+from persist import checksums, debugfs, persist_disk, run_boot
 
 from qemu import BUILD_DIR
 from qemu.media import build_uncompressed_iso

@@ -6,12 +6,13 @@ overflows, and a power cut while writing. Chained boots share one disk image."""
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
-from persist import PATH, debugfs, persist_disk, pylive_lines, run_boot, written
+from guestreport import pylive_lines, written
+from persist import debugfs, persist_disk, run_boot
 
 from qemu import NO_SHELL_ARGS, ConsoleEvent, boot
+from qemu._util import run
 from qemu.media import fat_add_tree, make_ext4_image
 
 
@@ -27,8 +28,7 @@ def vfat_disk_with_overlay_image(workdir: Path, name: str) -> Path:
     disk = workdir / "stick.img"
     with open(disk, "wb") as f:
         f.truncate(128 << 20)
-    subprocess.run(["mkfs.vfat", "-n", "PERSIST", str(disk)], check=True, capture_output=True,
-                   env={"PATH": PATH})
+    run(["mkfs.vfat", "-n", "PERSIST", disk])
     fat_add_tree(disk, stick_tree)
     return disk
 

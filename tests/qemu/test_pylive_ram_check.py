@@ -5,18 +5,16 @@ cannot fit; and the same paths in an initramfs built without systemd."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from guestreport import loops, mounts, pylive_lines, root_ok
 
-from qemu import BUILD_DIR, NO_SHELL_ARGS, ConsoleEvent, boot, parse_kv_lines
-from qemu.media import build_flat_iso, build_uncompressed_iso, make_ext4_image, make_iso, make_squashfs
-
-PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
+from qemu import BUILD_DIR, NO_SHELL_ARGS, ConsoleEvent, boot
+from qemu._util import run
+from qemu.media import build_flat_iso, build_uncompressed_iso, make_filler_iso
 
 
 @pytest.fixture(scope="module")
@@ -24,25 +22,9 @@ def implanted_iso(live_iso, tmp_path_factory) -> Path:
     """The live ISO with an MD5 implanted by isomd5sum's implantisomd5."""
     out = tmp_path_factory.mktemp("md5") / "live-md5.iso"
     shutil.copyfile(live_iso.path, out)
-    subprocess.run(["implantisomd5", str(out)], check=True, capture_output=True, env={"PATH": PATH})
-    subprocess.run(["checkisomd5", str(out)], check=True, capture_output=True, env={"PATH": PATH})
+    run(["implantisomd5", out])
+    run(["checkisomd5", out])
     return out
-
-
-def pylive_lines(console: str, text: str) -> list[str]:
-    return [ln.split("] ", 1)[1] for ln in console.splitlines() if "] pylive: " in ln and text in ln]
-
-
-def mounts(report) -> dict[str, list[str]]:
-    return {ln.split()[1]: ln.split() for ln in report["mounts"].splitlines()}
-
-
-def loops(report) -> dict[str, dict[str, str]]:
-    return {d["backing_file"]: d for d in parse_kv_lines(report["loops"])}
-
-
-def root_ok(report) -> None:
-    assert report["root-write"].splitlines()[2] == "match=yes"
 
 
 def live_boot(kernel, initrd, iso: Path, label: str, extra: str, *, workdir: Path, **kw):
@@ -80,15 +62,8 @@ def test_check_of_a_damaged_medium_stops_and_waits_for_enter(kernel, pylive_init
 
 def test_check_skipped_with_esc(kernel, pylive_initrd, test_root, qemu_workdir):
     """An ISO large enough (256 MiB of random data) that Esc arrives while the check runs."""
-    src = qemu_workdir / "src/LiveOS"
-    src.mkdir(parents=True)
-    make_ext4_image(test_root, src / "rootfs.img", 64, "pylive-root")
-    with open(src / "filler", "wb") as f:
-        for _ in range(256):
-            f.write(os.urandom(1 << 20))
-    make_squashfs(qemu_workdir / "src", qemu_workdir / "isoroot/LiveOS/squashfs.img", comp="lz4")
-    iso = make_iso(qemu_workdir / "isoroot", qemu_workdir / "big.iso", "PYLIVE BIG")
-    subprocess.run(["implantisomd5", str(iso)], check=True, capture_output=True, env={"PATH": PATH})
+    iso = make_filler_iso(qemu_workdir, qemu_workdir / "big.iso", "PYLIVE BIG", root_tree=test_root, filler_mib=256)
+    run(["implantisomd5", iso])
     r = live_boot(kernel, pylive_initrd, iso, "PYLIVE BIG", "rd.live.check", workdir=qemu_workdir / "boot",
                   events=[ConsoleEvent("checking /dev/sr0 (Esc skips)", b"\x1b", delay_s=0.5)], memory_mb=2048)
     assert r.report_complete, r.console[-3000:]
@@ -167,7 +142,7 @@ def test_without_systemd_flattened_overlayfs_and_check(kernel, nosd_initrd, test
     iso = build_flat_iso(BUILD_DIR / "media" / "flat.iso", "PYLIVE FLAT", root_tree=test_root)
     implanted = qemu_workdir / "flat-md5.iso"
     shutil.copyfile(iso.path, implanted)
-    subprocess.run(["implantisomd5", str(implanted)], check=True, capture_output=True, env={"PATH": PATH})
+    run(["implantisomd5", implanted])
     r = live_boot(kernel, nosd_initrd, implanted, iso.label, "rd.live.check", workdir=qemu_workdir / "boot")
     assert r.report_complete, r.console[-3000:]
     root_ok(r.report)
