@@ -109,7 +109,7 @@ def static_busybox(cache: Path | None = None) -> Path:
 # --------------------------------------------------------------------------
 # test root tree
 
-def _shared_libs(binary: Path) -> list[Path]:
+def shared_libs(binary: Path) -> list[Path]:
     """The shared libraries and the dynamic loader of a binary, via ldd."""
     proc = run(["ldd", binary], check=False, quiet=True)
     if "not a dynamic executable" in proc.stdout + proc.stderr:
@@ -175,7 +175,7 @@ def build_test_root(dest: Path, *, init_script: Path | None = None,
         if not src:
             raise HarnessError(f"{tool} not found on the host")
         _copy_file(Path(src), dest, rel)
-        for lib in _shared_libs(Path(src)):
+        for lib in shared_libs(Path(src)):
             _copy_file(lib, dest, str(lib))
 
     (dest / "etc/os-release").write_text(OS_RELEASE)

@@ -306,7 +306,7 @@ def kvm_usable(kernel: Kernel, cache: Path | None = None, *, refresh: bool = Fal
 
 def build_qemu_cmd(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | None,
                    disks: Sequence[DiskSpec], memory_mb: int, console: Path, report: Path,
-                   accel: str, smp: int = 1, cdrom_bus: str = "scsi",
+                   accel: str, smp: int = 1, cdrom_bus: str = "scsi", cdrom_read_mib_s: int | None = None,
                    extra_qemu_args: Sequence[str] = (), console_socket: Path | None = None) -> list[str]:
     cmd = [QEMU, "-M", "q35", "-m", str(memory_mb), "-smp", str(smp),
            "-nodefaults", "-display", "none", "-vga", "none", "-no-reboot"]
@@ -324,7 +324,9 @@ def build_qemu_cmd(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | 
     if need_scsi:
         cmd += ["-device", "virtio-scsi-pci,id=scsi0"]
     if cdrom is not None:
-        cmd += ["-drive", f"if=none,id=cd0,media=cdrom,readonly=on,format=raw,"
+        # a throttled CD reads at a real medium's pace (QEMU's block throttling, bytes/s)
+        throttle = f",throttling.bps-read={cdrom_read_mib_s << 20}" if cdrom_read_mib_s else ""
+        cmd += ["-drive", f"if=none,id=cd0,media=cdrom,readonly=on,format=raw{throttle},"
                           f"file={_chardev_path(Path(cdrom).resolve())}"]
         if cdrom_bus == "scsi":
             cmd += ["-device", "scsi-cd,drive=cd0,bus=scsi0.0"]
@@ -347,14 +349,14 @@ def build_qemu_cmd(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | 
 
 def boot(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | None = None,
          disks: Sequence[DiskSpec] = (), memory_mb: int = 1536, timeout_s: float = 120,
-         workdir: Path, smp: int = 1, cdrom_bus: str = "scsi", accel: str | None = None,
-         base_cmdline: str = BASE_CMDLINE,
+         workdir: Path, smp: int = 1, cdrom_bus: str = "scsi", cdrom_read_mib_s: int | None = None,
+         accel: str | None = None, base_cmdline: str = BASE_CMDLINE,
          extra_qemu_args: Sequence[str] = (), events: Sequence[ConsoleEvent] = ()) -> BootResult:
     """Boot ``kernel``+``initrd`` with ``cmdline`` and return what came back.
 
     ``base_cmdline`` (console=ttyS0,115200 panic=1 oops=panic) is prepended to
     ``cmdline``. The CD-ROM sits on virtio-scsi (``scsi-cd``, /dev/sr0 in the
-    guest) unless ``cdrom_bus='ahci'``. Disks are ``scsi-hd`` with
+    guest) unless ``cdrom_bus='ahci'``; ``cdrom_read_mib_s`` holds its reads to that rate. Disks are ``scsi-hd`` with
     ``serial=<name>`` (default: the file's stem), so in the guest they appear as
     /dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_<name>. QEMU is killed after
     ``timeout_s`` seconds (``timed_out=True``, ``returncode=None``), or 2 s
@@ -378,7 +380,7 @@ def boot(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | None = Non
     sock = sock_dir / "con.sock" if sock_dir else None
     cmd = build_qemu_cmd(kernel, Path(initrd).resolve(), full_cmdline, cdrom=cdrom,
                          disks=disks, memory_mb=memory_mb, console=console, report=report,
-                         accel=accel, smp=smp, cdrom_bus=cdrom_bus,
+                         accel=accel, smp=smp, cdrom_bus=cdrom_bus, cdrom_read_mib_s=cdrom_read_mib_s,
                          extra_qemu_args=extra_qemu_args, console_socket=sock)
     log(f"booting ({accel}, timeout {timeout_s:.0f}s): {quote_cmd(cmd)}")
     (workdir / "qemu-cmd.sh").write_text("#!/bin/sh\n" + quote_cmd(cmd) + "\n")

@@ -157,7 +157,9 @@ rep df -k /
 #   fill=<MiB>  write that much to the root (a persistent overlay overflows), then show dm status
 #   trim=<MiB>  write, delete and fstrim that much; show the thin pool's backing memory each time
 #   powercut    sync a token, say "powercut-ready", then write without end (the harness kills QEMU)
-#   readbench   read LiveOS/squashfs.img from the (released) CD once, cold: seconds and bytes
+#   readbench   read LiveOS/squashfs.img from the (released) CD twice, cold: seconds and bytes
+#   benchcopy   `pylive bench-copy` of the medium's squashfs.img with every copy method, when the
+#               root carries the binary in /opt/pylive (make bench)
 tests=
 read -r cmdline < /proc/cmdline
 for word in $cmdline; do
@@ -191,17 +193,27 @@ for t in $(echo "$tests" | tr ',' ' '); do
         sync
         thin_kib trimmed
         ;;
+    benchcopy)
+        section benchcopy
+        if [ -x /opt/pylive/pylive ]; then
+            /opt/pylive/pylive bench-copy /run/initramfs/live/LiveOS/squashfs.img --dest-dir /run \
+                --methods read,copy,copy1,rw,sendfile --runs 2 >&3 2>&1
+            printf 'rc=%s\n' "$?" >&3
+        fi
+        ;;
     readbench)
         section readbench
         mkdir -p /mnt/medium
         if mount -t iso9660 -o ro /dev/sr0 /mnt/medium 2>&3; then
-            sync
-            echo 3 > /proc/sys/vm/drop_caches
-            read -r t0 _ < /proc/uptime
-            dd if=/mnt/medium/LiveOS/squashfs.img of=/dev/null bs=4M 2>/dev/null
-            read -r t1 _ < /proc/uptime
-            printf 'bytes=%s seconds=%s\n' "$(stat -c %s /mnt/medium/LiveOS/squashfs.img)" \
-                "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" >&3
+            for run in 1 2; do
+                sync
+                echo 3 > /proc/sys/vm/drop_caches
+                read -r t0 _ < /proc/uptime
+                dd if=/mnt/medium/LiveOS/squashfs.img of=/dev/null bs=4M 2>/dev/null
+                read -r t1 _ < /proc/uptime
+                printf 'bytes=%s seconds=%s\n' "$(stat -c %s /mnt/medium/LiveOS/squashfs.img)" \
+                    "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" >&3
+            done
             umount /mnt/medium
         fi
         ;;
