@@ -205,7 +205,7 @@ for t in $(echo "$tests" | tr ',' ' '); do
         section readbench
         mkdir -p /mnt/medium
         if mount -t iso9660 -o ro /dev/sr0 /mnt/medium 2>&3; then
-            for run in 1 2; do
+            for _ in 1 2; do
                 sync
                 echo 3 > /proc/sys/vm/drop_caches
                 read -r t0 _ < /proc/uptime
