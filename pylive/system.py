@@ -81,6 +81,27 @@ class RealSystem:
         self.root = root
         self._block_events: BlockEvents | None = None  # started by iso-scan's first wait for more devices
         self.console = console
+        self._splash_hidden = False
+
+    def _hide_splash(self) -> None:
+        """Plymouth's splash covers the console and takes its keys: hide it, once, before pylive shows
+        progress or asks for a key there (dracut hides it before its media check too)."""
+        if self._splash_hidden:
+            return
+        self._splash_hidden = True
+        import shutil
+
+        plymouth = shutil.which("plymouth")
+        if plymouth is None:  # no plymouth in this initramfs
+            return
+        try:
+            running = subprocess.run([plymouth, "--ping"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, timeout=5, check=False).returncode == 0
+            if running:
+                subprocess.run([plymouth, "--hide-splash"], stdin=subprocess.DEVNULL, timeout=5, check=True)
+        except (OSError, subprocess.SubprocessError) as e:
+            log.warning("could not hide the plymouth splash (%s): what pylive shows on the console may be "
+                        "hidden; press Esc to see it", e)
 
     def wait_for_device(self, path: str, timeout_s: float) -> str | None:
         from pylive.linux.udev import wait_for_path
@@ -176,6 +197,7 @@ class RealSystem:
 
     def ask(self, text: str) -> None:
         # dracut: the message, then a blocking read on the console until Enter is pressed
+        self._hide_splash()
         with open("/dev/console", "r+b", buffering=0) as console:
             console.write(f"\n\n{text}\nPress [Enter] to continue.\n".encode())
             console.readline()
@@ -280,6 +302,7 @@ class RealSystem:
         console = Console.open(self.console) if self.console else None
         with contextlib.ExitStack() as stack:
             if console is not None:
+                self._hide_splash()
                 stack.callback(console.close)
                 display = Display(console.write, overwrite=True, every_s=1.0)
             else:
@@ -310,6 +333,7 @@ class RealSystem:
         console = Console.open(self.console) if self.console else None
         if console is None:
             return
+        self._hide_splash()
         with console:
             console.write(f"\n\npylive: {text}\n\nThe boot stops here. Press Enter to continue.\n")
             console.wait_for_enter(HOLD_S)

@@ -183,3 +183,40 @@ def test_media_check_shows_progress_on_the_console(pty: tuple[int, str], tmp_pat
 
 def name_of(pty: tuple[int, str]) -> str:
     return pty[1]
+
+
+def _fake_plymouth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, running: bool) -> Path:
+    """A plymouth on PATH that logs its arguments; --ping answers as a daemon would."""
+    calls = tmp_path / "plymouth.calls"
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    script = bindir / "plymouth"
+    script.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n[ "$1" != --ping ] || exit {0 if running else 1}\n')
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    return calls
+
+
+def test_a_running_splash_is_hidden_once_before_the_console_is_used(
+        pty: tuple[int, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _fake_plymouth(tmp_path, monkeypatch, running=True)
+    system = RealSystem(console=pty[1])
+    for _ in range(2):
+        threading.Timer(0.2, os.write, (pty[0], b"\r")).start()
+        system.hold("the medium /dev/sr0 is damaged (MD5 mismatch): write it again")
+    assert calls.read_text().split("\n") == ["--ping", "--hide-splash", ""]
+
+
+def test_a_splash_that_is_not_running_is_left_alone(
+        pty: tuple[int, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _fake_plymouth(tmp_path, monkeypatch, running=False)
+    need_isomd5sum()
+    image = make_image(tmp_path / "a.iso", 4097)
+    assert RealSystem(console=pty[1]).check_media(str(image)).status.value == "passed"
+    assert calls.read_text() == "--ping\n"
+
+
+def test_no_console_leaves_the_splash_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _fake_plymouth(tmp_path, monkeypatch, running=True)
+    RealSystem(console=None).hold("no console")
+    assert not calls.exists()
