@@ -48,7 +48,8 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
         ex.run(planner.plan_modules())
         livedev, images = _medium(opts, system, ex)
         mem = system.mem_total_mib()
-        squash_bytes = system.file_size(images.squashfs) if images.squashfs and opts.live_ram else None
+        squash_bytes = (system.file_size(images.squashfs) if images.squashfs and planner.copies_squashfs(opts)
+                        else None)
         room = system.fs_space(planner.RAM_DIR) if squash_bytes is not None else None
         ex.run(planner.plan_squashfs(opts, images, squash_bytes, mem, room))
         image = _root_image(system, images)

@@ -18,6 +18,7 @@ from pylive.plan import (
     CopyToRam,
     CreateDm,
     CreateSparseFile,
+    DetachLoop,
     DmMessage,
     DmTarget,
     EmptyDir,
@@ -61,6 +62,7 @@ class Executor:
         self.done: list[Step] = []
         self._stack = contextlib.ExitStack()
         self._unmounted: set[str] = set()  # planned unmounts: their mounts need no undo
+        self._detached: set[str] = set()  # planned loop detaches: likewise
 
     def __enter__(self) -> Executor:
         self._stack.__enter__()
@@ -137,7 +139,12 @@ class Executor:
             node = (s.attach_loop_partscan(self.resolve(step.file)) if step.partscan
                     else s.attach_loop(self.resolve(step.file), step.readonly))
             self.handles[step.out.name] = node
-            self._undo(f"loop {node}", s.detach_loop, node)
+            self._detached.discard(node)
+            self._undo(f"loop {node}", self._detach_unless_done, node)
+        elif isinstance(step, DetachLoop):
+            node = self.resolve(step.loop)
+            s.detach_loop(node)
+            self._detached.add(node)
         elif isinstance(step, CreateSparseFile):
             s.create_sparse_file(step.path, step.size_mib * 1024 * 1024)
             self._undo(f"file {step.path}", s.unlink, step.path)
@@ -158,6 +165,10 @@ class Executor:
             s.touch("/run/initramfs/.need_shutdown")
         else:  # pragma: no cover - the Step union is closed
             raise TypeError(step)
+
+    def _detach_unless_done(self, node: str) -> None:
+        if node not in self._detached:
+            self.system.detach_loop(node)
 
     def _umount_unless_done(self, target: str) -> None:
         if target not in self._unmounted:
@@ -203,6 +214,7 @@ class Executor:
                 log.warning("the live medium stays mounted at %s (%s): it cannot be removed while the system runs",
                             step.target, e.strerror)
                 return
+            self._unmounted.add(step.target)  # a later rollback leaves it unmounted
             log.info("the live medium is no longer used and was unmounted from %s: it can be removed", step.target)
 
     def _check_media(self, dev: str) -> None:

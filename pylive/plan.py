@@ -113,6 +113,16 @@ class AttachLoop:
 
 
 @record
+class DetachLoop:
+    """Detach a loop device that nothing reads any more (its file can then go: a medium be released)."""
+
+    loop: Ref
+
+    def describe(self) -> str:
+        return f"losetup -d {self.loop}"
+
+
+@record
 class CreateSparseFile:
     path: str
     size_mib: int
@@ -314,7 +324,7 @@ class SelectMedium:
 
 
 Step = (
-    WaitForDevice | LoadModules | MakeDir | Symlink | Mount | Unmount | AttachLoop | CreateSparseFile | CreateDm
-    | MarkDone | DmMessage | CheckSnapshot | CheckMedia | ResizeTmpfs | CopyToRam | ReleaseMedium | WipeHeader
-    | EmptyDir | Notice | WriteFile | FindFile | TriggerUevent | SelectMedium
+    WaitForDevice | LoadModules | MakeDir | Symlink | Mount | Unmount | AttachLoop | DetachLoop | CreateSparseFile
+    | CreateDm | MarkDone | DmMessage | CheckSnapshot | CheckMedia | ResizeTmpfs | CopyToRam | ReleaseMedium
+    | WipeHeader | EmptyDir | Notice | WriteFile | FindFile | TriggerUevent | SelectMedium
 )

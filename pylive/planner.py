@@ -22,6 +22,7 @@ from pylive.plan import (
     CopyToRam,
     CreateDm,
     CreateSparseFile,
+    DetachLoop,
     DmMessage,
     DmTarget,
     EmptyDir,
@@ -93,6 +94,13 @@ class Mode(enum.Enum):
     OVERLAYFS_TEMP = "temporary OverlayFS"
     OVERLAYFS_PERSISTENT = "persistent OverlayFS"
     OVERLAYFS_PERSISTENT_RO = "persistent OverlayFS, read-only, under a temporary upper"
+
+
+def copies_squashfs(opts: LiveOptions) -> bool:
+    """rd.live.ram copies the squashfs image to RAM, unless rd.writable.fsimg copies the root image out of
+    it: that copy is all the root needs, so the squashfs is read from the medium once, and the medium
+    released after (dracut copies both, and holds both in RAM)."""
+    return opts.live_ram and not opts.writable_fsimg
 
 
 def copies_fsimg(opts: LiveOptions, image: RootImage) -> bool:
@@ -596,7 +604,7 @@ def plan_squashfs(opts: LiveOptions, images: MediumImages, image_bytes: int | No
         )
     steps: list[Step] = []
     source: str = images.squashfs
-    if opts.live_ram:
+    if copies_squashfs(opts):
         steps += plan_copy_to_ram(opts, "rd.live.ram", images.squashfs, SQUASHED_RAM, image_bytes=image_bytes,
                                   mem_total_mib=mem_total_mib, room=room)
         source = SQUASHED_RAM
@@ -673,7 +681,10 @@ def plan_root(opts: LiveOptions, intent: Intent, image: RootImage, decision: Dec
     else:
         steps += _overlayfs_steps(opts, intent, mode, image, base, newroot=newroot, rootflags=rootflags,
                                   mem_total_mib=mem_total_mib, probe=probe)
-    if image.squashfs is not None and not flattened:
+    if image.squashfs is not None and not flattened and opts.live_ram and opts.writable_fsimg:
+        # the root is the copy: the squashfs on the medium is read no more, and its loop would hold the medium
+        steps += [Unmount(SQUASHFS_MNT), DetachLoop(SQUASH_LOOP)]
+    elif image.squashfs is not None and not flattened:
         steps.append(Unmount(SQUASHFS_MNT, lazy=True))
     steps += plan_release(opts, overlay_on_medium)
     steps.append(MarkDone())

@@ -120,6 +120,23 @@ def test_writable_fsimg(kernel, pylive_initrd, live_iso, qemu_workdir):
     assert mounts(r.report)["/run/initramfs/live"][2] == "iso9660"  # dracut keeps the medium here
 
 
+def test_writable_fsimg_with_ram_copies_only_the_root_image(kernel, pylive_initrd, live_iso, qemu_workdir):
+    """Both options: the root image comes straight out of the squashfs on the medium; the squashfs is not
+    copied, its loop is detached and the medium released (dracut holds both copies in RAM)."""
+    r = live_boot(kernel, pylive_initrd, live_iso.path, live_iso.label, "rd.live.ram rd.writable.fsimg",
+                  workdir=qemu_workdir / "boot")
+    assert r.report_complete, r.console[-3000:]
+    root_ok(r.report)
+    attached = {f: d for f, d in loops(r.report).items() if f}
+    assert list(attached) == ["/run/initramfs/fsimg/rootfs.img"], r.report["loops"]
+    assert attached["/run/initramfs/fsimg/rootfs.img"]["ro"] == "0"
+    assert re.search(r"^live-rw: 0 131072 linear 7:\d+ 0$", r.report["dmsetup-table"], re.M)
+    seen = mounts(r.report)
+    assert "/run/initramfs/live" not in seen and "/run/initramfs/squashfs" not in seen, r.report["mounts"]
+    assert "squashed.img" not in r.report["run-initramfs"], r.report["run-initramfs"]
+    assert len(pylive_lines(r.console, "was unmounted from /run/initramfs/live: it can be removed")) == 1
+
+
 def test_ram_copy_that_cannot_fit_stops_in_one_line(kernel, pylive_initrd, live_iso, qemu_workdir):
     r = live_boot(kernel, pylive_initrd, live_iso.path, live_iso.label, "rd.live.ram rd.minmem=100000",
                   workdir=qemu_workdir / "boot")

@@ -9,7 +9,7 @@ import pytest
 
 from pylive import boot
 from pylive.cmdline import Args
-from pylive.errors import CopyFailed, LiveError, MediaCheckFailed
+from pylive.errors import CopyFailed, LiveError, MediaCheckFailed, StepFailed
 from pylive.isomd5 import Status, Verdict
 from pylive.options import parse_options
 from pylive.planner import Mode
@@ -186,16 +186,43 @@ def test_writable_fsimg_copies_the_inner_image_and_keeps_the_medium() -> None:
     assert "umount /run/initramfs/live" not in sys.calls  # without rd.live.ram the medium stays, as in dracut
 
 
-def test_writable_fsimg_with_ram_counts_both_copies() -> None:
+def test_writable_fsimg_with_ram_copies_only_the_root_image_and_releases_the_medium() -> None:
+    # dracut copies the squashfs to RAM, then the root image out of it, and holds both
     sys = ram_system(squash_mib=1500)
-    sys.file_sizes["LiveOS/rootfs.img"] = 1800 * MIB  # 4096 - 1500 - 1800 < 1024
+    sys.file_sizes["LiveOS/rootfs.img"] = 1800 * MIB  # 4096 - 1800 >= 1024: fits without the squashfs copy
+    result = run(CMDLINE + " rd.live.ram rd.writable.fsimg", sys)
+    assert result.mode is Mode.DM_LINEAR_RW
+    assert not any("squashed.img" in c for c in sys.calls)
+    assert f"losetup -r /dev/loop0 {SQUASH}" in sys.calls
+    i = sys.calls.index("cp /run/initramfs/squashfs/LiveOS/rootfs.img /run/initramfs/fsimg/rootfs.img")
+    assert sys.calls[i + 1 : i + 3] == ["verify /run/initramfs/fsimg/rootfs.img",
+                                        "losetup /dev/loop1 /run/initramfs/fsimg/rootfs.img"]
+    j = sys.calls.index("mount -t ext4 -o defaults /dev/mapper/live-rw /sysroot")
+    assert sys.calls[j + 1 : j + 4] == ["umount /run/initramfs/squashfs", "losetup -d /dev/loop0",
+                                        "umount /run/initramfs/live"]
+    assert sys.loops == {"/dev/loop1": "/run/initramfs/fsimg/rootfs.img"}
+
+
+def test_writable_fsimg_with_ram_that_cannot_fit() -> None:
+    sys = ram_system(squash_mib=1500)
+    sys.file_sizes["LiveOS/rootfs.img"] = 3500 * MIB
     with pytest.raises(LiveError) as e:
         run(CMDLINE + " rd.live.ram rd.writable.fsimg", sys)
     assert str(e.value) == (
-        "rd.writable.fsimg: /run/initramfs/squashfs/LiveOS/rootfs.img (1800 MiB) does not fit in RAM (4096 MiB, 1500 "
-        "MiB of it holding the squashfs copy, of which rd.minmem=1024 MiB must stay free): boot without "
-        "rd.writable.fsimg, or give the machine more memory")
-    assert sys.mounts == {} and "rm /run/initramfs/squashed.img" in sys.calls
+        "rd.writable.fsimg: /run/initramfs/squashfs/LiveOS/rootfs.img (3500 MiB) does not fit in RAM (4096 MiB, of "
+        "which rd.minmem=1024 MiB must stay free): boot without rd.writable.fsimg, or give the machine more memory")
+    assert sys.mounts == {} and sys.loops == {}
+
+
+def test_a_rollback_does_not_detach_a_loop_twice() -> None:
+    sys = ram_system(squash_mib=1500)
+    sys.file_sizes["LiveOS/rootfs.img"] = 64 * MIB
+    sys.fail_on = "touch /run/initramfs/.need_shutdown"
+    with pytest.raises(StepFailed):
+        run(CMDLINE + " rd.live.ram rd.writable.fsimg", sys)
+    assert sys.calls.count("losetup -d /dev/loop0") == 1
+    assert sys.calls.count("umount /run/initramfs/live") == 1  # released, so the rollback leaves it
+    assert sys.loops == {}
 
 
 def test_no_overlay_over_the_medium_image_needs_rw() -> None:
