@@ -207,6 +207,8 @@ class Executor:
             self._undo(f"size of {step.mountpoint}", s.resize_tmpfs, step.mountpoint, step.was_mib)
         elif isinstance(step, CopyToRam):
             self._copy_to_ram(step)
+        elif not step.mounted:
+            log.info("the live medium is no longer used: it can be removed")
         else:
             try:
                 s.umount(step.target, False)

@@ -298,7 +298,7 @@ def _found_medium(opts: LiveOptions, media: Path | None) -> tuple[Path | None, M
 def _left_for_booted_system(opts: LiveOptions, mode: str, system: ExplainSystem,
                             steps: tuple[Step, ...]) -> list[str]:
     assert opts.spec is not None
-    released = any(isinstance(s, ReleaseMedium) for s in steps)
+    released = any(isinstance(s, ReleaseMedium) and s.mounted for s in steps)
     live = f"{planner.LIVE} (unmounted: rd.live.ram, the medium can be removed)" if released else planner.LIVE
     common = [live, f"{planner.LIVEDEV} -> {opts.spec.udev_path() or system.livedev}"]
     if opts.iso_scan_filename is not None:

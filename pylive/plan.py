@@ -213,8 +213,11 @@ class ReleaseMedium:
     """Unmount the live medium once the root no longer reads from it (rd.live.ram): it can be removed."""
 
     target: str
+    mounted: bool = True  # False: the device is the image itself, copied: nothing to unmount
 
     def describe(self) -> str:
+        if not self.mounted:
+            return "the root is in RAM, the medium can be removed"
         return f"umount {self.target}: the root is in RAM, the medium can be removed"
 
 

@@ -686,21 +686,23 @@ def plan_root(opts: LiveOptions, intent: Intent, image: RootImage, decision: Dec
         steps += [Unmount(SQUASHFS_MNT), DetachLoop(SQUASH_LOOP)]
     elif image.squashfs is not None and not flattened:
         steps.append(Unmount(SQUASHFS_MNT, lazy=True))
-    steps += plan_release(opts, overlay_on_medium)
+    steps += plan_release(opts, overlay_on_medium,
+                          mounted=any(p.startswith(LIVE + "/") for p in (image.squashfs, image.fsimg) if p))
     steps.append(MarkDone())
     return tuple(steps)
 
 
-def plan_release(opts: LiveOptions, overlay_on_medium: bool) -> tuple[Step, ...]:
+def plan_release(opts: LiveOptions, overlay_on_medium: bool, *, mounted: bool = True) -> tuple[Step, ...]:
     """rd.live.ram exists so that the medium can be removed (a DVD ejected, a stick reused): once the root
     is built from the RAM copy, the medium is unmounted (dracut leaves it mounted). A persistent overlay
-    on the medium keeps it in use, and mounted, as dracut does."""
+    on the medium keeps it in use, and mounted, as dracut does. mounted: the medium is mounted at LIVE
+    (a squashfs or EROFS device is the image itself, and never is)."""
     if not opts.live_ram:
         return ()
     if overlay_on_medium:
         return (Notice(f"rd.live.ram: the live medium stays mounted at {LIVE}: "
                        "the persistent overlay is on it, so it must not be removed"),)
-    return (ReleaseMedium(LIVE),)
+    return (ReleaseMedium(LIVE, mounted),)
 
 
 def _dm_steps(opts: LiveOptions, intent: Intent, mode: Mode, mem_total_mib: int | None,

@@ -329,3 +329,19 @@ def test_explain_lists_the_check_and_the_copy_without_running_them() -> None:
     assert f"copy {SQUASH} to RAM as /run/initramfs/squashed.img and verify it" in steps
     assert steps[-2] == "umount /run/initramfs/live: the root is in RAM, the medium can be removed"
     assert not any(c.startswith(("checkisomd5", "cp ", "verify", "umount /run/initramfs/live")) for c in sys.calls)
+
+
+def test_ram_copy_of_a_squashfs_partition_has_no_medium_to_unmount(pylive_logs: pytest.LogCaptureFixture) -> None:
+    # the partition is the image itself: nothing is mounted at /run/initramfs/live
+    sys = FakeSystem()
+    sys.links["/dev/disk/by-label/LIVESQ"] = "/dev/sdb2"
+    sys.fstypes["/dev/sdb2"] = "squashfs"
+    sys.contents["/dev/sdb2"] = {"LiveOS/rootfs.img"}
+    sys.fstypes["/run/initramfs/squashfs/LiveOS/rootfs.img"] = "ext4"
+    sys.sectors["/run/initramfs/squashfs/LiveOS/rootfs.img"] = 131072
+    sys.file_sizes["/dev/sdb2"] = 300 * MIB
+    run("root=live:LABEL=LIVESQ rd.live.ram", sys)
+    assert "cp /dev/sdb2 /run/initramfs/squashed.img" in sys.calls
+    assert not any(c.startswith("umount /run/initramfs/live") for c in sys.calls)
+    assert "the live medium is no longer used: it can be removed" in pylive_logs.messages
+    assert not [r for r in pylive_logs.records if r.levelname == "WARNING"]
