@@ -72,6 +72,18 @@ def test_partition_that_is_the_squashfs(kernel, pylive_initrd, squashfs_img, qem
     assert re.search(r"live-rw: 0 131072 snapshot 7:\d+ 7:\d+ PO 8", r.report["dmsetup-table"])
 
 
+def test_partition_that_is_the_squashfs_copied_to_ram(kernel, pylive_initrd, squashfs_img, qemu_workdir):
+    disk = assemble_gpt_disk(qemu_workdir / "sq.img", [squashfs_img], ["pylive-squash"])
+    r = run_boot(kernel, pylive_initrd, "root=live:PARTLABEL=pylive-squash rd.live.ram", qemu_workdir / "boot",
+                 disks=[(disk, "sqdev")], memory_mb=2048)
+    assert r.report_complete, r.console[-3000:]
+    root_ok(r.report)
+    by_file = loops(r.report)
+    assert "/dev/sda1" not in by_file and by_file["/run/initramfs/squashed.img"]["ro"] == "1", by_file
+    assert len(pylive_lines(r.console, "the live medium is no longer used: it can be removed")) == 1
+    assert not pylive_lines(r.console, "stays mounted"), r.console[-3000:]
+
+
 def test_squashfs_image_inside_the_initramfs(kernel, pylive_initrd, squashfs_img, qemu_workdir):
     initrd = with_extra_files(pylive_initrd, {"live.img": squashfs_img}, qemu_workdir / "initrd-with-img.img")
     r = run_boot(kernel, initrd, "root=live:/live.img", qemu_workdir / "boot", memory_mb=2048)
