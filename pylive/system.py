@@ -299,10 +299,11 @@ class RealSystem:
         when there is no console; with esc, Esc on the console stops the read."""
         from pylive.linux.console import Console
 
+        if self.console:
+            self._hide_splash()  # before the console's mode is set: plymouth resets it when it lets go
         console = Console.open(self.console) if self.console else None
         with contextlib.ExitStack() as stack:
             if console is not None:
-                self._hide_splash()
                 stack.callback(console.close)
                 display = Display(console.write, overwrite=True, every_s=1.0)
             else:
@@ -330,10 +331,11 @@ class RealSystem:
         """Keep a message that stops the boot on the screen until Enter (no console: go on at once)."""
         from pylive.linux.console import Console
 
+        if self.console:
+            self._hide_splash()
         console = Console.open(self.console) if self.console else None
         if console is None:
             return
-        self._hide_splash()
         with console:
             console.write(f"\n\npylive: {text}\n\nThe boot stops here. Press Enter to continue.\n")
             console.wait_for_enter(HOLD_S)
