@@ -300,7 +300,7 @@ class RealSystem:
         from pylive.linux.console import Console
 
         if self.console:
-            self._hide_splash()  # before the console's mode is set: plymouth resets it when it lets go
+            self._hide_splash()  # before the console's mode is set: plymouth may reset it when it lets go
         console = Console.open(self.console) if self.console else None
         with contextlib.ExitStack() as stack:
             if console is not None:
