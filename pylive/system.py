@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -124,7 +125,15 @@ class RealSystem:
         return os.path.isfile(path)
 
     def file_size(self, path: str) -> int:
-        return os.stat(path).st_size
+        """Bytes in a file, or in a block device (a squashfs partition copied to RAM), whose st_size is 0."""
+        st = os.stat(path)
+        if not stat.S_ISBLK(st.st_mode):
+            return st.st_size
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return os.lseek(fd, 0, os.SEEK_END)
+        finally:
+            os.close(fd)
 
     def mem_total_mib(self) -> int | None:
         return probe.mem_total_mib(self.root)

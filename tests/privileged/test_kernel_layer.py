@@ -105,3 +105,18 @@ def test_mount_errors_name_the_syscall_and_target(tmp_path: Path) -> None:
 def test_mount_options_split_flags_from_data() -> None:
     assert mount.split_options(("ro", "noatime", "size=10M")) == (mount.MS_RDONLY, "noatime,size=10M")
     assert mount.split_options(("ro", "rw")) == (0, "")
+
+
+def test_size_of_a_block_device_is_its_bytes(tmp_path: Path) -> None:
+    """A squashfs partition copied to RAM: st_size of a block device is 0, its size is what matters."""
+    from pylive.system import RealSystem
+
+    image = tmp_path / "disk.img"
+    image.write_bytes(b"\x01" * (3 << 20))
+    dev = loop.attach_loop(str(image), True)
+    try:
+        assert os.stat(dev).st_size == 0
+        assert RealSystem().file_size(dev) == 3 << 20
+        assert RealSystem().file_size(str(image)) == 3 << 20
+    finally:
+        loop.detach_loop(dev)
