@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -126,12 +125,11 @@ class RealSystem:
 
     def file_size(self, path: str) -> int:
         """Bytes in a file, or in a block device (a squashfs partition copied to RAM), whose st_size is 0."""
-        st = os.stat(path)
-        if not stat.S_ISBLK(st.st_mode):
-            return st.st_size
+        from pylive.linux.copy import source_size
+
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            return os.lseek(fd, 0, os.SEEK_END)
+            return source_size(fd)
         finally:
             os.close(fd)
 
