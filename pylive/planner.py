@@ -681,11 +681,12 @@ def plan_root(opts: LiveOptions, intent: Intent, image: RootImage, decision: Dec
     else:
         steps += _overlayfs_steps(opts, intent, mode, image, base, newroot=newroot, rootflags=rootflags,
                                   mem_total_mib=mem_total_mib, probe=probe)
-    if image.squashfs is not None and not flattened and opts.live_ram and opts.writable_fsimg:
-        # the root is the copy: the squashfs on the medium is read no more, and its loop would hold the medium
-        steps += [Unmount(SQUASHFS_MNT), DetachLoop(SQUASH_LOOP)]
-    elif image.squashfs is not None and not flattened:
-        steps.append(Unmount(SQUASHFS_MNT, lazy=True))
+    if image.squashfs is not None and not flattened:
+        if opts.live_ram and opts.writable_fsimg:
+            # the root is the copy: the squashfs on the medium is read no more, and its loop would hold the medium
+            steps += [Unmount(SQUASHFS_MNT), DetachLoop(SQUASH_LOOP)]
+        else:
+            steps.append(Unmount(SQUASHFS_MNT, lazy=True))
     steps += plan_release(opts, overlay_on_medium,
                           mounted=any(p.startswith(LIVE + "/") for p in (image.squashfs, image.fsimg) if p))
     steps.append(MarkDone())

@@ -24,10 +24,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import BUILD_DIR, CACHE_DIR, media
+from . import BUILD_DIR, CACHE_DIR
 from ._util import digest
 from .kernel import Kernel, ensure_kernel
-from .media import GUEST_INIT, build_test_root, default_root_tree, make_filler_iso, shared_libs
+from .media import build_test_root, default_root_tree, make_filler_iso, shared_libs, sources_key
 from .pylive_initrd import build_pylive_initrd
 from .run_qemu import NO_SHELL_ARGS, boot
 
@@ -41,7 +41,7 @@ def build_bench_iso() -> Path:
     work = BUILD_DIR / "bench-copy"
     iso, stamp = work / "bench.iso", work / "bench.iso.key"
     tree = default_root_tree(BUILD_DIR)
-    key = digest([FILLER_MIB, LABEL], [tree, GUEST_INIT, Path(media.__file__)])
+    key = digest([FILLER_MIB, LABEL], [tree, *sources_key()])
     if iso.exists() and stamp.exists() and stamp.read_text() == key:
         return iso
     make_filler_iso(work, iso, LABEL, root_tree=tree, filler_mib=FILLER_MIB)

@@ -268,7 +268,8 @@ def _write_stamp(out: Path, key: str, meta: dict[str, str]) -> None:
     _stamp_path(out).write_text(json.dumps({"key": key, **meta}, indent=2) + "\n")
 
 
-def _sources_key() -> list[Path]:
+def sources_key() -> list[Path]:
+    """The harness files a built medium depends on, beside its root tree (for cache keys)."""
     return [Path(__file__).resolve(), GUEST_INIT]
 
 
@@ -287,7 +288,7 @@ def build_live_iso(out: Path, label: str = DEFAULT_LABEL, work: Path | None = No
     out = Path(out).resolve()
     work = Path(work).resolve() if work else out.parent / (out.stem + ".work")
     key = digest(["live-iso-v1", label, rootfs_mb, squashfs_comp, iso_date, rootfs_label],
-                 [root_tree, *_sources_key()])
+                 [root_tree, *sources_key()])
     meta = _cached(out, key)
     if meta:
         return Media(out, meta["label"], meta["uuid"], meta["fstype"], meta["layout"],
@@ -434,7 +435,7 @@ def _cached_iso(out: Path, work: Path | None, key: list[object], root_tree: Path
     """An ISO of one layout, rebuilt only when ``key``, the root tree or the harness changed:
     ``fill(isoroot, work)`` puts LiveOS/ in isoroot."""
     out, work = _paths(out, work)
-    digest_key = digest(key, [root_tree, *_sources_key()])
+    digest_key = digest(key, [root_tree, *sources_key()])
     meta = _cached(out, digest_key)
     if meta:
         return _media_from_meta(meta, out)
@@ -583,7 +584,7 @@ def build_live_disk(out: Path, label: str, work: Path | None = None, *, root_tre
     _check_fs_label(label, fstype)
     out, work = _paths(out, work)
     key = digest(["live-disk-v1", label, size_mb, fstype, LIVE_DISK_ROOTFS_MB, ROOTFS_LABEL,
-                  LIVE_PARTLABEL], [root_tree, *_sources_key()])
+                  LIVE_PARTLABEL], [root_tree, *sources_key()])
     meta = _cached(out, key)
     if meta:
         return _media_from_meta(meta, out)
