@@ -80,8 +80,12 @@ $(B)/dracut-base/.ok: | $(B)/.apt-ok
 run: $(DIST)/pylive dracut-base
 	$(PY) -m qemu.demo
 
+# Two test processes (pytest-xdist), each file in one of them: two QEMU boots at a time on 2 cores.
+# A file stays whole because its boots may chain on one disk image.
+XDIST := -n 2 --dist loadfile
+
 test: $(DIST)/pylive dracut-base
-	$(VPY) -m pytest -o addopts="" tests
+	$(VPY) -m pytest -o addopts="" $(XDIST) tests
 
 test-unit: $(VENV)/.ok pylive/_cmdline_parser.py
 	$(VPY) -m pytest tests/unit
@@ -90,7 +94,7 @@ test-privileged: $(VENV)/.ok
 	$(VPY) -m pytest -m privileged tests/privileged
 
 test-qemu: $(DIST)/pylive dracut-base
-	$(VPY) -m pytest -m qemu tests/qemu
+	$(VPY) -m pytest -m qemu $(XDIST) tests/qemu
 
 lint: $(VENV)/.ok
 	shellcheck -s sh $(filter-out %/module-setup.sh,$(wildcard dracut-module/90pylive/*.sh)) qemu/guest/*.sh

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
 import hashlib
 import os
 import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 def log(msg: str) -> None:
@@ -133,3 +140,40 @@ def digest(items: Iterable[object], paths: Iterable[Path] = (), *,
     for p in paths:
         hash_update_path(h, Path(p), follow_symlinks=follow_symlinks)
     return h.hexdigest()[:16]
+
+
+# Builds of shared artefacts (kernel, initramfs images, media, test roots under build/) take one
+# lock, so that two test processes (pytest -n 2) never build or replace the same file at once: the
+# second one waits, then finds the first one's cache stamp and returns. The lock is reentrant within
+# a process, since builders call builders. Boots take no lock: they only read what was built.
+_lock_depth = [0]  # how deep this process is inside build_lock()
+
+
+@contextlib.contextmanager
+def build_lock() -> Iterator[None]:
+    if _lock_depth[0]:
+        _lock_depth[0] += 1
+        try:
+            yield
+        finally:
+            _lock_depth[0] -= 1
+        return
+    from . import BUILD_DIR
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    with open(BUILD_DIR / ".build.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        _lock_depth[0] = 1
+        try:
+            yield
+        finally:
+            _lock_depth[0] = 0
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def serialized(fn: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Run a builder of shared artefacts under build_lock()."""
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with build_lock():
+            return fn(*args, **kwargs)
+    return wrapper

@@ -52,6 +52,7 @@ def build_bench_iso() -> Path:
 def build_methods_iso() -> Path:
     """The bench ISO with the compiled binary in its root (rebuilt each time: the binary changes)."""
     work = BUILD_DIR / "bench-copy-methods"
+    shutil.rmtree(work / "root", ignore_errors=True)  # a kept tree would still hold the last binary
     tree = build_test_root(work / "root")
     dist = BUILD_DIR / "pylive.dist"
     shutil.copytree(dist, tree / "opt/pylive")

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._util import HarnessError, digest, log, run, which
+from ._util import HarnessError, digest, log, run, serialized, which
 from .kernel import Kernel, ensure_kernel
 
 # Drivers the guest needs to find the live medium and set up the live root:
@@ -36,6 +36,7 @@ def _dracut_version() -> str:
     return str(proc.stdout + proc.stderr).strip()
 
 
+@serialized
 def build_initrd(kernel: Kernel, out: Path, *, add_modules: Sequence[str] = (),
                  omit_modules: Sequence[str] = (), dracutbasedir: Path | None = None,
                  extra_args: Sequence[str] = (), add_drivers: Sequence[str] = GUEST_DRIVERS,

@@ -23,7 +23,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ._util import HarnessError, log, run, which
+from ._util import HarnessError, log, run, serialized, which
 
 METAPACKAGE = "linux-image-amd64"
 
@@ -120,6 +120,7 @@ def _extract(pkg: str, kdir: Path) -> Kernel:
     return k
 
 
+@serialized
 def ensure_kernel(cache: Path) -> Kernel:
     """Return the current Debian kernel, downloading/extracting it if needed.
 

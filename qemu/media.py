@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ._util import HarnessError, digest, log, quote_cmd, run, tool_env, which
+from ._util import HarnessError, digest, log, quote_cmd, run, serialized, tool_env, which
 
 HERE = Path(__file__).resolve().parent
 GUEST_INIT = HERE / "guest" / "init.sh"
@@ -71,6 +71,7 @@ def _is_static(binary: Path) -> bool:
     return "not a dynamic executable" in text or "statically linked" in text
 
 
+@serialized
 def static_busybox(cache: Path | None = None) -> Path:
     """Path of a statically linked busybox.
 
@@ -137,6 +138,7 @@ def _copy_file(src: Path, dest_root: Path, rel: str) -> None:
     shutil.copy2(os.path.realpath(src), dst)   # dereference: the file itself
 
 
+@serialized
 def build_test_root(dest: Path, *, init_script: Path | None = None,
                     busybox: Path | None = None) -> Path:
     """(Re)create the tiny root filesystem tree at ``dest`` and return it.
@@ -149,6 +151,14 @@ def build_test_root(dest: Path, *, init_script: Path | None = None,
     dest = Path(dest)
     init_script = Path(init_script) if init_script else GUEST_INIT
     busybox = Path(busybox) if busybox else static_busybox()
+    # Kept when its inputs are unchanged: another test process may be reading the tree.
+    tools = [Path(p) for p in (which(t) for t in sorted(COPIED_TOOLS)) if p]
+    key = digest(["test-root-v1", OS_RELEASE, sorted(COPIED_TOOLS.items())],
+                 [init_script, busybox, Path(__file__).resolve(), *tools], follow_symlinks=True)
+    stamp = dest.with_name(dest.name + ".key")
+    if dest.is_dir() and stamp.is_file() and stamp.read_text() == key:
+        return dest
+    stamp.unlink(missing_ok=True)
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
@@ -184,6 +194,7 @@ def build_test_root(dest: Path, *, init_script: Path | None = None,
     (dest / "etc/group").write_text("root:x:0:\n")
     shutil.copyfile(init_script, dest / "sbin/init")
     os.chmod(dest / "sbin/init", 0o755)
+    stamp.write_text(key)
     return dest
 
 
@@ -276,6 +287,7 @@ def sources_key() -> list[Path]:
 # --------------------------------------------------------------------------
 # layouts
 
+@serialized
 def build_live_iso(out: Path, label: str = DEFAULT_LABEL, work: Path | None = None, *,
                    root_tree: Path, rootfs_mb: int = 64, squashfs_comp: str = "xz",
                    iso_date: str | None = None,
@@ -429,6 +441,7 @@ def make_erofs(srcdir: Path, out: Path, *, comp: str | None = "lz4hc",
     return out
 
 
+@serialized
 def _cached_iso(out: Path, work: Path | None, key: list[object], root_tree: Path, *, what: str, label: str,
                 layout: str, iso_date: str | None, fill: Callable[[Path, Path], object],
                 rootfs_label: str = "") -> Media:
@@ -487,6 +500,7 @@ def build_uncompressed_iso(out: Path, label: str, work: Path | None = None, *,
                        iso_date=iso_date, fill=fill, rootfs_label=rootfs_label)
 
 
+@serialized
 def make_filler_iso(work: Path, out: Path, label: str, *, root_tree: Path, filler_mib: int) -> Path:
     """A live ISO whose squashfs also holds ``filler_mib`` MiB of random data (LiveOS/filler), so
     that reading the medium takes a while: the media check and the RAM copy benchmark. The
@@ -566,6 +580,7 @@ def _check_fs_label(label: str, fstype: str) -> None:
         raise ValueError(f"{fstype} label longer than {limit} bytes: {label!r}")
 
 
+@serialized
 def build_live_disk(out: Path, label: str, work: Path | None = None, *, root_tree: Path,
                     size_mb: int = 256, fstype: str = "ext4") -> Media:
     """Raw disk image (the classic USB stick): a GPT with one partition

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from . import BUILD_DIR, REPO_ROOT
-from ._util import HarnessError
+from ._util import HarnessError, serialized
 from .initrd import build_initrd
 from .kernel import Kernel
 
@@ -22,6 +22,7 @@ DIST = BUILD_DIR / "pylive.dist"
 SYSTEMD_MODULES = ("systemd", "systemd-initrd", "dracut-systemd")
 
 
+@serialized
 def ensure_dracut_base(dest: Path = BUILD_DIR / "dracut-base") -> Path:
     """A dracutbasedir with the system's files and modules plus ours (rebuilt when out of date)."""
     want = {p.name: p for p in SYSTEM_DRACUT.iterdir() if p.name != "modules.d"}

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Union
 
-from ._util import HarnessError, log, quote_cmd, which
+from ._util import HarnessError, log, quote_cmd, serialized, which
 from .kernel import Kernel, ensure_kernel
 
 QEMU = "qemu-system-x86_64"
@@ -265,6 +265,7 @@ def _run_qemu(cmd: list[str], timeout_s: float, console: Path | None = None,
     return rc, timed_out, halted, power_cut, b"".join(chunks).decode("utf-8", "replace"), seconds
 
 
+@serialized
 def kvm_usable(kernel: Kernel, cache: Path | None = None, *, refresh: bool = False) -> bool:
     """Whether KVM boots guests here (cached probe result)."""
     forced = os.environ.get("PYLIVE_QEMU_ACCEL", "").strip().lower()
