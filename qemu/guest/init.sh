@@ -158,6 +158,9 @@ rep df -k /
 #   trim=<MiB>  write, delete and fstrim that much; show the thin pool's backing memory each time
 #   powercut    sync a token, say "powercut-ready", then write without end (the harness kills QEMU)
 #   readbench   read LiveOS/squashfs.img from the (released) CD twice, cold: seconds and bytes
+#   livesys     what Fedora's livesys service does for a persistent /home (livesys-scripts'
+#               livesys-main): loop-mount <rd.live.dir>/home.img from the live medium on /home,
+#               remounting the medium rw, unless nopersistenthome; then read and write a token there
 #   benchcopy   `pylive bench-copy` of the medium's squashfs.img with every copy method, when the
 #               root carries the binary in /opt/pylive (make bench)
 tests=
@@ -192,6 +195,32 @@ for t in $(echo "$tests" | tr ',' ' '); do
         rep fstrim -v /
         sync
         thin_kib trimmed
+        ;;
+    livesys)
+        section livesys
+        livedir=LiveOS
+        nohome=
+        for word in $cmdline; do
+            case "$word" in
+            rd.live.dir=*|live_dir=*) livedir=${word#*=} ;;
+            nopersistenthome) nohome=1 ;;
+            esac
+        done
+        homedev=/run/initramfs/live/$livedir/home.img
+        if [ -z "$nohome" ] && [ -e "$homedev" ]; then
+            mkdir -p /home
+            mount -o remount,rw /run/initramfs/live >&3 2>&1
+            loopdev=$(losetup -f) && losetup "$loopdev" "$homedev" >&3 2>&1 && mount "$loopdev" /home >&3 2>&1
+            printf 'home-previous=%s\n' "$(cat /home/pylive-home-test 2>/dev/null)" >&3
+            echo "home-$token" > /home/pylive-home-test 2>&3 && sync
+            printf 'home-written=%s\n' "$(cat /home/pylive-home-test 2>/dev/null)" >&3
+            while read -r _dev _mp _rest; do
+                [ "$_mp" = /home ] && printf 'home-mount=%s\n' "$_dev" >&3
+            done < /proc/mounts
+            umount /home >&3 2>&1 && losetup -d "$loopdev" >&3 2>&1
+        else
+            printf 'home=none\n' >&3
+        fi
         ;;
     benchcopy)
         section benchcopy
