@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 from pylive import __version__
 from pylive.cmdline import Args, read_cmdline
-from pylive.errors import EXIT_BAD_CMDLINE, EXIT_FAILED, EXIT_NO_CHECKSUM, EXIT_NOT_LIVE, EXIT_OK, LiveError
+from pylive.errors import EXIT_BAD_CMDLINE, EXIT_FAILED, EXIT_NO_CHECKSUM, EXIT_NOT_LIVE, EXIT_OK, LiveError, shown
 from pylive.log import WARNING, Log, log, log_setup
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
@@ -46,7 +46,7 @@ def cmd_run(args: SimpleNamespace) -> int:
     opts = _options(args)
     log_setup(debug=opts.debug or opts.live_debug, kmsg=args.kmsg)
     if not opts.is_live:
-        log.error("root=%s is not a live medium; nothing to do", opts.root or "(unset)")
+        log.error("root=%s is not a live medium; nothing to do", shown(opts.root or "(unset)"))
         return EXIT_NOT_LIVE
     for warning in opts.warnings:
         log.warning("%s", warning)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from pylive.cmdline import Arg, Args
 from pylive.devspec import DeviceSpec, live_root_text, parse_device_spec
-from pylive.errors import CmdlineError
+from pylive.errors import CmdlineError, shown
 from pylive.record import field, fields, record
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
@@ -317,7 +317,7 @@ def parse_options(args: Args) -> LiveOptions:
     known = set(BY_NAME) | {n for o in OPTIONS for n in o.old_names}
     for arg in args:
         if arg.key.startswith(KNOWN_PREFIXES) and arg.key not in known:
-            warnings.append(f"unknown option '{arg.key}' is ignored{_did_you_mean(arg.key)}")
+            warnings.append(f"unknown option '{shown(arg.key)}' is ignored{_did_you_mean(arg.key)}")
     rw = args.last("ro", "rw")
     values["medium_rw"] = rw is not None and rw.key == "rw"
     if args.has("ro") and args.has("rw"):

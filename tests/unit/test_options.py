@@ -4,7 +4,7 @@ import pytest
 
 from pylive.cmdline import Args
 from pylive.devspec import SpecKind
-from pylive.errors import CmdlineError
+from pylive.errors import CmdlineError, DeviceTimeout
 from pylive.options import OPTIONS, LiveOptions, Percent, parse_options
 
 
@@ -148,3 +148,48 @@ def test_table_has_unique_names_and_dests() -> None:
     defaults = LiveOptions()
     for o in OPTIONS:
         assert getattr(defaults, o.dest) == o.default, o.name
+
+
+# Values a command line may hold that must not reach a log line as they are.
+HOSTILE = {
+    "command substitution": "$(reboot)",
+    "backticks": "`reboot`",
+    "newline": "4\nerror: forged line",
+    "carriage return": "4\rforged",
+    "escape sequence": "\x1b[2J",
+    "right-to-left override": "4\u202eG",
+    "not UTF-8": "4\udcff\udcfe",
+    "10 KB": "9" * 10240 + "X",
+}
+
+
+@pytest.mark.parametrize("value", HOSTILE.values(), ids=HOSTILE.keys())
+@pytest.mark.parametrize("option", ["rd.live.overlay.size", "rd.minmem", "rd.retry", "root"])
+def test_errors_are_one_bounded_line_whatever_the_value(option: str, value: str) -> None:
+    with pytest.raises(CmdlineError) as e:
+        opts(f'"{option}={value if option != "root" else "live:" + value}"')
+    line = str(e.value)
+    assert line.isprintable(), repr(line)  # no line break, control character or stray byte
+    assert len(line) < 250
+    assert line.startswith(f"{option}=")
+    assert e.value.value is not None and e.value.value.endswith(value)  # the value itself is kept whole
+
+
+def test_values_are_shown_escaped_and_cut() -> None:
+    with pytest.raises(CmdlineError) as e:
+        opts('"rd.retry=1\n2"')
+    assert str(e.value) == r"rd.retry=1\n2: not a whole number of seconds: use e.g. rd.retry=180"
+    with pytest.raises(CmdlineError) as e:
+        opts("rd.retry=\udcff" + "x" * 200)
+    assert str(e.value).startswith(r"rd.retry=\xff" + "x" * 75 + "…: not a whole number of seconds")
+
+
+def test_unknown_option_warning_is_one_line() -> None:
+    o = opts('root=live:LABEL=x "rd.live.x\nerror: forged"')
+    assert r"unknown option 'rd.live.x\nerror: forged' is ignored" in o.warnings
+
+
+def test_every_error_is_one_line() -> None:
+    """Not only the command line's: a disk label in a message cannot break it either."""
+    e = DeviceTimeout("LABEL=x", "/dev/disk/by-label/x", 20, ['sdb1(vfat,"EVIL\npylive: forged")'])
+    assert str(e).isprintable() and r'"EVIL\npylive: forged"' in str(e)
