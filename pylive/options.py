@@ -191,6 +191,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
+BY_DEST = {o.dest: o for o in OPTIONS}
 KNOWN_PREFIXES = ("rd.live.", "rd.overlay")
 
 
@@ -284,6 +285,16 @@ def parse_seconds(option: str, text: str | None, example: str) -> int:
     return int(text)
 
 
+def medium_path(option: str, value: str, path: str, example: str) -> str:
+    """`path` (part of `value`), a file or directory on a mounted filesystem, relative to its top: empty
+    and `.` parts dropped, so a leading `/` stays on it as in dracut's "$live_dir/$squash_image". `..` is
+    refused: it would lead outside (/run/initramfs/live/../../etc), as iso-scan/filename refuses it."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise CmdlineError(option, value, "must not lead outside the filesystem it is on ('..')", example)
+    return "/".join(parts)
+
+
 def _value(spec: OptionSpec, arg: Arg) -> Any:
     parsers: dict[Kind, Callable[[Arg], Any]] = {
         Kind.BOOL: lambda a: a.value is None or a.value not in FALSE_WORDS,
@@ -331,10 +342,20 @@ def parse_options(args: Args) -> LiveOptions:
                                "root=live:CDLABEL=<label>, live:LABEL=, live:UUID= or live:/dev/…")
         values["spec"] = spec_
     for name in ("live_dir", "squash_image"):
-        if name in values and not values[name]:
-            opt = next(o for o in OPTIONS if o.dest == name)
-            raise CmdlineError(opt.name, values[name], "must not be empty", f"{opt.name}={opt.default}")
+        if name in values:
+            values[name] = _path_on_medium(BY_DEST[name], values[name])
     return LiveOptions(**values, warnings=tuple(warnings))
+
+
+def _path_on_medium(opt: OptionSpec, value: str) -> str:
+    """rd.live.dir, rd.live.squashimg: relative to the top of the medium (rd.live.dir=/ is the top itself)."""
+    example = f"{opt.name}={opt.default}"
+    if not value:
+        raise CmdlineError(opt.name, value, "must not be empty", example)
+    path = medium_path(opt.name, value, value, example)
+    if not path and opt.dest == "squash_image":
+        raise CmdlineError(opt.name, value, "names no file", example)
+    return path
 
 
 def markdown_table() -> str:

@@ -14,7 +14,7 @@ import posixpath
 from pylive.devspec import DeviceSpec, SpecKind, parse_device_spec
 from pylive.dmtable import SnapshotUsage, linear_table, snapshot_table
 from pylive.errors import CmdlineError, ImageNotFound, LiveError, NotSupportedYet, shown
-from pylive.options import FALSE_WORDS, LiveOptions, Percent
+from pylive.options import FALSE_WORDS, LiveOptions, Percent, medium_path
 from pylive.plan import (
     AttachLoop,
     CheckMedia,
@@ -157,6 +157,8 @@ def split_overlay_spec(option: str, value: str) -> OverlaySpec:
     if spec is None or not spec.is_block_device:
         raise CmdlineError(option, value, "is not a device for a persistent overlay",
                            f"{option}=LABEL=<label>, {option}=UUID=<uuid>:/LiveOS/overlay or {option}=none")
+    if path is not None:
+        path = "/" + medium_path(option, value, path, f"{option}=LABEL=<label>:/LiveOS/overlay")
     return OverlaySpec(spec, path)
 
 

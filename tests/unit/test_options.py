@@ -193,3 +193,28 @@ def test_every_error_is_one_line() -> None:
     """Not only the command line's: a disk label in a message cannot break it either."""
     e = DeviceTimeout("LABEL=x", "/dev/disk/by-label/x", 20, ['sdb1(vfat,"EVIL\npylive: forged")'])
     assert str(e).isprintable() and r'"EVIL\npylive: forged"' in str(e)
+
+
+@pytest.mark.parametrize(("text", "live_dir", "squash_image"), [
+    ("rd.live.dir=/LiveOS/ rd.live.squashimg=/squashfs.img", "LiveOS", "squashfs.img"),
+    ("rd.live.dir=./a//b/. rd.live.squashimg=sub/x.img", "a/b", "sub/x.img"),
+    ("rd.live.dir=/", "", "squashfs.img"),  # the top of the medium
+    ("rd.live.dir=a..b rd.live.squashimg=..x", "a..b", "..x"),  # names, not `..`
+])
+def test_paths_on_the_medium_are_relative_to_its_top(text: str, live_dir: str, squash_image: str) -> None:
+    o = opts(text)
+    assert (o.live_dir, o.squash_image) == (live_dir, squash_image)
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ("rd.live.dir=LiveOS/../..", "rd.live.dir=LiveOS/../..: must not lead outside the filesystem it is on ('..'): "
+                                 "use e.g. rd.live.dir=LiveOS"),
+    ("live_dir=..", "rd.live.dir=..: must not lead outside the filesystem it is on ('..'): "
+                    "use e.g. rd.live.dir=LiveOS"),
+    ("rd.live.squashimg=/", "rd.live.squashimg=/: names no file: use e.g. rd.live.squashimg=squashfs.img"),
+    ("rd.live.squashimg=", "rd.live.squashimg=: must not be empty: use e.g. rd.live.squashimg=squashfs.img"),
+])
+def test_paths_that_leave_the_medium_are_refused(text: str, line: str) -> None:
+    with pytest.raises(CmdlineError) as e:
+        opts(text)
+    assert str(e.value) == line
