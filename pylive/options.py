@@ -152,8 +152,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "rd.overlay", "rd_overlay", Kind.TEXT, None, "dracut-ng: OverlayFS (bool) or its location",
-        note="`none` means no overlay (dracut-ng turns OverlayFS on); `tmpfs:size=…,nr_inodes=…`; "
-             "a device: persistent overlay",
+        note="`none` means no overlay (dracut-ng turns OverlayFS on); `tmpfs:size=…,nr_inodes=…` (a bad size "
+             "stops with one line); a device: persistent overlay",
     ),
     OptionSpec(
         "rd.overlay.reset", "rd_overlay_reset", Kind.BOOL, False, "dracut-ng name of rd.live.overlay.reset",
@@ -285,6 +285,27 @@ def parse_seconds(option: str, text: str | None, example: str) -> int:
     return int(text)
 
 
+# mm/shmem.c (shmem_parse_one) reads each of these through memparse(): a number, then k, m, g, t, p or e;
+# size may also end in % (of RAM). pylive takes plain decimal numbers only: memparse reads 010 as octal (8)
+# and 0x10 as hex, which nobody who writes them means.
+TMPFS_OPTIONS = ("size", "nr_blocks", "nr_inodes")
+_TMPFS_NUMBER = re.compile(r"(?:0|[1-9][0-9]*)[kmgtpe]?", re.IGNORECASE)
+
+
+def parse_tmpfs_options(value: str) -> tuple[str, ...]:
+    """rd.overlay=tmpfs:<options> (dracut-ng): the tmpfs mount options, each checked as tmpfs reads it."""
+    example = "rd.overlay=tmpfs:size=2G,nr_inodes=100000"
+    options = tuple(o for o in value.partition(":")[2].split(",") if o)
+    for o in options:
+        name, _, number = o.partition("=")
+        if name not in TMPFS_OPTIONS:
+            raise CmdlineError("rd.overlay", value, f"unknown tmpfs option '{shown(o)}'", example)
+        if not _TMPFS_NUMBER.fullmatch(number.removesuffix("%") if name == "size" else number):
+            takes = "<number>[k|m|g|t|p|e|%]" if name == "size" else "<number>[k|m|g|t|p|e]"
+            raise CmdlineError("rd.overlay", value, f"'{shown(o)}' is not {name}={takes} as tmpfs takes it", example)
+    return options
+
+
 def medium_path(option: str, value: str, path: str, example: str) -> str:
     """`path` (part of `value`), a file or directory on a mounted filesystem, relative to its top: empty
     and `.` parts dropped, so a leading `/` stays on it as in dracut's "$live_dir/$squash_image". `..` is
@@ -341,10 +362,18 @@ def parse_options(args: Args) -> LiveOptions:
             raise CmdlineError("root", values.get("root"), "is not a live medium pylive knows",
                                "root=live:CDLABEL=<label>, live:LABEL=, live:UUID= or live:/dev/…")
         values["spec"] = spec_
+    _check_values(values)
+    return LiveOptions(**values, warnings=tuple(warnings))
+
+
+def _check_values(values: dict[str, Any]) -> None:
+    """What a value's kind does not tell: paths on the medium (normalised in place), tmpfs options."""
     for name in ("live_dir", "squash_image"):
         if name in values:
             values[name] = _path_on_medium(BY_DEST[name], values[name])
-    return LiveOptions(**values, warnings=tuple(warnings))
+    ng = values.get("rd_overlay") or ""
+    if ng.lower() == "tmpfs" or ng.lower().startswith("tmpfs:"):
+        parse_tmpfs_options(ng)
 
 
 def _path_on_medium(opt: OptionSpec, value: str) -> str:

@@ -14,7 +14,7 @@ import posixpath
 from pylive.devspec import DeviceSpec, SpecKind, parse_device_spec
 from pylive.dmtable import SnapshotUsage, linear_table, snapshot_table
 from pylive.errors import CmdlineError, ImageNotFound, LiveError, NotSupportedYet, shown
-from pylive.options import FALSE_WORDS, LiveOptions, Percent, medium_path
+from pylive.options import FALSE_WORDS, LiveOptions, Percent, medium_path, parse_tmpfs_options
 from pylive.plan import (
     AttachLoop,
     CheckMedia,
@@ -179,11 +179,7 @@ def _rd_overlay_intent(opts: LiveOptions, ng: str,
         no_overlay = True
     elif low == "tmpfs" or low.startswith("tmpfs:"):
         overlayfs = True
-        tmpfs_options = tuple(o for o in ng.partition(":")[2].split(",") if o)
-        for o in tmpfs_options:
-            if o.split("=", 1)[0] not in ("size", "nr_blocks", "nr_inodes"):
-                raise CmdlineError("rd.overlay", ng, f"unknown tmpfs option '{o}'",
-                                   "rd.overlay=tmpfs:size=2G,nr_inodes=100000")
+        tmpfs_options = parse_tmpfs_options(ng)
     else:
         spec = split_overlay_spec("rd.overlay", ng)
         persistent = OverlaySpec(spec.device, spec.path, device_mode=spec.path is None)

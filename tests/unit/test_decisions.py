@@ -421,6 +421,8 @@ CASES = [
     Case("overlay-bad", LIVE + " rd.live.overlay=somewhere", error=r"rd.live.overlay=somewhere: is not a device"),
     Case("ng-overlay-bad", LIVE + " rd.overlay=maybe", error=r"rd.overlay=maybe: is not a device"),
     Case("ng-tmpfs-bad", LIVE + " rd.overlay=tmpfs:colour=red", error=r"unknown tmpfs option 'colour=red'"),
+    Case("ng-tmpfs-size-bad", LIVE + " rd.overlay=tmpfs:size=abc",
+         error=r"^rd.overlay=tmpfs:size=abc: 'size=abc' is not size=<number>\[k\|m\|g\|t\|p\|e\|%\] as tmpfs takes"),
     Case("overlay-dotdot", f"{LIVE} {P}:/LiveOS/../../etc/x",
          error=r"^rd.live.overlay=LABEL=persist:/LiveOS/../../etc/x: must not lead outside the filesystem it is on "
                r"\('..'\): use e.g. rd.live.overlay=LABEL=<label>:/LiveOS/overlay$"),

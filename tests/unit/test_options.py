@@ -218,3 +218,27 @@ def test_paths_that_leave_the_medium_are_refused(text: str, line: str) -> None:
     with pytest.raises(CmdlineError) as e:
         opts(text)
     assert str(e.value) == line
+
+
+@pytest.mark.parametrize("value", ["tmpfs", "tmpfs:", "TMPFS:size=2G", "tmpfs:size=2G,nr_inodes=100000",
+                                   "tmpfs:size=512m", "tmpfs:size=50%", "tmpfs:size=0", "tmpfs:nr_blocks=1k",
+                                   "tmpfs:size=1T,nr_inodes=5M"])
+def test_tmpfs_options_tmpfs_takes(value: str) -> None:
+    assert opts(f"rd.overlay={value}").rd_overlay == value
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("tmpfs:size=abc", "'size=abc' is not size=<number>[k|m|g|t|p|e|%] as tmpfs takes it"),
+    ("tmpfs:size=", "'size=' is not size=<number>[k|m|g|t|p|e|%] as tmpfs takes it"),
+    ("tmpfs:size", "'size' is not size=<number>[k|m|g|t|p|e|%] as tmpfs takes it"),
+    ("tmpfs:size=4X", "'size=4X' is not size=<number>[k|m|g|t|p|e|%] as tmpfs takes it"),
+    ("tmpfs:size=-1", "'size=-1' is not size=<number>[k|m|g|t|p|e|%] as tmpfs takes it"),
+    ("tmpfs:size=010m", "'size=010m' is not size=<number>[k|m|g|t|p|e|%] as tmpfs takes it"),  # octal to tmpfs
+    ("tmpfs:size=2G,nr_inodes=50%", "'nr_inodes=50%' is not nr_inodes=<number>[k|m|g|t|p|e] as tmpfs takes it"),
+    ("tmpfs:nr_blocks=1.5k", "'nr_blocks=1.5k' is not nr_blocks=<number>[k|m|g|t|p|e] as tmpfs takes it"),
+    ("tmpfs:mode=1777", "unknown tmpfs option 'mode=1777'"),
+])
+def test_tmpfs_options_tmpfs_refuses(value: str, problem: str) -> None:
+    with pytest.raises(CmdlineError) as e:
+        opts(f"rd.overlay={value}")
+    assert str(e.value) == f"rd.overlay={value}: {problem}: use e.g. rd.overlay=tmpfs:size=2G,nr_inodes=100000"
