@@ -8,6 +8,7 @@ when needed, logging only for a record to emit (pylive/log.py; `make bench`). Th
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Callable
@@ -267,6 +268,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # Bytes that are not UTF-8 (kept as surrogates from argv or /proc/cmdline) go out as the same
+        # bytes, whatever the locale: the cmdline hook's root= must be the label's bytes, and printing
+        # a plan must not fail.
+        sys.stdout.reconfigure(errors="surrogateescape")
     args = _plain_args(argv) or SimpleNamespace(**vars(_parser().parse_args(argv)))
     try:
         return int(COMMANDS[args.command](args))

@@ -13,7 +13,7 @@ from pathlib import Path
 from pylive import boot, isoscan, planner, probe
 from pylive.devspec import DeviceSpec
 from pylive.dmtable import TargetLine
-from pylive.errors import CmdlineError, LiveError, NotFoundOnDisks, shown
+from pylive.errors import CmdlineError, LiveError, NotFoundOnDisks, one_line, shown
 from pylive.media import Entry, MediaView, open_media, view_directory, view_squashfs
 from pylive.options import LiveOptions
 from pylive.plan import CopyToRam, FindFile, ReleaseMedium, Step
@@ -406,7 +406,7 @@ def render(data: dict[str, Any]) -> str:
         lines += [f"  {p}" for p in data["left_for_booted_system"]]
     if "error" in data:
         lines.append(f"error: {data['error']}")
-    return "\n".join(lines) + "\n"
+    return "".join(f"{one_line(line)}\n" for line in lines)  # a label or path cannot break a line in two
 
 
 __all__ = ["explain", "render", "ExplainSystem", "os"]
