@@ -8,6 +8,7 @@ when needed, logging only for a record to emit (pylive/log.py; `make bench`). Th
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from types import SimpleNamespace
 
 from pylive import __version__
 from pylive.cmdline import Args, read_cmdline
-from pylive.errors import EXIT_BAD_CMDLINE, EXIT_FAILED, EXIT_NO_CHECKSUM, EXIT_NOT_LIVE, EXIT_OK, LiveError
+from pylive.errors import EXIT_BAD_CMDLINE, EXIT_FAILED, EXIT_NO_CHECKSUM, EXIT_NOT_LIVE, EXIT_OK, LiveError, shown
 from pylive.log import WARNING, Log, log, log_setup
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
@@ -46,7 +47,7 @@ def cmd_run(args: SimpleNamespace) -> int:
     opts = _options(args)
     log_setup(debug=opts.debug or opts.live_debug, kmsg=args.kmsg)
     if not opts.is_live:
-        log.error("root=%s is not a live medium; nothing to do", opts.root or "(unset)")
+        log.error("root=%s is not a live medium; nothing to do", shown(opts.root or "(unset)"))
         return EXIT_NOT_LIVE
     for warning in opts.warnings:
         log.warning("%s", warning)
@@ -267,6 +268,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # Bytes that are not UTF-8 (kept as surrogates from argv or /proc/cmdline) go out as the same
+        # bytes, whatever the locale: the cmdline hook's root= must be the label's bytes, and printing
+        # a plan must not fail.
+        sys.stdout.reconfigure(errors="surrogateescape")
     args = _plain_args(argv) or SimpleNamespace(**vars(_parser().parse_args(argv)))
     try:
         return int(COMMANDS[args.command](args))

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 # os.path rather than pathlib, here and in read_cmdline: the cmdline hook needs no pathlib (start-up time).
 GRAMMAR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "cmdline_grammar",
                        "kernel_cmdline.lark")
+# What separates words (the kernel's isspace() in ASCII; see the grammar on the byte 0xA0).
+WHITESPACE = " \t\n\v\f\r"
 
 
 @record
@@ -53,22 +55,9 @@ def _unquote(text: str) -> str:
 
 
 def parse_cmdline(text: str) -> tuple[Arg, ...]:
-    """Split a command line into arguments, in order. Raises ValueError on text the grammar rejects."""
-    from_lark_errors: tuple[type[Exception], ...]
-    try:
-        from pylive._cmdline_parser import LarkError
-
-        from_lark_errors = (LarkError,)
-    except ImportError:
-        from lark.exceptions import LarkError as LarkError2
-
-        from_lark_errors = (LarkError2,)
-    try:
-        tree = _parser().parse(text)
-    except from_lark_errors as e:  # pragma: no cover - the grammar accepts any text; kept as a guard
-        raise ValueError(f"cannot parse the kernel command line: {e}") from e
+    """Split a command line into arguments, in order, as the kernel splits it. Any text parses."""
     args = []
-    for param in tree.children:
+    for param in _parser().parse(text).children:
         tokens = [t for t in param.children if t.type != "EQ"]
         key = _unquote(tokens[0])
         if param.data == "flag":
@@ -88,9 +77,15 @@ def read_cmdline(root: str | os.PathLike[str] = "/") -> str:
     parts = []
     for path in files:
         if os.path.isfile(path):
-            with open(path) as f:
-                parts.append(f.read())
-    return " ".join(s.strip() for s in parts if s.strip())
+            with open(path, "rb") as f:
+                parts.append(_decode(f.read()))
+    return " ".join(s.strip(WHITESPACE) for s in parts if s.strip(WHITESPACE))
+
+
+def _decode(data: bytes) -> str:
+    # The kernel takes any bytes: those that are not UTF-8 are kept as surrogates (they name the same
+    # bytes again in a path). A NUL ends the kernel's string, so it ends each file's line here.
+    return data.partition(b"\0")[0].decode("utf-8", "surrogateescape")
 
 
 class Args:

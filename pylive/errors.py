@@ -16,6 +16,30 @@ EXIT_NOT_LIVE = 3
 EXIT_NO_CHECKSUM = 4  # pylive check-media: the image carries no implanted MD5
 
 
+SHOWN_CHARS = 80  # how much of a value from the command line a message shows
+
+
+def one_line(text: str) -> str:
+    """`text` with what is not printable escaped as repr() escapes it (line breaks, control and
+    format characters); a byte that was not UTF-8 (a surrogate, cmdline.read_cmdline) as `\\xNN`.
+    A value from the command line or a disk label then cannot break a message into two log lines."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    if "\udc80" <= c <= "\udcff":
+        return f"\\x{ord(c) - 0xDC00:02x}"
+    return repr(c)[1:-1]
+
+
+def shown(value: str, limit: int = SHOWN_CHARS) -> str:
+    """A value as a one-line message shows it: escaped (one_line) and cut to `limit` characters with '…'."""
+    text = one_line(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class LiveError(Exception):
     """A failure with a message and a hint; `str()` is the one line a user sees."""
 
@@ -27,18 +51,19 @@ class LiveError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return f"{self.message}: {self.hint}" if self.hint else self.message
+        return one_line(f"{self.message}: {self.hint}" if self.hint else self.message)
 
 
 class CmdlineError(LiveError):
-    """A kernel command line option has a value pylive cannot use."""
+    """A kernel command line option has a value pylive cannot use. The value is shown escaped and cut
+    (shown()): the message stays one bounded line whatever the command line holds."""
 
     exit_code = EXIT_BAD_CMDLINE
 
     def __init__(self, option: str, value: str | None, problem: str, example: str = "") -> None:
-        shown = option if value is None else f"{option}={value}"
+        what = option if value is None else f"{option}={shown(value)}"
         hint = f"use e.g. {example}" if example else ""
-        super().__init__(f"{shown}: {problem}", hint)
+        super().__init__(f"{what}: {problem}", hint)
         self.option = option
         self.value = value
 

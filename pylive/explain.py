@@ -13,7 +13,7 @@ from pathlib import Path
 from pylive import boot, isoscan, planner, probe
 from pylive.devspec import DeviceSpec
 from pylive.dmtable import TargetLine
-from pylive.errors import CmdlineError, LiveError, NotFoundOnDisks
+from pylive.errors import CmdlineError, LiveError, NotFoundOnDisks, one_line, shown
 from pylive.media import Entry, MediaView, open_media, view_directory, view_squashfs
 from pylive.options import LiveOptions
 from pylive.plan import CopyToRam, FindFile, ReleaseMedium, Step
@@ -321,7 +321,7 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
     """What booting with `opts` would do, as data; `error` holds the line the boot would stop with."""
     out: dict[str, Any] = {"warnings": list(opts.warnings)}
     if opts.spec is None:
-        out["error"] = f"root={opts.root or '(unset)'} is not a live medium; pylive would do nothing"
+        out["error"] = f"root={shown(opts.root or '(unset)')} is not a live medium; pylive would do nothing"
         return out
     out["device"] = {"spec": str(opts.spec), "udev_path": opts.spec.udev_path(), "timeout_s": opts.retry_s}
     media, iso_host, live_file, found_by = _found_medium(opts, media)
@@ -406,7 +406,7 @@ def render(data: dict[str, Any]) -> str:
         lines += [f"  {p}" for p in data["left_for_booted_system"]]
     if "error" in data:
         lines.append(f"error: {data['error']}")
-    return "\n".join(lines) + "\n"
+    return "".join(f"{one_line(line)}\n" for line in lines)  # a label or path cannot break a line in two
 
 
 __all__ = ["explain", "render", "ExplainSystem", "os"]

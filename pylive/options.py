@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from pylive.cmdline import Arg, Args
 from pylive.devspec import DeviceSpec, live_root_text, parse_device_spec
-from pylive.errors import CmdlineError
+from pylive.errors import CmdlineError, shown
 from pylive.record import field, fields, record
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
@@ -152,8 +152,8 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "rd.overlay", "rd_overlay", Kind.TEXT, None, "dracut-ng: OverlayFS (bool) or its location",
-        note="`none` means no overlay (dracut-ng turns OverlayFS on); `tmpfs:size=…,nr_inodes=…`; "
-             "a device: persistent overlay",
+        note="`none` means no overlay (dracut-ng turns OverlayFS on); `tmpfs:size=…,nr_inodes=…` (a bad size "
+             "stops with one line); a device: persistent overlay",
     ),
     OptionSpec(
         "rd.overlay.reset", "rd_overlay_reset", Kind.BOOL, False, "dracut-ng name of rd.live.overlay.reset",
@@ -191,6 +191,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
+BY_DEST = {o.dest: o for o in OPTIONS}
 KNOWN_PREFIXES = ("rd.live.", "rd.overlay")
 
 
@@ -284,6 +285,37 @@ def parse_seconds(option: str, text: str | None, example: str) -> int:
     return int(text)
 
 
+# mm/shmem.c (shmem_parse_one) reads each of these through memparse(): a number, then k, m, g, t, p or e;
+# size may also end in % (of RAM). pylive takes plain decimal numbers only: memparse reads 010 as octal (8)
+# and 0x10 as hex, which nobody who writes them means.
+TMPFS_OPTIONS = ("size", "nr_blocks", "nr_inodes")
+_TMPFS_NUMBER = re.compile(r"(?:0|[1-9][0-9]*)[kmgtpe]?", re.IGNORECASE)
+
+
+def parse_tmpfs_options(value: str) -> tuple[str, ...]:
+    """rd.overlay=tmpfs:<options> (dracut-ng): the tmpfs mount options, each checked as tmpfs reads it."""
+    example = "rd.overlay=tmpfs:size=2G,nr_inodes=100000"
+    options = tuple(o for o in value.partition(":")[2].split(",") if o)
+    for o in options:
+        name, _, number = o.partition("=")
+        if name not in TMPFS_OPTIONS:
+            raise CmdlineError("rd.overlay", value, f"unknown tmpfs option '{shown(o)}'", example)
+        if not _TMPFS_NUMBER.fullmatch(number.removesuffix("%") if name == "size" else number):
+            takes = "<number>[k|m|g|t|p|e|%]" if name == "size" else "<number>[k|m|g|t|p|e]"
+            raise CmdlineError("rd.overlay", value, f"'{shown(o)}' is not {name}={takes} as tmpfs takes it", example)
+    return options
+
+
+def medium_path(option: str, value: str, path: str, example: str) -> str:
+    """`path` (part of `value`), a file or directory on a mounted filesystem, relative to its top: empty
+    and `.` parts dropped, so a leading `/` stays on it as in dracut's "$live_dir/$squash_image". `..` is
+    refused: it would lead outside (/run/initramfs/live/../../etc), as iso-scan/filename refuses it."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise CmdlineError(option, value, "must not lead outside the filesystem it is on ('..')", example)
+    return "/".join(parts)
+
+
 def _value(spec: OptionSpec, arg: Arg) -> Any:
     parsers: dict[Kind, Callable[[Arg], Any]] = {
         Kind.BOOL: lambda a: a.value is None or a.value not in FALSE_WORDS,
@@ -317,7 +349,7 @@ def parse_options(args: Args) -> LiveOptions:
     known = set(BY_NAME) | {n for o in OPTIONS for n in o.old_names}
     for arg in args:
         if arg.key.startswith(KNOWN_PREFIXES) and arg.key not in known:
-            warnings.append(f"unknown option '{arg.key}' is ignored{_did_you_mean(arg.key)}")
+            warnings.append(f"unknown option '{shown(arg.key)}' is ignored{_did_you_mean(arg.key)}")
     rw = args.last("ro", "rw")
     values["medium_rw"] = rw is not None and rw.key == "rw"
     if args.has("ro") and args.has("rw"):
@@ -330,11 +362,29 @@ def parse_options(args: Args) -> LiveOptions:
             raise CmdlineError("root", values.get("root"), "is not a live medium pylive knows",
                                "root=live:CDLABEL=<label>, live:LABEL=, live:UUID= or live:/dev/…")
         values["spec"] = spec_
-    for name in ("live_dir", "squash_image"):
-        if name in values and not values[name]:
-            opt = next(o for o in OPTIONS if o.dest == name)
-            raise CmdlineError(opt.name, values[name], "must not be empty", f"{opt.name}={opt.default}")
+    _check_values(values)
     return LiveOptions(**values, warnings=tuple(warnings))
+
+
+def _check_values(values: dict[str, Any]) -> None:
+    """What a value's kind does not tell: paths on the medium (normalised in place), tmpfs options."""
+    for name in ("live_dir", "squash_image"):
+        if name in values:
+            values[name] = _path_on_medium(BY_DEST[name], values[name])
+    ng = values.get("rd_overlay") or ""
+    if ng.lower() == "tmpfs" or ng.lower().startswith("tmpfs:"):
+        parse_tmpfs_options(ng)
+
+
+def _path_on_medium(opt: OptionSpec, value: str) -> str:
+    """rd.live.dir, rd.live.squashimg: relative to the top of the medium (rd.live.dir=/ is the top itself)."""
+    example = f"{opt.name}={opt.default}"
+    if not value:
+        raise CmdlineError(opt.name, value, "must not be empty", example)
+    path = medium_path(opt.name, value, value, example)
+    if not path and opt.dest == "squash_image":
+        raise CmdlineError(opt.name, value, "names no file", example)
+    return path
 
 
 def markdown_table() -> str:

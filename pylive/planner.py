@@ -13,8 +13,8 @@ import posixpath
 
 from pylive.devspec import DeviceSpec, SpecKind, parse_device_spec
 from pylive.dmtable import SnapshotUsage, linear_table, snapshot_table
-from pylive.errors import CmdlineError, ImageNotFound, LiveError, NotSupportedYet
-from pylive.options import FALSE_WORDS, LiveOptions, Percent
+from pylive.errors import CmdlineError, ImageNotFound, LiveError, NotSupportedYet, shown
+from pylive.options import FALSE_WORDS, LiveOptions, Percent, medium_path, parse_tmpfs_options
 from pylive.plan import (
     AttachLoop,
     CheckMedia,
@@ -157,6 +157,8 @@ def split_overlay_spec(option: str, value: str) -> OverlaySpec:
     if spec is None or not spec.is_block_device:
         raise CmdlineError(option, value, "is not a device for a persistent overlay",
                            f"{option}=LABEL=<label>, {option}=UUID=<uuid>:/LiveOS/overlay or {option}=none")
+    if path is not None:
+        path = "/" + medium_path(option, value, path, f"{option}=LABEL=<label>:/LiveOS/overlay")
     return OverlaySpec(spec, path)
 
 
@@ -177,17 +179,13 @@ def _rd_overlay_intent(opts: LiveOptions, ng: str,
         no_overlay = True
     elif low == "tmpfs" or low.startswith("tmpfs:"):
         overlayfs = True
-        tmpfs_options = tuple(o for o in ng.partition(":")[2].split(",") if o)
-        for o in tmpfs_options:
-            if o.split("=", 1)[0] not in ("size", "nr_blocks", "nr_inodes"):
-                raise CmdlineError("rd.overlay", ng, f"unknown tmpfs option '{o}'",
-                                   "rd.overlay=tmpfs:size=2G,nr_inodes=100000")
+        tmpfs_options = parse_tmpfs_options(ng)
     else:
         spec = split_overlay_spec("rd.overlay", ng)
         persistent = OverlaySpec(spec.device, spec.path, device_mode=spec.path is None)
         overlayfs = True
     if opts.overlay is not None and (persistent or no_overlay):
-        warnings.append(f"rd.live.overlay={opts.overlay} is ignored: rd.overlay={ng} wins")
+        warnings.append(f"rd.live.overlay={shown(opts.overlay)} is ignored: rd.overlay={shown(ng)} wins")
     return overlayfs, tmpfs_options, persistent, no_overlay
 
 
@@ -447,7 +445,7 @@ def plan_wait(opts: LiveOptions) -> tuple[Step, ...]:
     """Wait for the medium named on root= (or find it: iso-scan, a file in the initramfs) → LIVEDEV_REF."""
     assert opts.spec is not None
     if opts.overlay_crypt is not None:
-        raise NotSupportedYet(f"rd.overlay.crypt={opts.overlay_crypt} (an encrypted overlay)")
+        raise NotSupportedYet(f"rd.overlay.crypt={shown(opts.overlay_crypt)} (an encrypted overlay)")
     if opts.iso_scan_filename is not None:
         return plan_iso_scan(opts, parse_iso_scan(opts.iso_scan_filename))
     if opts.spec.kind in FILE_KINDS:
@@ -483,7 +481,7 @@ def parse_iso_scan(value: str) -> IsoScan:
             raise CmdlineError("iso-scan/filename", value, "names a device but no file on it", example)
         device = parse_device_spec(text[:at])
         if device is None or not device.is_block_device:
-            raise CmdlineError("iso-scan/filename", value, f"'{text[:at]}' is not a device", example)
+            raise CmdlineError("iso-scan/filename", value, f"'{shown(text[:at])}' is not a device", example)
         text = text[at + 1 :]
     parts = [p for p in text.split("/") if p not in ("", ".")]
     if not parts:

@@ -277,6 +277,16 @@ CASES = [
     Case("livedir", LIVE + " rd.live.dir=images", "livedir", mode=DM_TEMP),
     Case("livedir-missing", LIVE + " rd.live.dir=images", "inner", error=r"check rd.live.dir=images"),
     Case("squashimg", LIVE + " rd.live.squashimg=other.img", "inner", error=r"searched: /LiveOS/other.img"),
+    # a leading / stays on the medium, as in dracut's "$live_dir/$squash_image"; `..` would leave it
+    Case("squashimg-slash", LIVE + " rd.live.squashimg=/squashfs.img rd.live.dir=/LiveOS/", "inner", mode=DM_TEMP,
+         steps=("losetup -r /run/initramfs/live/LiveOS/squashfs.img",)),
+    Case("livedir-top", LIVE + " rd.live.dir=/ rd.live.squashimg=./LiveOS/squashfs.img", "inner", mode=DM_TEMP,
+         steps=("losetup -r /run/initramfs/live/LiveOS/squashfs.img",)),
+    Case("livedir-dotdot", LIVE + " rd.live.dir=../../etc",
+         error=r"^rd.live.dir=../../etc: must not lead outside the filesystem it is on \('..'\): "
+               r"use e.g. rd.live.dir=LiveOS$"),
+    Case("squashimg-dotdot", LIVE + " rd.live.squashimg=../../../etc/shadow",
+         error=r"^rd.live.squashimg=../../../etc/shadow: must not lead outside"),
     # --- dracut-ng TEST-30-DMSQUASH (base line has rd.overlay; the medium is ext4 with a squashfs rootfs.img) ---
     Case("test30-overlayfs", "rd.overlay root=live:/dev/sr0", "uncompressed", mode=OV_TEMP),
     Case("test30-live", "rd.overlay root=live:/dev/sr0 rd.live.image", "uncompressed", mode=OV_TEMP),
@@ -411,6 +421,14 @@ CASES = [
     Case("overlay-bad", LIVE + " rd.live.overlay=somewhere", error=r"rd.live.overlay=somewhere: is not a device"),
     Case("ng-overlay-bad", LIVE + " rd.overlay=maybe", error=r"rd.overlay=maybe: is not a device"),
     Case("ng-tmpfs-bad", LIVE + " rd.overlay=tmpfs:colour=red", error=r"unknown tmpfs option 'colour=red'"),
+    Case("ng-tmpfs-size-bad", LIVE + " rd.overlay=tmpfs:size=abc",
+         error=r"^rd.overlay=tmpfs:size=abc: 'size=abc' is not size=<number>\[k\|m\|g\|t\|p\|e\|%\] as tmpfs takes"),
+    Case("overlay-dotdot", f"{LIVE} {P}:/LiveOS/../../etc/x",
+         error=r"^rd.live.overlay=LABEL=persist:/LiveOS/../../etc/x: must not lead outside the filesystem it is on "
+               r"\('..'\): use e.g. rd.live.overlay=LABEL=<label>:/LiveOS/overlay$"),
+    Case("ng-overlay-dotdot", LIVE + " rd.overlay=/dev/sdb1:/..", error=r"^rd.overlay=/dev/sdb1:/..: must not lead"),
+    Case("overlay-dot", f"{LIVE} {P}:./persist/./cow", overlay="custom", mode=DM_P,
+         steps=("/run/initramfs/overlayfs/persist/cow",)),
     Case("overlayfs-and-off", LIVE + " rd.live.overlay.overlayfs rd.overlay=0", mode=DM_TEMP,
          warnings=("rd.overlay=0 and rd.live.overlay.overlayfs contradict each other: rd.overlay wins",)),
     Case("unknown-option", LIVE + " rd.live.overlay.sise=4", mode=DM_TEMP,

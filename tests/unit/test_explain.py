@@ -208,3 +208,60 @@ def test_explain_iso_in_the_initramfs(medium_iso) -> None:
         "mount -t iso9660 -o ro <livedev> /run/initramfs/live"]
     assert data["loop_devices"]["/dev/loop0"] == "/images/live.iso"
     assert "/run/initramfs/livedev -> /dev/loop0" in data["left_for_booted_system"]
+
+
+@pytest.fixture
+def fresh_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """main() sets pylive's logging up anew, on this test's stderr (an earlier test may have set it up)."""
+    from pylive.log import log
+
+    monkeypatch.setattr(log, "kmsg", None)
+    monkeypatch.setattr(log, "_pending", False)
+    monkeypatch.setattr(log, "level", 0)
+
+
+LIVE_X = "root=live:CDLABEL=x"
+# (command line, exit status, a line the output must hold)
+HOSTILE_LINES = {
+    "unbalanced quote": (f'"rd.live.ram {LIVE_X}', 1, "error: root=(unset) is not a live medium; pylive would do "
+                                                      "nothing"),
+    "unbalanced quote at the end": (f'{LIVE_X} rd.live.overlay.overlayfs "rd.live.ram', 0, "mode: temporary OverlayFS"),
+    "quote mid-word": (f'{LIVE_X} rd.live.overlay."overlayfs"', 0, "mode: temporary OverlayFS"),
+    "carriage returns": (f"{LIVE_X}\r\nrd.live.overlay.overlayfs\r\n", 0, "mode: temporary OverlayFS"),
+    "tab, vertical tab, form feed": (f"{LIVE_X}\t\vrd.live.overlay.overlayfs\f", 0, "mode: temporary OverlayFS"),
+    "lone and leading =": (f'{LIVE_X} = == =x ""', 0, "mode: temporary device-mapper snapshot"),
+    "NUL": (f"{LIVE_X}\0 rd.live.dir=../..", 0, "mode: temporary device-mapper snapshot"),
+    "shell in values": ("root=live:CDLABEL=$(reboot) rd.live.dir=`reboot`", 0,
+                        "live medium: CDLABEL=$(reboot): wait up to 180s for /dev/disk/by-label/\\x24\\x28reboot\\x29"),
+    "newline in a label": ('"root=live:CDLABEL=a\nerror: forged"', 0,
+                           "live medium: CDLABEL=a\\nerror: forged: wait up to 180s for "
+                           "/dev/disk/by-label/a\\x0aerror:\\x20forged"),
+    "not UTF-8": ("root=live:CDLABEL=\udcff rd.live.dir=\udcfe", 0,
+                  "live medium: CDLABEL=\\xff: wait up to 180s for /dev/disk/by-label/\\xff"),
+    "10 KB label": ("root=live:CDLABEL=" + "x" * 10240, 0, "mode: temporary device-mapper snapshot"),
+    "..": (f"{LIVE_X} rd.live.dir=../../etc", 2, "error: rd.live.dir=../../etc: must not lead outside"),
+    ".. in the overlay's path": (f"{LIVE_X} rd.live.overlay=LABEL=p:/../../etc", 1,
+                                 "error: rd.live.overlay=LABEL=p:/../../etc: must not lead outside"),
+    "tmpfs size": (f"{LIVE_X} rd.overlay=tmpfs:size=abc", 2, "error: rd.overlay=tmpfs:size=abc: 'size=abc' is not"),
+    "newline in a bad size": (f'{LIVE_X} "rd.live.overlay.size=4\nerror: forged"', 2,
+                              "error: rd.live.overlay.size=4\\nerror: forged: not a size in MiB"),
+    "10 KB bad size": (f"{LIVE_X} rd.live.overlay.size={'9' * 10240}X", 2, "error: rd.live.overlay.size=999"),
+    "newline in an unknown option": (f'{LIVE_X} "rd.live.x\nerror: forged"', 0,
+                                     "  unknown option 'rd.live.x\\nerror: forged' is ignored"),
+}
+
+
+@pytest.mark.usefixtures("fresh_log")
+@pytest.mark.parametrize(("line", "status", "holds"), HOSTILE_LINES.values(), ids=HOSTILE_LINES.keys())
+def test_explain_ends_with_a_plan_or_one_error_line(line: str, status: int, holds: str, capsys) -> None:
+    """Whatever the command line holds: a plan, or one line saying what is wrong; never a traceback."""
+    rc = main(["explain", "--cmdline", line])
+    out, err = capsys.readouterr()
+    lines = (out + err).splitlines()
+    assert rc == status, out + err
+    assert holds in lines or any(x.startswith(holds) for x in lines), out + err
+    assert all(x.isprintable() and len(x) < 400 for x in lines if "x" * 300 not in x), out + err
+    assert [x for x in lines if x.startswith("error: ")] == ([] if rc == 0 else [lines[-1]]), out + err
+    assert "internal error" not in out + err and "Traceback" not in out + err
+    if rc == 0:
+        assert "mode: " in out

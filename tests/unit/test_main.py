@@ -1,10 +1,15 @@
 """The entry point reads plain argv without argparse; it must read it exactly as argparse does."""
 
 import argparse
+import shlex
+import shutil
+import subprocess
 
 import pytest
 
-from pylive.__main__ import COMMANDS, OPTIONS, _parser, _plain_args
+from pylive.__main__ import COMMANDS, OPTIONS, _parser, _plain_args, main
+from pylive.cmdline import Args
+from pylive.options import parse_options
 
 PLAIN = [
     ["cmdline-hook"],
@@ -56,3 +61,32 @@ def test_plain_options_are_argparse_options() -> None:
         options = {o: a.nargs != 0 for a in parser._actions for o in a.option_strings}
         common = {"-h": False, "--help": False, "--cmdline": True, "--root": True, "--kmsg": False, "--no-kmsg": False}
         assert options == common | OPTIONS[name], name
+
+
+# root= values the cmdline hook hands to the shell (parse-pylive.sh: eval "$(pylive cmdline-hook)").
+HOSTILE_ROOTS = {
+    "command substitution": "root=live:CDLABEL=$(reboot)",
+    "backticks": "root=live:CDLABEL=`reboot`",
+    "single quote": "root=live:/dev/disk/by-id/x';reboot;'",
+    "double quote, space": 'root=live:/dev/disk/by-id/"a b"c',
+    "variable, backslash": "root=live:/dev/$PATH\\",
+    "newline": '"root=live:/dev/a\nrootok=0"',
+    "not UTF-8": "root=live:/dev/\udcff\udcfe",
+    "10 KB": "root=live:/dev/" + "x" * 10240,
+    "unbalanced quote": '"root=live:/dev/sr0 rd.live.ram',
+}
+
+
+@pytest.mark.parametrize("line", HOSTILE_ROOTS.values(), ids=HOSTILE_ROOTS.keys())
+def test_cmdline_hook_quotes_what_it_prints(line: str, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """The printed assignments read back, as a POSIX shell reads them, to the very value pylive parsed."""
+    assert main(["cmdline-hook", "--no-kmsg", "--cmdline", line]) == 0
+    out = capsysbinary.readouterr().out.decode("utf-8", "surrogateescape")  # bytes that are not UTF-8 as given
+    spec = parse_options(Args.from_text(line)).spec
+    assert spec is not None
+    root = f"live:{spec.udev_path()}"
+    assert shlex.split(out) == [f"root={root}", "rootok=1"]
+    if shutil.which("sh"):  # as parse-pylive.sh applies it
+        script = 'eval "$1"; printf "%s|%s" "$root" "$rootok"'
+        shown = subprocess.run(["sh", "-c", script, "sh", out], capture_output=True, check=True).stdout
+        assert shown == f"{root}|1".encode("utf-8", "surrogateescape")

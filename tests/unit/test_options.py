@@ -4,7 +4,7 @@ import pytest
 
 from pylive.cmdline import Args
 from pylive.devspec import SpecKind
-from pylive.errors import CmdlineError
+from pylive.errors import CmdlineError, DeviceTimeout
 from pylive.options import OPTIONS, LiveOptions, Percent, parse_options
 
 
@@ -148,3 +148,97 @@ def test_table_has_unique_names_and_dests() -> None:
     defaults = LiveOptions()
     for o in OPTIONS:
         assert getattr(defaults, o.dest) == o.default, o.name
+
+
+# Values a command line may hold that must not reach a log line as they are.
+HOSTILE = {
+    "command substitution": "$(reboot)",
+    "backticks": "`reboot`",
+    "newline": "4\nerror: forged line",
+    "carriage return": "4\rforged",
+    "escape sequence": "\x1b[2J",
+    "right-to-left override": "4\u202eG",
+    "not UTF-8": "4\udcff\udcfe",
+    "10 KB": "9" * 10240 + "X",
+}
+
+
+@pytest.mark.parametrize("value", HOSTILE.values(), ids=HOSTILE.keys())
+@pytest.mark.parametrize("option", ["rd.live.overlay.size", "rd.minmem", "rd.retry", "root"])
+def test_errors_are_one_bounded_line_whatever_the_value(option: str, value: str) -> None:
+    with pytest.raises(CmdlineError) as e:
+        opts(f'"{option}={value if option != "root" else "live:" + value}"')
+    line = str(e.value)
+    assert line.isprintable(), repr(line)  # no line break, control character or stray byte
+    assert len(line) < 250
+    assert line.startswith(f"{option}=")
+    assert e.value.value is not None and e.value.value.endswith(value)  # the value itself is kept whole
+
+
+def test_values_are_shown_escaped_and_cut() -> None:
+    with pytest.raises(CmdlineError) as e:
+        opts('"rd.retry=1\n2"')
+    assert str(e.value) == r"rd.retry=1\n2: not a whole number of seconds: use e.g. rd.retry=180"
+    with pytest.raises(CmdlineError) as e:
+        opts("rd.retry=\udcff" + "x" * 200)
+    assert str(e.value).startswith(r"rd.retry=\xff" + "x" * 75 + "…: not a whole number of seconds")
+
+
+def test_unknown_option_warning_is_one_line() -> None:
+    o = opts('root=live:LABEL=x "rd.live.x\nerror: forged"')
+    assert r"unknown option 'rd.live.x\nerror: forged' is ignored" in o.warnings
+
+
+def test_every_error_is_one_line() -> None:
+    """Not only the command line's: a disk label in a message cannot break it either."""
+    e = DeviceTimeout("LABEL=x", "/dev/disk/by-label/x", 20, ['sdb1(vfat,"EVIL\npylive: forged")'])
+    assert str(e).isprintable() and r'"EVIL\npylive: forged"' in str(e)
+
+
+@pytest.mark.parametrize(("text", "live_dir", "squash_image"), [
+    ("rd.live.dir=/LiveOS/ rd.live.squashimg=/squashfs.img", "LiveOS", "squashfs.img"),
+    ("rd.live.dir=./a//b/. rd.live.squashimg=sub/x.img", "a/b", "sub/x.img"),
+    ("rd.live.dir=/", "", "squashfs.img"),  # the top of the medium
+    ("rd.live.dir=a..b rd.live.squashimg=..x", "a..b", "..x"),  # names, not `..`
+])
+def test_paths_on_the_medium_are_relative_to_its_top(text: str, live_dir: str, squash_image: str) -> None:
+    o = opts(text)
+    assert (o.live_dir, o.squash_image) == (live_dir, squash_image)
+
+
+@pytest.mark.parametrize(("text", "line"), [
+    ("rd.live.dir=LiveOS/../..", "rd.live.dir=LiveOS/../..: must not lead outside the filesystem it is on ('..'): "
+                                 "use e.g. rd.live.dir=LiveOS"),
+    ("live_dir=..", "rd.live.dir=..: must not lead outside the filesystem it is on ('..'): "
+                    "use e.g. rd.live.dir=LiveOS"),
+    ("rd.live.squashimg=/", "rd.live.squashimg=/: names no file: use e.g. rd.live.squashimg=squashfs.img"),
+    ("rd.live.squashimg=", "rd.live.squashimg=: must not be empty: use e.g. rd.live.squashimg=squashfs.img"),
+])
+def test_paths_that_leave_the_medium_are_refused(text: str, line: str) -> None:
+    with pytest.raises(CmdlineError) as e:
+        opts(text)
+    assert str(e.value) == line
+
+
+@pytest.mark.parametrize("value", ["tmpfs", "tmpfs:", "TMPFS:size=2G", "tmpfs:size=2G,nr_inodes=100000",
+                                   "tmpfs:size=512m", "tmpfs:size=50%", "tmpfs:size=0", "tmpfs:nr_blocks=1k",
+                                   "tmpfs:size=1T,nr_inodes=5M"])
+def test_tmpfs_options_tmpfs_takes(value: str) -> None:
+    assert opts(f"rd.overlay={value}").rd_overlay == value
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("tmpfs:size=abc", "'size=abc' is not size=<number>[k|m|g|t|p|e|%] as tmpfs takes it"),
+    ("tmpfs:size=", "'size=' is not size=<number>[k|m|g|t|p|e|%] as tmpfs takes it"),
+    ("tmpfs:size", "'size' is not size=<number>[k|m|g|t|p|e|%] as tmpfs takes it"),
+    ("tmpfs:size=4X", "'size=4X' is not size=<number>[k|m|g|t|p|e|%] as tmpfs takes it"),
+    ("tmpfs:size=-1", "'size=-1' is not size=<number>[k|m|g|t|p|e|%] as tmpfs takes it"),
+    ("tmpfs:size=010m", "'size=010m' is not size=<number>[k|m|g|t|p|e|%] as tmpfs takes it"),  # octal to tmpfs
+    ("tmpfs:size=2G,nr_inodes=50%", "'nr_inodes=50%' is not nr_inodes=<number>[k|m|g|t|p|e] as tmpfs takes it"),
+    ("tmpfs:nr_blocks=1.5k", "'nr_blocks=1.5k' is not nr_blocks=<number>[k|m|g|t|p|e] as tmpfs takes it"),
+    ("tmpfs:mode=1777", "unknown tmpfs option 'mode=1777'"),
+])
+def test_tmpfs_options_tmpfs_refuses(value: str, problem: str) -> None:
+    with pytest.raises(CmdlineError) as e:
+        opts(f"rd.overlay={value}")
+    assert str(e.value) == f"rd.overlay={value}: {problem}: use e.g. rd.overlay=tmpfs:size=2G,nr_inodes=100000"
