@@ -7,6 +7,7 @@ import errno
 import time
 
 from pylive import planner
+from pylive.devspec import label_suggestion
 from pylive.dmtable import TargetLine, parse_snapshot_status
 from pylive.errors import CopyFailed, DeviceTimeout, MediaCheckFailed, StepFailed
 from pylive.isoscan import pick_medium
@@ -115,7 +116,9 @@ class Executor:
             if node is None and step.optional:
                 node = ""
             elif node is None:
-                raise DeviceTimeout(step.spec, step.udev_path, step.timeout_s, [str(d) for d in s.block_devices()])
+                devices = s.block_devices()
+                raise DeviceTimeout(step.spec, step.udev_path, step.timeout_s, [str(d) for d in devices],
+                                    label_suggestion(step.spec, step.udev_path, devices))
             self.handles[step.out.name] = node
         elif isinstance(step, LoadModules):
             s.load_modules(step.names)

@@ -46,9 +46,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "root", "root", Kind.TEXT, None, "live medium: live:CDLABEL=…, LABEL=, UUID=, …",
         example="root=live:CDLABEL=Fedora-Live",
-        note="udev-correct escaping of labels (`a;b`, `$x`); `live:/path.iso` and `live:/path.img` (a file in "
-             "the initramfs: ISO, squashfs/EROFS image or disk image) boot; URLs and `nfs` are parsed but not "
-             "booted yet",
+        note="labels as boot menus write them (`CDLABEL=CentOS\\x207`) are decoded; udev-correct escaping "
+             "(`a;b`, `$x`); `live:/path.iso` and `live:/path.img` (a file in the initramfs: ISO, squashfs/EROFS "
+             "image or disk image) boot; URLs and `nfs` are parsed but not booted yet",
     ),
     OptionSpec(
         "rd.live.image", "live_image", Kind.BOOL, False, "treat a plain root= as a live medium",

@@ -94,6 +94,34 @@ def test_missing_device_names_spec_path_and_devices_seen() -> None:
     assert sys.calls[-1] == r"wait /dev/disk/by-label/Test\x20Live\x201 20"
 
 
+def test_a_label_written_as_boot_menus_write_it_is_found() -> None:
+    sys = live_iso_system(label="CentOS 7 x86_64")
+    result = run(r"root=live:CDLABEL=CentOS\x207\x20x86_64 rd.live.image", sys)
+    assert r"wait /dev/disk/by-label/CentOS\x207\x20x86_64 180" in sys.calls
+    assert result.handles["livedev"] == "/dev/sr0"
+    assert json.loads(sys.files["/run/initramfs/pylive.json"])["spec"] == "CDLABEL=CentOS 7 x86_64"
+
+
+def test_missing_device_suggests_a_label_that_differs_only_in_case() -> None:
+    sys = live_iso_system(label="CentOS 7 x86_64")
+    with pytest.raises(DeviceTimeout) as e:
+        run(r"root=live:CDLABEL=CENTOS\x207\x20x86_64 rd.live.image rd.retry=5", sys)
+    assert str(e.value) == (
+        "live medium CDLABEL=CENTOS 7 x86_64 not found after 5s "
+        r"(waited for /dev/disk/by-label/CENTOS\x207\x20x86_64); "
+        """block devices seen: sr0(iso9660,"CentOS 7 x86_64"), vda: """
+        r"did you mean CDLABEL=CentOS\x207\x20x86_64? (/dev/sr0 is labelled 'CentOS 7 x86_64')"
+    )
+
+
+def test_missing_overlay_device_suggests_a_near_label(pylive_logs) -> None:
+    sys = live_iso_system()
+    sys.devices.append(BlockDevice("sdb1", 1 << 20, "Persist", "ext4", "sdb", 1))
+    run(CMDLINE + " rd.live.overlay=LABEL=persist rd.live.overlay.nouserconfirmprompt", sys)
+    assert ("persistent overlay device LABEL=persist is not there: did you mean LABEL=Persist? "
+            "(/dev/sdb1 is labelled 'Persist')") in pylive_logs.messages
+
+
 def test_medium_without_image_says_what_was_searched_and_unwinds() -> None:
     sys = live_iso_system(medium={"EFI/BOOT/grubx64.efi"})
     with pytest.raises(ImageNotFound) as e:
