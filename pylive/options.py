@@ -89,8 +89,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "rd.minmem", "minmem_mib", Kind.SIZE_MIB, 1024, "RAM (MiB) that must stay free after rd.live.ram",
         example="rd.minmem=1024",
-        note="checked for every RAM copy: squashfs, uncompressed rootfs.img, rd.writable.fsimg (dracut-ng checks "
-             "only squashfs); also the room left on a grown /run",
+        note="refuses rd.live.ram's squashfs copy, as in dracut-ng; for the rd.writable.fsimg and uncompressed "
+             "rootfs.img copies (unchecked by dracut) a warning, and only a copy that cannot fit (less than 128 MiB "
+             "left) is refused; also the room left on a grown /run",
     ),
     OptionSpec(
         "rd.timeout", "timeout_s", Kind.TEXT, None, "systemd device job timeout (pylive waits no device job)",

@@ -213,7 +213,7 @@ def plan_squashfs(opts: LiveOptions, images: MediumImages, image_bytes: int | No
     source: str = images.squashfs
     if copies_squashfs(opts):
         steps += plan_copy_to_ram(opts, "rd.live.ram", images.squashfs, SQUASHED_RAM, image_bytes=image_bytes,
-                                  mem_total_mib=mem_total_mib, room=room)
+                                  mem_total_mib=mem_total_mib, room=room, minmem_refuses=True)
         source = SQUASHED_RAM
     return (
         *steps,
