@@ -210,8 +210,8 @@ class Executor:
             self._undo(f"size of {step.mountpoint}", s.resize_tmpfs, step.mountpoint, step.was_mib)
         elif isinstance(step, CopyToRam):
             self._copy_to_ram(step)
-        elif not step.mounted:
-            log.info("the live medium is no longer used: it can be removed")
+        elif not step.mounted:  # what rd.live.ram is for: a notice, on the console even under `quiet`
+            log.notice("the live medium is no longer used: it can be removed")
         else:
             try:
                 s.umount(step.target, False)
@@ -220,19 +220,20 @@ class Executor:
                             step.target, e.strerror)
                 return
             self._unmounted.add(step.target)  # a later rollback leaves it unmounted
-            log.info("the live medium is no longer used and was unmounted from %s: it can be removed", step.target)
+            log.notice("the live medium is no longer used and was unmounted from %s: it can be removed", step.target)
 
     def _check_media(self, dev: str) -> None:
-        """rd.live.check: a pass logs one line, no implanted MD5 or Esc one warning; a failure stops
-        the boot, and its line stays on the console until Enter."""
+        """rd.live.check: a pass is one notice, no implanted MD5 or Esc one warning (both reach the
+        console under `quiet`); a failure stops the boot, and its line stays on the console until Enter."""
         from pylive import isomd5  # hashlib: not on the start-up path of explain and the cmdline hook
 
         t0 = time.monotonic()
         verdict = self.system.check_media(dev)
         status = verdict.status
         if status is isomd5.Status.PASSED:
-            log.info("the medium %s passed its check: the implanted MD5 matches (%d MiB in %.0f s)",
-                     dev, verdict.total // MIB, time.monotonic() - t0)
+            # the verdict the user asked for: a notice, on the console even under `quiet` (log.py)
+            log.notice("rd.live.check: %s passed its media check (the implanted MD5 matches): %d MiB in %.1f s",
+                       dev, verdict.total // MIB, time.monotonic() - t0)
         elif status is isomd5.Status.NO_CHECKSUM:
             log.warning("rd.live.check: the medium %s carries no implanted MD5 (implantisomd5 was not run on its "
                         "image): it was not checked", dev)
@@ -274,8 +275,8 @@ class Executor:
             raise CopyFailed(step.option, f"the RAM copy {step.dest} of {step.src} is not what was read ({problem})",
                              f"boot again, or without {step.option}; if it happens again, check the medium "
                              "with rd.live.check")
-        log.info("copied %s to RAM as %s and verified it: %d MiB in %.1f s (%.0f MiB/s)", step.src, step.dest,
-                 sums.size // MIB, seconds, sums.size / MIB / max(seconds, 1e-6))
+        log.notice("copied %s to RAM as %s and verified it: %d MiB in %.1f s (%.0f MiB/s)", step.src, step.dest,
+                   sums.size // MIB, seconds, sums.size / MIB / max(seconds, 1e-6))
 
     def _run_file_step(self, step: WipeHeader | EmptyDir | WriteFile | Notice) -> None:
         """Steps that change files on a persistent medium, or talk to the person at the console."""

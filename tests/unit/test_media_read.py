@@ -11,6 +11,7 @@ from pylive import boot
 from pylive.cmdline import Args
 from pylive.errors import CopyFailed, LiveError, MediaCheckFailed, StepFailed
 from pylive.isomd5 import Status, Verdict
+from pylive.log import NOTICE
 from pylive.options import parse_options
 from pylive.plan import CopyToRam, Notice, ResizeTmpfs, Step
 from pylive.planner import Mode, plan_copy_to_ram
@@ -66,10 +67,12 @@ def test_ram_copies_verifies_boots_from_the_copy_and_releases_the_medium(pylive_
     assert sys.calls == RAM_CALLS
     assert result.mode is Mode.DM_SNAPSHOT_TEMP
     assert "/run/initramfs/live" not in sys.mounts
-    lines = pylive_logs.messages
-    assert any(m.startswith(f"copied {SQUASH} to RAM as /run/initramfs/squashed.img and verified it: 700 MiB in ")
-               for m in lines)
-    assert "the live medium is no longer used and was unmounted from /run/initramfs/live: it can be removed" in lines
+    # what rd.live.ram was asked for: notices, on the console even under `quiet`
+    notices = [r.getMessage() for r in pylive_logs.records if r.levelno == NOTICE]
+    assert len(notices) == 2
+    assert notices[0].startswith(f"copied {SQUASH} to RAM as /run/initramfs/squashed.img and verified it: 700 MiB in ")
+    assert notices[1] == ("the live medium is no longer used and was unmounted from /run/initramfs/live: "
+                          "it can be removed")
 
 
 def test_ram_grows_run_when_the_copy_does_not_fit(pylive_logs: pytest.LogCaptureFixture) -> None:
@@ -317,9 +320,10 @@ def test_check_runs_before_the_medium_is_mounted_and_logs_one_line(pylive_logs: 
     run(CMDLINE + " rd.live.check", sys)
     assert sys.calls[2:4] == ["checkisomd5 /dev/sr0",
                               r"ln -s /dev/disk/by-label/Test\x20Live\x201 /run/initramfs/livedev"]
-    passed = [m for m in pylive_logs.messages if "passed its check" in m]
-    assert len(passed) == 1 and passed[0].startswith(
-        "the medium /dev/sr0 passed its check: the implanted MD5 matches (700 MiB in ")
+    passed = [r for r in pylive_logs.records if "passed its media check" in r.getMessage()]
+    assert len(passed) == 1 and passed[0].getMessage().startswith(
+        "rd.live.check: /dev/sr0 passed its media check (the implanted MD5 matches): 700 MiB in ")
+    assert passed[0].levelno == NOTICE  # shown on the console under `quiet` (test_log.py)
 
 
 def test_check_failure_stops_with_one_line_held_on_the_console() -> None:
