@@ -210,9 +210,15 @@ class Executor:
             self._undo(f"size of {step.mountpoint}", s.resize_tmpfs, step.mountpoint, step.was_mib)
         elif isinstance(step, CopyToRam):
             self._copy_to_ram(step)
-        elif not step.mounted:  # what rd.live.ram is for: a notice, on the console even under `quiet`
-            log.notice("the live medium is no longer used: it can be removed")
         else:
+            self._release(step)
+
+    def _release(self, step: ReleaseMedium) -> None:
+        """rd.live.ram: let go of the medium (and of the ISO file of iso-scan, and the filesystem that holds
+        it). What cannot be let go of is a warning: the boot goes on. Notices say what can be removed:
+        what rd.live.ram is for, on the console even under `quiet`."""
+        s = self.system
+        if step.mounted:
             try:
                 s.umount(step.target, False)
             except OSError as e:
@@ -220,6 +226,22 @@ class Executor:
                             step.target, e.strerror)
                 return
             self._unmounted.add(step.target)  # a later rollback leaves it unmounted
+        if step.iso_host is not None and step.iso_loop is not None:
+            loop = self.resolve(step.iso_loop)
+            try:
+                s.detach_loop(loop)
+                self._detached.add(loop)
+                s.umount(step.iso_host, False)
+            except OSError as e:
+                log.warning("the filesystem holding the ISO file stays mounted at %s (%s): its disk cannot be removed "
+                            "while the system runs", step.iso_host, e.strerror)
+            else:
+                self._unmounted.add(step.iso_host)
+                log.notice("the ISO file is no longer used and the filesystem holding it was unmounted from %s: "
+                           "its disk can be removed", step.iso_host)
+        if not step.mounted:
+            log.notice("the live medium is no longer used: it can be removed")
+        else:
             log.notice("the live medium is no longer used and was unmounted from %s: it can be removed", step.target)
 
     def _check_media(self, dev: str) -> None:
@@ -301,7 +323,7 @@ class Executor:
             within = s.partitions(self.resolve(step.within)) if step.within is not None else None
             node = s.find_file(step, within)
             self.handles[step.out.name] = node
-            self._undo(f"mount {step.mountpoint}", s.umount, step.mountpoint, False)
+            self._undo(f"mount {step.mountpoint}", self._umount_unless_done, step.mountpoint)
         elif isinstance(step, TriggerUevent):
             try:
                 s.trigger_uevent(self.resolve(step.device))

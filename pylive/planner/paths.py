@@ -14,6 +14,10 @@ SQUASHFS_MNT = "/run/initramfs/squashfs"
 OVERLAY_MNT = "/run/initramfs/overlayfs"  # the persistent overlay's filesystem
 TMP_COW = "/overlay"  # dmsquash-live-root.sh: the sparse COW file lives in the initramfs root
 ROOTFSBASE = "/run/rootfsbase"
+UPPER_LINK, WORK_LINK = "/run/overlayfs", "/run/ovlwork"  # → the OverlayFS upper and work directories
+# rd.live.overlay.readonly: → the persistent upper (and work) directories; the upper is an extra lower layer
+UPPER_RO_LINK, WORK_RO_LINK = "/run/overlayfs-r", "/run/ovlwork-r"
+OVERLAY_BACKING = "/run/overlayfs-backing"  # dracut-ng device mode (rd.overlay=<dev>): the device's filesystem
 THIN_DIR = "/run/initramfs/thin-overlay"
 TMPFS_UPPER = "/run/initramfs/overlay"  # dracut-ng: the upper layer's own tmpfs (rd.overlay=tmpfs:…)
 LIVEDEV_REF = Ref("livedev")

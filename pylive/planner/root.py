@@ -35,10 +35,13 @@ from pylive.planner.paths import (
     BASE_LOOP,
     COW_LOOP,
     FSIMG_RAM,
+    ISO_LOOP,
+    ISOSCAN,
     LIVE,
     LIVE_BASE,
     LIVE_RO,
     LIVE_RW,
+    OVERLAY_BACKING,
     OVERLAY_IMG_MNT,
     OVERLAY_MNT,
     ROOTFS_RAM,
@@ -51,6 +54,10 @@ from pylive.planner.paths import (
     THIN_POOL,
     TMP_COW,
     TMPFS_UPPER,
+    UPPER_LINK,
+    UPPER_RO_LINK,
+    WORK_LINK,
+    WORK_RO_LINK,
 )
 from pylive.planner.ram import copies_fsimg, plan_copy_to_ram
 from pylive.ramcopy import Room
@@ -80,18 +87,18 @@ def plan_root(opts: LiveOptions, intent: Intent, image: RootImage, decision: Dec
     if mode in (Mode.DM_SNAPSHOT_TEMP, Mode.DM_THIN_TEMP, Mode.DM_LINEAR_RW, Mode.DM_SNAPSHOT_PERSISTENT,
                 Mode.DM_SNAPSHOT_PERSISTENT_RO):
         steps += _dm_steps(opts, intent, mode, mem_total_mib, probe)
-        steps.append(CreateDm("live-base", linear_table(BASE_LOOP), True, LIVE_BASE))
-        steps.append(Symlink(BASE_LOOP, "/dev/live-base"))
+        if mode is not Mode.DM_LINEAR_RW:  # a writable image has no pristine base to offer (dracut: setup=rw)
+            steps.append(CreateDm("live-base", linear_table(BASE_LOOP), True, LIVE_BASE))
+            steps.append(Symlink(BASE_LOOP, "/dev/live-base"))
         steps.append(Mount("/dev/mapper/live-rw", newroot, root_fstype, rootflags))
     else:
         steps += _overlayfs_steps(opts, intent, mode, image, base, newroot=newroot, rootflags=rootflags,
                                   mem_total_mib=mem_total_mib, probe=probe)
-    if image.squashfs is not None and not flattened:
-        if opts.live_ram and opts.writable_fsimg:
-            # the root is the copy: the squashfs on the medium is read no more, and its loop would hold the medium
-            steps += [Unmount(SQUASHFS_MNT), DetachLoop(SQUASH_LOOP)]
-        else:
-            steps.append(Unmount(SQUASHFS_MNT, lazy=True))
+    if image.squashfs is not None and opts.live_ram and opts.writable_fsimg and not flattened:
+        # the root is the copy: the squashfs on the medium is read no more, and its loop would hold the medium
+        steps += [Unmount(SQUASHFS_MNT), DetachLoop(SQUASH_LOOP)]
+    elif image.squashfs is not None:  # dracut: umount -l; the loop, or /run/rootfsbase's bind, holds it
+        steps.append(Unmount(SQUASHFS_MNT, lazy=True))
     steps += plan_release(opts, overlay_on_medium,
                           mounted=any(p.startswith(LIVE + "/") for p in (image.squashfs, image.fsimg) if p))
     steps.append(MarkDone())
@@ -102,12 +109,15 @@ def plan_release(opts: LiveOptions, overlay_on_medium: bool, *, mounted: bool = 
     """rd.live.ram exists so that the medium can be removed (a DVD ejected, a stick reused): once the root
     is built from the RAM copy, the medium is unmounted (dracut leaves it mounted). A persistent overlay
     on the medium keeps it in use, and mounted, as dracut does. mounted: the medium is mounted at LIVE
-    (a squashfs or EROFS device is the image itself, and never is)."""
+    (a squashfs or EROFS device is the image itself, and never is). iso-scan: the ISO file is let go
+    of too, and the filesystem that holds it unmounted, as dracut does."""
     if not opts.live_ram:
         return ()
     if overlay_on_medium:
         return (Notice(f"rd.live.ram: the live medium stays mounted at {LIVE}: "
                        "the persistent overlay is on it, so it must not be removed"),)
+    if opts.iso_scan_filename is not None:
+        return (ReleaseMedium(LIVE, mounted, ISO_LOOP, ISOSCAN),)
     return (ReleaseMedium(LIVE, mounted),)
 
 
@@ -165,9 +175,9 @@ def _persistent_dirs(probe: OverlayProbe, readonly: bool = False) -> tuple[list[
         return ([AttachLoop(probe.path, readonly, loop), MakeDir(OVERLAY_IMG_MNT),
                  Mount(loop, OVERLAY_IMG_MNT, "auto", ("ro",) if readonly else ())],
                 f"{OVERLAY_IMG_MNT}/overlayfs", f"{OVERLAY_IMG_MNT}/ovlwork")
-    if probe.found is Found.DEVICE_TOP:  # dracut-ng device mode creates them
+    if probe.found is Found.DEVICE_TOP:  # dracut-ng device mode creates them, on its /run/overlayfs-backing
         upper, work = f"{OVERLAY_MNT}/overlay", f"{OVERLAY_MNT}/ovlwork"
-        return [MakeDir(upper), MakeDir(work)], upper, work
+        return [MakeDir(upper), MakeDir(work), Symlink(OVERLAY_MNT, OVERLAY_BACKING)], upper, work
     return [], probe.path, posixpath.join(posixpath.dirname(probe.path.rstrip("/")), "ovlwork")
 
 
@@ -188,11 +198,11 @@ def _overlayfs_steps(opts: LiveOptions, intent: Intent, mode: Mode, image: RootI
         if intent.reset and probe.found is Found.FS_IMAGE:  # the others are reset before the root is built
             steps.append(EmptyDir(upper))
     else:
-        if mode is Mode.OVERLAYFS_PERSISTENT_RO:
+        if mode is Mode.OVERLAYFS_PERSISTENT_RO:  # dracut: the persistent layer at /run/overlayfs-r, a lower
             assert probe is not None
-            pre, persistent_upper, _ = _persistent_dirs(probe, readonly=True)
-            steps += pre
-            lower = f"{persistent_upper}:{ROOTFSBASE}"
+            pre, persistent_upper, persistent_work = _persistent_dirs(probe, readonly=True)
+            steps += [*pre, Symlink(persistent_upper, UPPER_RO_LINK), Symlink(persistent_work, WORK_RO_LINK)]
+            lower = f"{UPPER_RO_LINK}:{ROOTFSBASE}"
         tmpfs = intent.tmpfs_options
         if opts.overlay_size_mib != 32768 and not any(o.startswith("size=") for o in tmpfs):
             # pylive: rd.live.overlay.size sizes the OverlayFS upper too (dracut ignores it, dracut-ng#1415)
@@ -203,8 +213,8 @@ def _overlayfs_steps(opts: LiveOptions, intent: Intent, mode: Mode, image: RootI
         upper, work = f"{root}/overlayfs", f"{root}/ovlwork"
         steps += [MakeDir(upper), MakeDir(work)]
     steps += [
-        Symlink(upper, "/run/overlayfs"),
-        Symlink(work, "/run/ovlwork"),
+        Symlink(upper, UPPER_LINK),
+        Symlink(work, WORK_LINK),
         Symlink(base, "/dev/live-base"),
         Mount("LiveOS_rootfs", newroot, "overlay",
               (*rootflags, f"lowerdir={lower}", f"upperdir={upper}", f"workdir={work}")),
