@@ -45,7 +45,7 @@ def cmd_run(args: SimpleNamespace) -> int:
     from pylive.system import RealSystem
 
     opts = _options(args)
-    log_setup(debug=opts.debug or opts.live_debug, kmsg=args.kmsg)
+    log_setup(debug=opts.debug or opts.live_debug, kmsg=args.kmsg, console=True)
     if not opts.is_live:
         log.error("root=%s is not a live medium; nothing to do", shown(opts.root or "(unset)"))
         return EXIT_NOT_LIVE

@@ -6,7 +6,7 @@ import json
 import posixpath
 
 from pylive import planner
-from pylive.devspec import SpecKind
+from pylive.devspec import SpecKind, label_suggestion
 from pylive.errors import LiveError
 from pylive.executor import Executor
 from pylive.log import log
@@ -148,7 +148,9 @@ def _probe_overlay(opts: LiveOptions, intent: planner.Intent, system: System, ex
     ex.run(planner.plan_overlay_wait(intent, opts))
     node = ex.handles[planner.OVERLAY_DEV.name]
     if not node:
-        log.warning("persistent overlay device %s is not there", intent.persistent.device)
+        device = intent.persistent.device
+        suggestion = label_suggestion(str(device), device.udev_path() or "", system.block_devices())
+        log.warning("persistent overlay device %s is not there%s", device, f": {suggestion}" if suggestion else "")
         return planner.OverlayProbe(Found.NOTHING, "", device_present=False)
     if node == ex.handles.get(planner.ISOSCAN_DEV.name):
         raise LiveError(f"the persistent overlay's device {intent.persistent.device} holds the ISO file of "

@@ -71,12 +71,12 @@ class CmdlineError(LiveError):
 class DeviceTimeout(LiveError):
     """The live medium never appeared."""
 
-    def __init__(self, spec: str, udev_path: str, waited_s: float, seen: Sequence[str]) -> None:
+    def __init__(self, spec: str, udev_path: str, waited_s: float, seen: Sequence[str], suggestion: str = "") -> None:
         seen_text = ", ".join(seen) if seen else "none"
         super().__init__(
             f"live medium {spec} not found after {waited_s:.0f}s (waited for {udev_path}); "
             f"block devices seen: {seen_text}",
-            "check the label or UUID on root=, or raise rd.retry",
+            suggestion or "check the label or UUID on root=, or raise rd.retry",
         )
         self.spec = spec
         self.udev_path = udev_path

@@ -7,6 +7,7 @@ import errno
 import time
 
 from pylive import planner
+from pylive.devspec import label_suggestion
 from pylive.dmtable import TargetLine, parse_snapshot_status
 from pylive.errors import CopyFailed, DeviceTimeout, MediaCheckFailed, StepFailed
 from pylive.isoscan import pick_medium
@@ -115,7 +116,9 @@ class Executor:
             if node is None and step.optional:
                 node = ""
             elif node is None:
-                raise DeviceTimeout(step.spec, step.udev_path, step.timeout_s, [str(d) for d in s.block_devices()])
+                devices = s.block_devices()
+                raise DeviceTimeout(step.spec, step.udev_path, step.timeout_s, [str(d) for d in devices],
+                                    label_suggestion(step.spec, step.udev_path, devices))
             self.handles[step.out.name] = node
         elif isinstance(step, LoadModules):
             s.load_modules(step.names)
@@ -207,9 +210,15 @@ class Executor:
             self._undo(f"size of {step.mountpoint}", s.resize_tmpfs, step.mountpoint, step.was_mib)
         elif isinstance(step, CopyToRam):
             self._copy_to_ram(step)
-        elif not step.mounted:
-            log.info("the live medium is no longer used: it can be removed")
         else:
+            self._release(step)
+
+    def _release(self, step: ReleaseMedium) -> None:
+        """rd.live.ram: let go of the medium (and of the ISO file of iso-scan, and the filesystem that holds
+        it). What cannot be let go of is a warning: the boot goes on. Notices say what can be removed:
+        what rd.live.ram is for, on the console even under `quiet`."""
+        s = self.system
+        if step.mounted:
             try:
                 s.umount(step.target, False)
             except OSError as e:
@@ -217,19 +226,36 @@ class Executor:
                             step.target, e.strerror)
                 return
             self._unmounted.add(step.target)  # a later rollback leaves it unmounted
-            log.info("the live medium is no longer used and was unmounted from %s: it can be removed", step.target)
+        if step.iso_host is not None and step.iso_loop is not None:
+            loop = self.resolve(step.iso_loop)
+            try:
+                s.detach_loop(loop)
+                self._detached.add(loop)
+                s.umount(step.iso_host, False)
+            except OSError as e:
+                log.warning("the filesystem holding the ISO file stays mounted at %s (%s): its disk cannot be removed "
+                            "while the system runs", step.iso_host, e.strerror)
+            else:
+                self._unmounted.add(step.iso_host)
+                log.notice("the ISO file is no longer used and the filesystem holding it was unmounted from %s: "
+                           "its disk can be removed", step.iso_host)
+        if not step.mounted:
+            log.notice("the live medium is no longer used: it can be removed")
+        else:
+            log.notice("the live medium is no longer used and was unmounted from %s: it can be removed", step.target)
 
     def _check_media(self, dev: str) -> None:
-        """rd.live.check: a pass logs one line, no implanted MD5 or Esc one warning; a failure stops
-        the boot, and its line stays on the console until Enter."""
+        """rd.live.check: a pass is one notice, no implanted MD5 or Esc one warning (both reach the
+        console under `quiet`); a failure stops the boot, and its line stays on the console until Enter."""
         from pylive import isomd5  # hashlib: not on the start-up path of explain and the cmdline hook
 
         t0 = time.monotonic()
         verdict = self.system.check_media(dev)
         status = verdict.status
         if status is isomd5.Status.PASSED:
-            log.info("the medium %s passed its check: the implanted MD5 matches (%d MiB in %.0f s)",
-                     dev, verdict.total // MIB, time.monotonic() - t0)
+            # the verdict the user asked for: a notice, on the console even under `quiet` (log.py)
+            log.notice("rd.live.check: %s passed its media check (the implanted MD5 matches): %d MiB in %.1f s",
+                       dev, verdict.total // MIB, time.monotonic() - t0)
         elif status is isomd5.Status.NO_CHECKSUM:
             log.warning("rd.live.check: the medium %s carries no implanted MD5 (implantisomd5 was not run on its "
                         "image): it was not checked", dev)
@@ -271,8 +297,8 @@ class Executor:
             raise CopyFailed(step.option, f"the RAM copy {step.dest} of {step.src} is not what was read ({problem})",
                              f"boot again, or without {step.option}; if it happens again, check the medium "
                              "with rd.live.check")
-        log.info("copied %s to RAM as %s and verified it: %d MiB in %.1f s (%.0f MiB/s)", step.src, step.dest,
-                 sums.size // MIB, seconds, sums.size / MIB / max(seconds, 1e-6))
+        log.notice("copied %s to RAM as %s and verified it: %d MiB in %.1f s (%.0f MiB/s)", step.src, step.dest,
+                   sums.size // MIB, seconds, sums.size / MIB / max(seconds, 1e-6))
 
     def _run_file_step(self, step: WipeHeader | EmptyDir | WriteFile | Notice) -> None:
         """Steps that change files on a persistent medium, or talk to the person at the console."""
@@ -297,7 +323,7 @@ class Executor:
             within = s.partitions(self.resolve(step.within)) if step.within is not None else None
             node = s.find_file(step, within)
             self.handles[step.out.name] = node
-            self._undo(f"mount {step.mountpoint}", s.umount, step.mountpoint, False)
+            self._undo(f"mount {step.mountpoint}", self._umount_unless_done, step.mountpoint)
         elif isinstance(step, TriggerUevent):
             try:
                 s.trigger_uevent(self.resolve(step.device))

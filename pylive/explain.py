@@ -16,7 +16,7 @@ from pylive.dmtable import TargetLine
 from pylive.errors import CmdlineError, LiveError, NotFoundOnDisks, one_line, shown
 from pylive.media import Entry, MediaView, open_media, view_directory, view_squashfs
 from pylive.options import LiveOptions
-from pylive.plan import CopyToRam, FindFile, ReleaseMedium, Step
+from pylive.plan import CopyToRam, FindFile, ReleaseMedium, Step, Symlink
 from pylive.probe import BlockDevice, FsIdentity
 from pylive.ramcopy import BlockSums, Room
 from pylive.record import field, mutable_record
@@ -302,17 +302,21 @@ def _left_for_booted_system(opts: LiveOptions, mode: str, system: ExplainSystem,
     live = f"{planner.LIVE} (unmounted: rd.live.ram, the medium can be removed)" if released else planner.LIVE
     common = [live, f"{planner.LIVEDEV} -> {opts.spec.udev_path() or system.livedev}"]
     if opts.iso_scan_filename is not None:
-        common = [f"{planner.ISOSCAN} (the filesystem that holds the ISO, read-only)",
-                  f"{planner.ISOSCANDEV} -> its device", live, f"{planner.LIVEDEV} -> {system.livedev}"]
+        iso_released = any(isinstance(s, ReleaseMedium) and s.iso_host for s in steps)
+        host = ("unmounted: rd.live.ram, its disk can be removed" if iso_released
+                else "the filesystem that holds the ISO, read-only")
+        common = [f"{planner.ISOSCAN} ({host})", f"{planner.ISOSCANDEV} -> its device", live,
+                  f"{planner.LIVEDEV} -> {system.livedev}"]
     common += [f"{s.dest} (the RAM copy of {s.src.removeprefix(planner.LIVE)})" for s in steps
                if isinstance(s, CopyToRam)]
     if system.live_file and opts.spec.udev_path():  # udev names the loop device once told about it
         common.append(f"{opts.spec.udev_path()} -> {system.livedev} (udev)")
+    # /run/overlayfs, /run/ovlwork (-r), /run/overlayfs-backing, /dev/live-base: as the plan makes them
+    links = [s.link for s in steps if isinstance(s, Symlink) and s.link not in (planner.LIVEDEV, planner.ISOSCANDEV)]
     if mode.startswith(("temporary OverlayFS", "persistent OverlayFS")):
-        special = ["/run/rootfsbase", "/run/overlayfs", "/run/ovlwork", "/dev/live-base",
-                   "LiveOS_rootfs (overlay) on /"]
+        special = [planner.ROOTFSBASE, *links, "LiveOS_rootfs (overlay) on /"]
     else:
-        special = [*(f"/dev/mapper/{n}" for n in system.dm), "/dev/live-base"]
+        special = [*(f"/dev/mapper/{n}" for n in system.dm), *links]
     return [*common, *special, "/dev/root -> null", boot.STATE_FILE]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import posixpath
 import re
 
+from pylive.devspec import label_suggestion
 from pylive.errors import LiveError, NotFoundOnDisks
 from pylive.log import log
 from pylive.plan import FindFile
@@ -167,9 +168,11 @@ def find_file(host: ScanHost, step: FindFile, within: list[str] | None = None) -
     if device is not None:
         node = host.wait_for_device(device, timeout_s)
         if node is None:
-            seen = ", ".join(str(d) for d in host.block_devices()) or "none"
+            devices = host.block_devices()
+            seen = ", ".join(str(d) for d in devices) or "none"
             raise NotFoundOnDisks(what, f"device {device} not found after {timeout_s:.0f}s; block devices seen: {seen}",
-                                  "check the device named before ':', or raise rd.retry")
+                                  label_suggestion(what.partition("=")[2], device, devices)
+                                  or "check the device named before ':', or raise rd.retry")
         if search.look(node):
             return search.keep(node, mountpoint)
         raise NotFoundOnDisks(what, f"{device} does not hold {search.names()} ({search.summary()})",

@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     import logging
 
 DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40  # logging's levels
+# What the person at the machine asked for (rd.live.check's verdict, the medium that can be removed):
+# syslog's notice. With `console`, records from NOTICE up also reach the console when the kernel
+# would not print them there (loghandlers.py); INFO is the log's, and the console's only at a high
+# loglevel.
+NOTICE = 25
 
 
 class Log:
@@ -21,6 +26,7 @@ class Log:
     def __init__(self) -> None:
         self.level = 0
         self.kmsg: bool | None = None  # None: log_setup() has not run
+        self.console = False
         self._pending = False  # log_setup() ran; logging is not set up accordingly yet
 
     @property
@@ -36,6 +42,9 @@ class Log:
 
     def info(self, msg: str, *args: object) -> None:
         self.log(INFO, msg, *args)
+
+    def notice(self, msg: str, *args: object) -> None:
+        self.log(NOTICE, msg, *args)
 
     def warning(self, msg: str, *args: object) -> None:
         self.log(WARNING, msg, *args)
@@ -53,16 +62,19 @@ class Log:
             from pylive.loghandlers import configure
 
             self._pending = False
-            return configure(self.level, bool(self.kmsg))
+            return configure(self.level, bool(self.kmsg), self.console)
         return logging.getLogger("pylive")
 
 
 log = Log()
 
 
-def log_setup(debug: bool = False, kmsg: bool = False, level: int | None = None) -> Log:
-    """Records from `level` (default INFO, or DEBUG) up go to /dev/kmsg if `kmsg` and writable, else stderr."""
+def log_setup(debug: bool = False, kmsg: bool = False, level: int | None = None, console: bool = False) -> Log:
+    """Records from `level` (default INFO, or DEBUG) up go to /dev/kmsg if `kmsg` and writable, else stderr.
+    console (the boot, not the cmdline hook): those from NOTICE up are shown on /dev/console, too,
+    when the kernel's console loglevel hides them (`quiet`, `loglevel=`)."""
     log.level = level if level is not None else DEBUG if debug else INFO
     log.kmsg = kmsg
+    log.console = console
     log._pending = True
     return log

@@ -46,9 +46,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "root", "root", Kind.TEXT, None, "live medium: live:CDLABEL=…, LABEL=, UUID=, …",
         example="root=live:CDLABEL=Fedora-Live",
-        note="udev-correct escaping of labels (`a;b`, `$x`); `live:/path.iso` and `live:/path.img` (a file in "
-             "the initramfs: ISO, squashfs/EROFS image or disk image) boot; URLs and `nfs` are parsed but not "
-             "booted yet",
+        note="labels as boot menus write them (`CDLABEL=CentOS\\x207`) are decoded; udev-correct escaping "
+             "(`a;b`, `$x`); `live:/path.iso` and `live:/path.img` (a file in the initramfs: ISO, squashfs/EROFS "
+             "image or disk image) boot; URLs and `nfs` are parsed but not booted yet",
     ),
     OptionSpec(
         "rd.live.image", "live_image", Kind.BOOL, False, "treat a plain root= as a live medium",
@@ -89,8 +89,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "rd.minmem", "minmem_mib", Kind.SIZE_MIB, 1024, "RAM (MiB) that must stay free after rd.live.ram",
         example="rd.minmem=1024",
-        note="checked for every RAM copy: squashfs, uncompressed rootfs.img, rd.writable.fsimg (dracut-ng checks "
-             "only squashfs); also the room left on a grown /run",
+        note="refuses rd.live.ram's squashfs copy, as in dracut-ng; for the rd.writable.fsimg and uncompressed "
+             "rootfs.img copies (unchecked by dracut) a warning, and only a copy that cannot fit (less than 128 MiB "
+             "left) is refused; also the room left on a grown /run",
     ),
     OptionSpec(
         "rd.timeout", "timeout_s", Kind.TEXT, None, "systemd device job timeout (pylive waits no device job)",

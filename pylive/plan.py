@@ -210,15 +210,20 @@ class CopyToRam:
 
 @record
 class ReleaseMedium:
-    """Unmount the live medium once the root no longer reads from it (rd.live.ram): it can be removed."""
+    """Unmount the live medium once the root no longer reads from it (rd.live.ram): it can be removed.
+    iso-scan: then the ISO's loop device is detached and the filesystem holding the ISO unmounted too,
+    so that its disk can be removed as well (dracut's apply-live-updates.sh does the same)."""
 
     target: str
     mounted: bool = True  # False: the device is the image itself, copied: nothing to unmount
+    iso_loop: Ref | None = None
+    iso_host: str | None = None
 
     def describe(self) -> str:
+        iso = f", detach {self.iso_loop}, umount {self.iso_host}" if self.iso_host else ""
         if not self.mounted:
-            return "the root is in RAM, the medium can be removed"
-        return f"umount {self.target}: the root is in RAM, the medium can be removed"
+            return f"{iso.removeprefix(', ')}{': ' if iso else ''}the root is in RAM, the medium can be removed"
+        return f"umount {self.target}{iso}: the root is in RAM, the medium can be removed"
 
 
 @record

@@ -51,6 +51,7 @@ class BlockDevice:
     parent: str | None = None  # the whole disk of a partition
     partition: int = 0  # the partition number; 0 for a whole device
     removable: bool = False  # the disk's removable flag (CD/DVD drives, most USB sticks)
+    partlabel: str | None = None  # a GPT partition's name (/dev/disk/by-partlabel/)
 
     def __str__(self) -> str:
         extra = ",".join(x for x in (self.fstype, f'"{self.label}"' if self.label else None) if x)
@@ -81,7 +82,8 @@ def block_devices(root: Path = Path("/")) -> list[BlockDevice]:
         number, parent = _partition_of(entry)
         disk = sysblock / (parent or entry.name)
         removable = _read(disk / "removable") == "1"
-        out.append(BlockDevice(entry.name, size, label, props.get("ID_FS_TYPE"), parent, number, removable))
+        partlabel = unescape_udev(props["ID_PART_ENTRY_NAME"]) if "ID_PART_ENTRY_NAME" in props else None
+        out.append(BlockDevice(entry.name, size, label, props.get("ID_FS_TYPE"), parent, number, removable, partlabel))
     return out
 
 

@@ -53,8 +53,8 @@ def test_hybrid_iso_on_a_whole_disk_with_check(kernel, pylive_initrd, squashfs_i
     assert {"sda", "sda1", "sda2"} <= devs, devs
     source = mounts(r.report)["/run/initramfs/live"]
     assert re.fullmatch(r"/dev/sda1?", source[0]) and source[2] == "iso9660", source
-    passed = pylive_lines(r.console, "passed its check")
-    assert len(passed) == 1 and passed[0].startswith("pylive: the medium /dev/sda passed its check"), passed
+    passed = pylive_lines(r.console, "passed its media check")
+    assert len(passed) == 1 and passed[0].startswith("pylive: rd.live.check: /dev/sda passed its media check"), passed
 
 
 def test_partition_that_is_the_squashfs(kernel, pylive_initrd, squashfs_img, qemu_workdir):

@@ -35,7 +35,8 @@ def test_flattened_erofs(kernel, pylive_initrd, test_root, qemu_workdir):
     root_ok(r.report)
     mounts = mounts_of(r.report)
     assert mounts["/"][:3] == ["LiveOS_rootfs", "/", "overlay"]
-    assert mounts["/run/rootfsbase"][2] == "erofs" and mounts["/run/initramfs/squashfs"][2] == "erofs"
+    assert mounts["/run/rootfsbase"][2] == "erofs"
+    assert "/run/initramfs/squashfs" not in mounts  # lazily unmounted, as dracut does: the bind holds it
 
 
 @pytest.mark.parametrize(

@@ -94,8 +94,8 @@ def test_overlayfs_dir_readonly_then_reset(kernel, pylive_initrd, live_iso, qemu
                   workdir=qemu_workdir, name="boot2-readonly")
     assert r2.report, r2.console[-3000:]
     root = next(ln for ln in r2.report["mounts"].splitlines() if ln.split()[1] == "/")
-    in_mounts = name.replace(" ", "\\040")
-    assert f"lowerdir=/run/initramfs/overlayfs/{in_mounts}:/run/rootfsbase" in root, root
+    assert "lowerdir=/run/overlayfs-r:/run/rootfsbase" in root, root  # dracut's path for the persistent layer
+    assert f"overlayfs-r -> /run/initramfs/overlayfs/{name}" in r2.report["run-initramfs"], r2.report["run-initramfs"]
     assert "upperdir=/run/initramfs/overlay/overlayfs" in root, root
     persist = next(ln for ln in r2.report["mounts"].splitlines() if ln.split()[1] == "/run/initramfs/overlayfs")
     assert persist.split()[3].split(",")[0] == "ro", persist

@@ -35,9 +35,9 @@ def live_boot(kernel, initrd, iso: Path, label: str, extra: str, *, workdir: Pat
 def test_check_passes_on_an_intact_medium(kernel, pylive_initrd, live_iso, implanted_iso, qemu_workdir):
     r = live_boot(kernel, pylive_initrd, implanted_iso, live_iso.label, "rd.live.check", workdir=qemu_workdir / "boot")
     assert r.report_complete, r.console[-3000:]
-    passed = pylive_lines(r.console, "passed its check")
+    passed = pylive_lines(r.console, "passed its media check")
     assert len(passed) == 1 and passed[0].startswith(
-        "pylive: the medium /dev/sr0 passed its check: the implanted MD5 matches"), passed
+        "pylive: rd.live.check: /dev/sr0 passed its media check (the implanted MD5 matches)"), passed
     assert "checking /dev/sr0" in r.console  # the progress line
     root_ok(r.report)
 
@@ -69,7 +69,7 @@ def test_check_skipped_with_esc(kernel, pylive_initrd, test_root, qemu_workdir):
     assert r.report_complete, r.console[-3000:]
     skipped = pylive_lines(r.console, "was skipped with Esc at")
     assert len(skipped) == 1, r.console[-3000:]
-    assert not pylive_lines(r.console, "passed its check")
+    assert not pylive_lines(r.console, "passed its media check")
     root_ok(r.report)
 
 
@@ -164,5 +164,5 @@ def test_without_systemd_flattened_overlayfs_and_check(kernel, nosd_initrd, test
     assert r.report_complete, r.console[-3000:]
     root_ok(r.report)
     assert mounts(r.report)["/"][:3] == ["LiveOS_rootfs", "/", "overlay"]
-    assert pylive_lines(r.console, "passed its check")
+    assert pylive_lines(r.console, "passed its media check")
     assert "systemd[1]" not in r.report["dmesg"].split("pylive-test-init")[0]

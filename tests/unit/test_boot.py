@@ -94,6 +94,34 @@ def test_missing_device_names_spec_path_and_devices_seen() -> None:
     assert sys.calls[-1] == r"wait /dev/disk/by-label/Test\x20Live\x201 20"
 
 
+def test_a_label_written_as_boot_menus_write_it_is_found() -> None:
+    sys = live_iso_system(label="CentOS 7 x86_64")
+    result = run(r"root=live:CDLABEL=CentOS\x207\x20x86_64 rd.live.image", sys)
+    assert r"wait /dev/disk/by-label/CentOS\x207\x20x86_64 180" in sys.calls
+    assert result.handles["livedev"] == "/dev/sr0"
+    assert json.loads(sys.files["/run/initramfs/pylive.json"])["spec"] == "CDLABEL=CentOS 7 x86_64"
+
+
+def test_missing_device_suggests_a_label_that_differs_only_in_case() -> None:
+    sys = live_iso_system(label="CentOS 7 x86_64")
+    with pytest.raises(DeviceTimeout) as e:
+        run(r"root=live:CDLABEL=CENTOS\x207\x20x86_64 rd.live.image rd.retry=5", sys)
+    assert str(e.value) == (
+        "live medium CDLABEL=CENTOS 7 x86_64 not found after 5s "
+        r"(waited for /dev/disk/by-label/CENTOS\x207\x20x86_64); "
+        """block devices seen: sr0(iso9660,"CentOS 7 x86_64"), vda: """
+        r"did you mean CDLABEL=CentOS\x207\x20x86_64? (/dev/sr0 is labelled 'CentOS 7 x86_64')"
+    )
+
+
+def test_missing_overlay_device_suggests_a_near_label(pylive_logs) -> None:
+    sys = live_iso_system()
+    sys.devices.append(BlockDevice("sdb1", 1 << 20, "Persist", "ext4", "sdb", 1))
+    run(CMDLINE + " rd.live.overlay=LABEL=persist rd.live.overlay.nouserconfirmprompt", sys)
+    assert ("persistent overlay device LABEL=persist is not there: did you mean LABEL=Persist? "
+            "(/dev/sdb1 is labelled 'Persist')") in pylive_logs.messages
+
+
 def test_medium_without_image_says_what_was_searched_and_unwinds() -> None:
     sys = live_iso_system(medium={"EFI/BOOT/grubx64.efi"})
     with pytest.raises(ImageNotFound) as e:
@@ -173,7 +201,9 @@ def test_flattened_image_gets_overlayfs_without_a_flag() -> None:
     result = run(CMDLINE, sys)
     assert result.mode is Mode.OVERLAYFS_TEMP
     assert "mount -t none -o bind /run/initramfs/squashfs /run/rootfsbase" in sys.calls
-    assert "umount -l /run/initramfs/squashfs" not in sys.calls  # the squashfs is the lower layer
+    # as dracut: the squashfs's own mount goes (lazily); /run/rootfsbase's bind of it stays the lower layer
+    i = sys.calls.index("umount -l /run/initramfs/squashfs")
+    assert sys.calls[i - 1].startswith("mount -t overlay -o lowerdir=/run/rootfsbase,")
     assert sys.mounts["/sysroot"] == "LiveOS_rootfs"
 
 
@@ -219,6 +249,28 @@ def test_iso_scan_finds_the_iso_read_only_and_boots_it() -> None:
     assert all("ro" in c.split()[4].split(",") for c in sys.calls if c.startswith("mount") and "/dev/sda" in c)
     state = json.loads(sys.files["/run/initramfs/pylive.json"])
     assert state["devices"]["isoscandev"] == "/dev/sda2" and state["devices"]["livedev"] == "/dev/loop0"
+
+
+def test_iso_scan_with_ram_lets_go_of_the_iso_and_its_filesystem(pylive_logs) -> None:
+    # dracut's apply-live-updates.sh: umount --detach-loop /run/initramfs/live; umount /run/initramfs/isoscan
+    sys = iso_on_disk_system()
+    sys.file_sizes["LiveOS/squashfs.img"] = 64 << 20
+    run(CMDLINE + " iso-scan/filename=/isos/live.iso rd.live.ram", sys)
+    i = sys.calls.index("umount /run/initramfs/live")
+    assert sys.calls[i + 1 : i + 3] == ["losetup -d /dev/loop0", "umount /run/initramfs/isoscan"]
+    assert "/run/initramfs/isoscan" not in sys.mounts and "/dev/loop0" not in sys.loops
+    assert ("the ISO file is no longer used and the filesystem holding it was unmounted from /run/initramfs/isoscan: "
+            "its disk can be removed") in pylive_logs.messages
+
+
+def test_iso_scan_with_ram_goes_on_when_the_iso_filesystem_stays_busy(pylive_logs) -> None:
+    sys = iso_on_disk_system()
+    sys.file_sizes["LiveOS/squashfs.img"] = 64 << 20
+    sys.fail_on = "umount /run/initramfs/isoscan"
+    run(CMDLINE + " iso-scan/filename=/isos/live.iso rd.live.ram", sys)
+    assert "/run/initramfs/isoscan" in sys.mounts and "/run/initramfs/live" not in sys.mounts
+    assert any(m.startswith("the filesystem holding the ISO file stays mounted at /run/initramfs/isoscan")
+               for m in pylive_logs.messages)
 
 
 def test_iso_scan_failure_later_rolls_back_the_scan_too() -> None:

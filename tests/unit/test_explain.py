@@ -234,7 +234,7 @@ HOSTILE_LINES = {
     "shell in values": ("root=live:CDLABEL=$(reboot) rd.live.dir=`reboot`", 0,
                         "live medium: CDLABEL=$(reboot): wait up to 180s for /dev/disk/by-label/\\x24\\x28reboot\\x29"),
     "newline in a label": ('"root=live:CDLABEL=a\nerror: forged"', 0,
-                           "live medium: CDLABEL=a\\nerror: forged: wait up to 180s for "
+                           "live medium: CDLABEL=a\\x0aerror: forged: wait up to 180s for "
                            "/dev/disk/by-label/a\\x0aerror:\\x20forged"),
     "not UTF-8": ("root=live:CDLABEL=\udcff rd.live.dir=\udcfe", 0,
                   "live medium: CDLABEL=\\xff: wait up to 180s for /dev/disk/by-label/\\xff"),

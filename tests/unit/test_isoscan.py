@@ -145,6 +145,15 @@ def test_a_named_device_that_never_comes() -> None:
     )
 
 
+def test_a_named_device_that_never_comes_with_a_near_label() -> None:
+    sys = host((BlockDevice("sda1", 1 << 20, "DATA", "ext4", "sda", 1), "ext4", {ISO}))
+    what = "iso-scan/filename=LABEL=data:/isos/live.iso"
+    with pytest.raises(NotFoundOnDisks) as e:
+        find_file(sys, FindFile(what, ("/" + ISO,), "/run/initramfs/isoscan", 20, Ref("isoscandev"),
+                                device="/dev/disk/by-label/data"))
+    assert str(e.value).endswith("did you mean LABEL=DATA? (/dev/sda1 is labelled 'DATA')")
+
+
 def test_pick_medium_reads_the_label_and_prefers_the_whole_device() -> None:
     whole = FsIdentity("iso9660", ("Fedora-Live", "Fedora-Live"), "2024-04-14-22-21-08-00")
     part = FsIdentity("iso9660", ("Fedora-Live",), "2024-04-14-22-21-08-00")

@@ -11,8 +11,10 @@ from pylive import boot
 from pylive.cmdline import Args
 from pylive.errors import CopyFailed, LiveError, MediaCheckFailed, StepFailed
 from pylive.isomd5 import Status, Verdict
+from pylive.log import NOTICE
 from pylive.options import parse_options
-from pylive.planner import Mode
+from pylive.plan import CopyToRam, Notice, ResizeTmpfs, Step
+from pylive.planner import Mode, plan_copy_to_ram
 from pylive.ramcopy import Room
 
 from .fakesystem import FakeSystem, live_iso_system
@@ -65,10 +67,12 @@ def test_ram_copies_verifies_boots_from_the_copy_and_releases_the_medium(pylive_
     assert sys.calls == RAM_CALLS
     assert result.mode is Mode.DM_SNAPSHOT_TEMP
     assert "/run/initramfs/live" not in sys.mounts
-    lines = pylive_logs.messages
-    assert any(m.startswith(f"copied {SQUASH} to RAM as /run/initramfs/squashed.img and verified it: 700 MiB in ")
-               for m in lines)
-    assert "the live medium is no longer used and was unmounted from /run/initramfs/live: it can be removed" in lines
+    # what rd.live.ram was asked for: notices, on the console even under `quiet`
+    notices = [r.getMessage() for r in pylive_logs.records if r.levelno == NOTICE]
+    assert len(notices) == 2
+    assert notices[0].startswith(f"copied {SQUASH} to RAM as /run/initramfs/squashed.img and verified it: 700 MiB in ")
+    assert notices[1] == ("the live medium is no longer used and was unmounted from /run/initramfs/live: "
+                          "it can be removed")
 
 
 def test_ram_grows_run_when_the_copy_does_not_fit(pylive_logs: pytest.LogCaptureFixture) -> None:
@@ -139,8 +143,8 @@ def test_ram_too_big_names_the_image_and_rd_minmem() -> None:
     with pytest.raises(LiveError) as e:
         run(CMDLINE + " rd.live.ram", sys)
     assert str(e.value) == ("rd.live.ram: /LiveOS/squashfs.img (3500 MiB) does not fit in RAM (4096 MiB, of which "
-                            "rd.minmem=1024 MiB must stay free): boot without rd.live.ram, or give the machine more "
-                            "memory")
+                            "rd.minmem=1024 MiB must stay free): boot without rd.live.ram, lower rd.minmem, or give "
+                            "the machine more memory")
 
 
 def uncompressed_system(rootfs_mib: int = 700) -> FakeSystem:
@@ -161,15 +165,47 @@ def test_ram_of_an_uncompressed_image_is_checked_copied_and_used_writable() -> N
         "verify /run/initramfs/rootfs.img",
         "losetup /dev/loop0 /run/initramfs/rootfs.img",
         "dmsetup create live-rw 0 1433600 linear 7:0 0",
-        "dmsetup create --readonly live-base 0 1433600 linear 7:0 0",
+        "mount -t ext4 -o defaults /dev/mapper/live-rw /sysroot",  # no live-base: the image is written to
     ]
     assert "umount /run/initramfs/live" in sys.calls
 
 
-def test_ram_check_covers_the_uncompressed_image_too() -> None:
-    # dracut-ng checks only the squashfs copy (dracut-live.md, defect N)
-    with pytest.raises(LiveError, match=r"^rd.live.ram: /LiveOS/rootfs.img \(3500 MiB\) does not fit in RAM"):
-        run(CMDLINE + " rd.live.ram", uncompressed_system(3500))
+def test_ram_copy_of_the_uncompressed_image_below_rd_minmem_is_a_warning(pylive_logs) -> None:
+    # dracut-ng holds only the squashfs copy to rd.minmem (dracut-live.md, rd.minmem row)
+    sys = uncompressed_system(3500)
+    assert run(CMDLINE + " rd.live.ram", sys).mode is Mode.DM_LINEAR_RW
+    warning = ("rd.live.ram: the copy of /LiveOS/rootfs.img (3500 MiB) leaves 596 MiB of RAM free, less than "
+               "rd.minmem=1024 MiB: the system may run short of memory")
+    assert (logging.WARNING, warning) in [(r.levelno, r.getMessage()) for r in pylive_logs.records]
+    assert "cp /run/initramfs/live/LiveOS/rootfs.img /run/initramfs/rootfs.img" in sys.calls
+
+
+def test_ram_copy_of_the_uncompressed_image_that_cannot_fit_is_refused() -> None:
+    sys = uncompressed_system(4000)
+    with pytest.raises(LiveError) as e:
+        run(CMDLINE + " rd.live.ram", sys)
+    assert str(e.value) == ("rd.live.ram: /LiveOS/rootfs.img (4000 MiB) does not fit in RAM (4096 MiB, of which the "
+                            "initramfs needs 128 MiB): boot without rd.live.ram, or give the machine more memory")
+    assert not any(c.startswith("cp ") for c in sys.calls)
+
+
+def test_writable_fsimg_of_a_small_image_boots_on_a_1_gib_machine(pylive_logs) -> None:
+    # Debian's 059 and dracut-ng boot it (they do not check this copy); pylive warns and boots too
+    sys = live_iso_system()
+    sys.mem_mib = 976
+    sys.file_sizes["LiveOS/rootfs.img"] = 300 * MIB
+    assert run(CMDLINE + " rd.writable.fsimg", sys).mode is Mode.DM_LINEAR_RW
+    assert ("rd.writable.fsimg: the copy of /run/initramfs/squashfs/LiveOS/rootfs.img (300 MiB) leaves 676 MiB of "
+            "RAM free, less than rd.minmem=1024 MiB: the system may run short of memory") in pylive_logs.messages
+    assert "cp /run/initramfs/squashfs/LiveOS/rootfs.img /run/initramfs/fsimg/rootfs.img" in sys.calls
+
+
+def test_ram_copy_of_the_squashfs_below_rd_minmem_is_refused_on_a_1_gib_machine() -> None:
+    sys = ram_system(squash_mib=300)
+    sys.mem_mib = 976
+    with pytest.raises(LiveError, match=r"^rd.live.ram: /LiveOS/squashfs.img \(300 MiB\) does not fit in RAM "
+                                        r"\(976 MiB, of which rd.minmem=1024 MiB must stay free\)"):
+        run(CMDLINE + " rd.live.ram", sys)
 
 
 def test_writable_fsimg_copies_the_inner_image_and_keeps_the_medium() -> None:
@@ -203,14 +239,47 @@ def test_writable_fsimg_with_ram_copies_only_the_root_image_and_releases_the_med
     assert sys.loops == {"/dev/loop1": "/run/initramfs/fsimg/rootfs.img"}
 
 
+def _copy(option: str, image_mib: int, *, in_ram_mib: int = 0, minmem_refuses: bool = False,
+          room: Room | None = None) -> tuple[Step, ...]:
+    opts = parse_options(Args.from_text(CMDLINE + " rd.live.ram"))
+    return plan_copy_to_ram(opts, option, "/run/initramfs/live/LiveOS/x.img", "/run/initramfs/x.img",
+                            image_bytes=image_mib * MIB, mem_total_mib=4096, room=room, in_ram_mib=in_ram_mib,
+                            minmem_refuses=minmem_refuses)
+
+
+@pytest.mark.parametrize(("image_mib", "in_ram_mib", "minmem_refuses", "outcome"), [
+    (3072, 0, True, "copy"),  # leaves 1024 = rd.minmem: fits
+    (3073, 0, True, "refused"),  # the squashfs copy (dracut-ng's check_live_ram)
+    (3073, 0, False, "warned"),  # the other copies: a warning
+    (3968, 0, False, "warned"),  # leaves exactly RAM_MARGIN_MIB
+    (3969, 0, False, "refused"),  # cannot fit
+    (2000, 1969, False, "refused"),  # what this boot already holds counts
+])
+def test_ram_rules(image_mib: int, in_ram_mib: int, minmem_refuses: bool, outcome: str) -> None:
+    if outcome == "refused":
+        with pytest.raises(LiveError, match="does not fit in RAM"):
+            _copy("rd.live.ram", image_mib, in_ram_mib=in_ram_mib, minmem_refuses=minmem_refuses)
+        return
+    steps = _copy("rd.live.ram", image_mib, in_ram_mib=in_ram_mib, minmem_refuses=minmem_refuses)
+    assert isinstance(steps[-1], CopyToRam)
+    assert any(isinstance(s, Notice) for s in steps) == (outcome == "warned")
+
+
+def test_run_grows_for_a_copy_that_is_only_warned_about() -> None:
+    room = Room("/run", "tmpfs", 800 * MIB, 790 * MIB)
+    steps = _copy("rd.writable.fsimg", 3500, room=room)
+    assert [type(s) for s in steps] == [Notice, ResizeTmpfs, CopyToRam]
+    assert steps[1] == ResizeTmpfs("/run", 10 + 3500 + 1024, 800)
+
+
 def test_writable_fsimg_with_ram_that_cannot_fit() -> None:
     sys = ram_system(squash_mib=1500)
-    sys.file_sizes["LiveOS/rootfs.img"] = 3500 * MIB
+    sys.file_sizes["LiveOS/rootfs.img"] = 4000 * MIB
     with pytest.raises(LiveError) as e:
         run(CMDLINE + " rd.live.ram rd.writable.fsimg", sys)
     assert str(e.value) == (
-        "rd.writable.fsimg: /run/initramfs/squashfs/LiveOS/rootfs.img (3500 MiB) does not fit in RAM (4096 MiB, of "
-        "which rd.minmem=1024 MiB must stay free): boot without rd.writable.fsimg, or give the machine more memory")
+        "rd.writable.fsimg: /run/initramfs/squashfs/LiveOS/rootfs.img (4000 MiB) does not fit in RAM (4096 MiB, of "
+        "which the initramfs needs 128 MiB): boot without rd.writable.fsimg, or give the machine more memory")
     assert sys.mounts == {} and sys.loops == {}
 
 
@@ -251,9 +320,10 @@ def test_check_runs_before_the_medium_is_mounted_and_logs_one_line(pylive_logs: 
     run(CMDLINE + " rd.live.check", sys)
     assert sys.calls[2:4] == ["checkisomd5 /dev/sr0",
                               r"ln -s /dev/disk/by-label/Test\x20Live\x201 /run/initramfs/livedev"]
-    passed = [m for m in pylive_logs.messages if "passed its check" in m]
-    assert len(passed) == 1 and passed[0].startswith(
-        "the medium /dev/sr0 passed its check: the implanted MD5 matches (700 MiB in ")
+    passed = [r for r in pylive_logs.records if "passed its media check" in r.getMessage()]
+    assert len(passed) == 1 and passed[0].getMessage().startswith(
+        "rd.live.check: /dev/sr0 passed its media check (the implanted MD5 matches): 700 MiB in ")
+    assert passed[0].levelno == NOTICE  # shown on the console under `quiet` (test_log.py)
 
 
 def test_check_failure_stops_with_one_line_held_on_the_console() -> None:

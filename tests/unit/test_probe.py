@@ -36,10 +36,11 @@ def test_block_devices_from_sysfs_and_udev_db(tmp_path: Path) -> None:
                 {"ID_FS_TYPE": "iso9660", "ID_FS_LABEL": "PYLIVE_TEST_1", "ID_FS_LABEL_ENC": r"PYLIVE\x20TEST\x201"})
     _fake_block(tmp_path, "vda", "254:0", 4096, {})
     _fake_block(tmp_path, "loop3", "7:3", 0, {})
-    _fake_block(tmp_path, "sdb1", "8:17", 100, {"ID_FS_TYPE": "vfat", "ID_FS_LABEL": "OLD"})
+    _fake_block(tmp_path, "sdb1", "8:17", 100, {"ID_FS_TYPE": "vfat", "ID_FS_LABEL": "OLD",
+                                                "ID_PART_ENTRY_NAME": r"live\x20data"})
     devices = block_devices(tmp_path)
     assert devices == [
-        BlockDevice("sdb1", 100, "OLD", "vfat"),
+        BlockDevice("sdb1", 100, "OLD", "vfat", partlabel="live data"),
         BlockDevice("sr0", 6292, "PYLIVE TEST 1", "iso9660"),
         BlockDevice("vda", 4096, None, None),
     ]
