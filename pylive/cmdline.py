@@ -71,15 +71,19 @@ def read_cmdline(root: str | os.PathLike[str] = "/") -> str:
     """The command line as dracut assembles it: /etc/cmdline.d/*.conf, /etc/cmdline, /proc/cmdline."""
     confdir = os.path.join(root, "etc/cmdline.d")
     files = []
-    if os.path.isdir(confdir):
-        files += sorted(os.path.join(confdir, n) for n in os.listdir(confdir) if n.endswith(".conf"))
+    if os.path.isdir(confdir):  # the shell glob *.conf: hidden files are not read
+        files += sorted(os.path.join(confdir, n) for n in os.listdir(confdir)
+                        if n.endswith(".conf") and not n.startswith("."))
     files += [os.path.join(root, "etc/cmdline"), os.path.join(root, "proc/cmdline")]
     parts = []
     for path in files:
         if os.path.isfile(path):
             with open(path, "rb") as f:
-                parts.append(_decode(f.read()))
-    return " ".join(s.strip(WHITESPACE) for s in parts if s.strip(WHITESPACE))
+                text = _decode(f.read()).strip(WHITESPACE)
+            # Each file is a line of its own: a quote left open runs to the end of its file, not
+            # into the next one (a stray quote in a .conf must not swallow /proc/cmdline).
+            parts.append(text + '"' if text.count('"') % 2 else text)
+    return " ".join(s for s in parts if s)
 
 
 def _decode(data: bytes) -> str:

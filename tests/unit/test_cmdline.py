@@ -216,3 +216,15 @@ def test_read_cmdline_takes_any_bytes(tmp_path) -> None:
     text = read_cmdline(tmp_path)
     assert text == "rd.live.dir=\udcff\udcfe root=live:CDLABEL=café\udca0"
     assert Args.from_text(text).last("rd.live.dir").value.encode("utf-8", "surrogateescape") == b"\xff\xfe"
+
+
+def test_read_cmdline_keeps_a_stray_quote_in_its_file(tmp_path) -> None:
+    """An unbalanced quote in a .conf runs to the end of that file, not over /proc/cmdline; hidden
+    .conf files are skipped as dracut's glob skips them."""
+    (tmp_path / "etc/cmdline.d").mkdir(parents=True)
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "etc/cmdline.d/10-x.conf").write_text('rd.live.ram "rd.live.dir=My Dir\n')
+    (tmp_path / "etc/cmdline.d/.20-hidden.conf").write_text("rd.live.check\n")
+    (tmp_path / "proc/cmdline").write_text("root=live:CDLABEL=d quiet\n")
+    args = Args.from_text(read_cmdline(tmp_path))
+    assert [str(a) for a in args] == ["rd.live.ram", "rd.live.dir=My Dir", "root=live:CDLABEL=d", "quiet"]
