@@ -52,7 +52,28 @@ def cmd_run(args: SimpleNamespace) -> int:
     for warning in opts.warnings:
         log.warning("%s", warning)
     boot.run(opts, RealSystem(Path(args.root)), newroot=args.newroot)
+    _leave_watcher(opts, args.root)
     return EXIT_OK
+
+
+def _leave_watcher(opts: LiveOptions, root: str) -> None:
+    """`pylive status` and the overlay watcher for the booted system (pylive/health/leave.py). Best
+    effort after the root is built: a failure is a warning, never a failed boot."""
+    from pylive.health import leave
+    from pylive.health.levels import parse_levels
+
+    levels = parse_levels(opts.watch)  # checked when the options were parsed
+    dist = leave.compiled_dist()
+    if levels is None or dist is None:
+        return
+    try:
+        leave.leave_behind(root, dist, levels)
+    except OSError as e:
+        log.warning("the booted system gets no `pylive status` or overlay watcher: %s under %s failed (%s)",
+                    e.filename or "copying", leave.RUN_DIR, e.strerror or e)
+        return
+    log.info("left %s/pylive (status, watch) and %s for the booted system (warnings at %s %%)", leave.RUN_DIR,
+             leave.UNIT_NAME, ",".join(str(x) for x in levels))
 
 
 def cmd_cmdline_hook(args: SimpleNamespace) -> int:
@@ -166,9 +187,68 @@ def cmd_bench_copy(args: SimpleNamespace) -> int:
     return EXIT_OK
 
 
+def _levels(args: SimpleNamespace) -> tuple[int, ...] | None:
+    """--levels, else rd.pylive.watch from the command line, else the default."""
+    from pylive.health.levels import parse_levels
+
+    text = args.levels
+    if text is None:
+        cmdline = args.cmdline if args.cmdline is not None else read_cmdline(args.root)
+        arg = Args.from_text(cmdline).last("rd.pylive.watch")
+        text = arg.value if arg is not None and arg.value is not None else ""
+    try:
+        return parse_levels(text)
+    except ValueError as e:
+        log.error("--levels=%s: %s", shown(text), e)
+        raise SystemExit(EXIT_BAD_CMDLINE) from None
+
+
+def cmd_status(args: SimpleNamespace) -> int:
+    """How full the live overlay is against its effective limit (README, "Watching the overlay")."""
+    import json
+
+    from pylive.health import measure, status
+
+    log_setup(kmsg=False)
+    levels = _levels(args) or status.DEFAULT_LEVELS
+    try:
+        reading = measure.read(args.root)
+    except measure.NotALiveSystem as e:
+        log.error("%s: `pylive status` reads the overlay of a live system booted by pylive", e)
+        return EXIT_NOT_LIVE
+    if args.json:
+        print(json.dumps(status.as_json(reading, levels), indent=2))
+    else:
+        print(status.human(reading, levels))
+    return status.exit_status(reading, levels)
+
+
+def cmd_watch(args: SimpleNamespace) -> int:
+    """The overlay watcher (the unit the boot leaves runs it)."""
+    from pylive.health import measure, watch
+
+    log_setup(kmsg=False)
+    levels = _levels(args)
+    if levels is None:
+        log.error("rd.pylive.watch=0: the watcher is turned off")
+        return EXIT_OK
+    try:
+        interval = float(args.interval or 2.0)
+    except ValueError:
+        interval = 0.0
+    if not 0.1 <= interval <= 3600:
+        log.error("--interval=%s: give the seconds between two readings, from 0.1 to 3600", shown(args.interval))
+        return EXIT_BAD_CMDLINE
+    try:
+        return watch.run(levels, interval=interval, root=args.root, once=args.once)
+    except measure.NotALiveSystem as e:
+        log.error("%s: nothing to watch", e)
+        return EXIT_NOT_LIVE
+
+
 COMMANDS: dict[str, Callable[[SimpleNamespace], int]] = {
     "run": cmd_run, "cmdline-hook": cmd_cmdline_hook, "parse": cmd_parse, "explain": cmd_explain,
-    "check-media": cmd_check_media, "bench-copy": cmd_bench_copy,
+    "check-media": cmd_check_media, "bench-copy": cmd_bench_copy, "status": cmd_status, "watch": cmd_watch,
 }
 # For _plain_args: each subcommand's options (beyond --cmdline, --root, --[no-]kmsg); True when the
 # option takes a value. argparse below defines the same options; a unit test keeps the two in step.
@@ -177,6 +257,9 @@ OPTIONS: dict[str, dict[str, bool]] = {
     "cmdline-hook": {},
     "parse": {"--json": False},
     "explain": {"--media": True, "--overlay-media": True, "--json": False},
+    # the booted system's long-running watcher: no argparse in its memory
+    "status": {"--json": False, "--levels": True},
+    "watch": {"--levels": True, "--interval": True, "--once": False},
 }
 
 
@@ -254,6 +337,19 @@ def _parser() -> argparse.ArgumentParser:
                                    "4 no implanted MD5.")
     p.add_argument("file", help="an ISO image, or the device it was written to")
     p.set_defaults(kmsg=False)
+
+    p = sub.add_parser("status", help="how full the live overlay is, against what really limits it",
+                       description="Exit status: 0 fine, 1 a warning level reached, 2 overflowed, invalid or "
+                                   "failed, 3 not a live system booted by pylive.")
+    common(p)
+    p.add_argument("--json", action="store_true", help="the reading as JSON (schema_version 1, README)")
+    p.add_argument("--levels", help="warning levels in percent (default: rd.pylive.watch, else 80,90,95)")
+
+    p = sub.add_parser("watch", help="warn (journal, terminals, desktop) before the live overlay fills up")
+    common(p)
+    p.add_argument("--levels", help="warning levels in percent (default: rd.pylive.watch, else 80,90,95)")
+    p.add_argument("--interval", help="seconds between two readings (default 2)")
+    p.add_argument("--once", action="store_true", help="one reading, the state file written, then exit")
 
     p = sub.add_parser("bench-copy", help="measure the RAM copy against a plain read of a file")
     p.add_argument("file")

@@ -175,6 +175,8 @@ def state(opts: LiveOptions, result: BootResult) -> dict[str, object]:
     return {
         "spec": str(opts.spec),
         "mode": result.mode.name.lower(),
+        "mode_text": result.mode.value,
+        "image_file": (result.image.squashfs or result.image.fsimg or "").removeprefix(planner.LIVE),
         "why": list(result.decision.reasons),
         "image": result.image.kind.name.lower(),
         "devices": result.handles,

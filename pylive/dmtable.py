@@ -52,6 +52,7 @@ _CMD = {
     "DM_TABLE_LOAD": 9,
     "DM_TABLE_STATUS": 12,
     "DM_TARGET_MSG": 14,
+    "DM_DEV_ARM_POLL": 16,  # kernel ≥ 4.13: poll(2) on the control node wakes on the next dm event
 }
 # struct dm_target_msg: u64 sector, then the message (NUL-terminated), at data_start
 _DM_TARGET_MSG = struct.Struct("=Q")
@@ -96,6 +97,11 @@ def pack_dm_ioctl(name: str, *, flags: int = 0, targets: tuple[TargetLine, ...] 
     buf[: len(header)] = header
     buf[_DM_IOCTL.size : _DM_IOCTL.size + len(body)] = body
     return buf
+
+
+def pack_control_ioctl() -> bytearray:
+    """A dm_ioctl header that names no device (DM_DEV_ARM_POLL, DM_VERSION)."""
+    return bytearray(_DM_IOCTL.pack(*DM_VERSION, _DM_IOCTL.size, _DM_IOCTL.size, 0, 0, 0, 0, 0, 0, b"", b"", b""))
 
 
 def pack_dm_message(name: str, message: str, sector: int = 0) -> bytearray:

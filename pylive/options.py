@@ -190,10 +190,16 @@ OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec(
         "rd.debug", "debug", Kind.BOOL, False, "debug messages",
     ),
+    OptionSpec(
+        "rd.pylive.watch", "watch", Kind.TEXT, "80,90,95",
+        "pylive extension: warn when the overlay reaches these percentages of its effective limit; 0: no watcher",
+        example="rd.pylive.watch=80,90,95",
+        note="the booted system gets `/run/pylive/pylive status` and a watcher unit (README, Watching the overlay)",
+    ),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 BY_DEST = {o.dest: o for o in OPTIONS}
-KNOWN_PREFIXES = ("rd.live.", "rd.overlay")
+KNOWN_PREFIXES = ("rd.live.", "rd.overlay", "rd.pylive.")
 
 
 @record
@@ -233,6 +239,7 @@ class LiveOptions:
     debug: bool = False
     medium_rw: bool = False  # last of `ro` / `rw`
     quiet: bool = False
+    watch: str = "80,90,95"
     spec: DeviceSpec | None = None
     warnings: tuple[str, ...] = field(default=())
 
@@ -372,6 +379,13 @@ def _check_values(values: dict[str, Any]) -> None:
     for name in ("live_dir", "squash_image"):
         if name in values:
             values[name] = _path_on_medium(BY_DEST[name], values[name])
+    if "watch" in values:
+        from pylive.health.levels import parse_levels
+
+        try:
+            parse_levels(values["watch"])
+        except ValueError as e:
+            raise CmdlineError("rd.pylive.watch", values["watch"], str(e), "rd.pylive.watch=80,90,95") from None
     ng = values.get("rd_overlay") or ""
     if ng.lower() == "tmpfs" or ng.lower().startswith("tmpfs:"):
         parse_tmpfs_options(ng)

@@ -334,34 +334,3 @@ def parent_disk(root: Path, dev: str) -> str | None:
     if not (entry / "partition").exists():
         return None
     return "/dev/" + os.path.basename(os.path.dirname(os.path.realpath(entry)))
-
-
-@record
-class MountEntry:
-    mountpoint: str
-    fstype: str
-    options: tuple[str, ...]  # the per-mount options (rw, nosuid, nodev, relatime, …)
-
-
-def mount_of(root: Path, path: str) -> MountEntry | None:
-    """The mount that holds `path`, from /proc/self/mountinfo (the last mount on the deepest point wins)."""
-    try:
-        text = (root / "proc/self/mountinfo").read_text()
-    except OSError:
-        return None
-    best: MountEntry | None = None
-    for line in text.splitlines():
-        fields, _, rest = line.partition(" - ")
-        f = fields.split()
-        if len(f) < 6 or not rest:
-            continue
-        point = _unoctal(f[4])
-        inside = path == point or path.startswith(point.rstrip("/") + "/")
-        if inside and (best is None or len(point) >= len(best.mountpoint)):
-            best = MountEntry(point, rest.split()[0], tuple(f[5].split(",")))
-    return best
-
-
-def _unoctal(text: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as \\ooo."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), text)

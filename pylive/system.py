@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from pylive import isomd5, probe
 from pylive.dmtable import TargetLine
 from pylive.log import log
+from pylive.mountinfo import mount_of
 from pylive.plan import FindFile
 
 if TYPE_CHECKING:
@@ -354,7 +355,7 @@ class RealSystem:
         path = os.path.realpath(path)
         while not os.path.exists(path):  # /run/initramfs/fsimg before it is made: its parent's filesystem
             path = os.path.dirname(path)
-        entry = probe.mount_of(self.root, path)
+        entry = mount_of(self.root, path)
         try:
             st = os.statvfs(path)
         except OSError:
@@ -368,7 +369,7 @@ class RealSystem:
 
         # A remount sets the mount's flags anew: keep nosuid/nodev/noexec/ro as they are (mount(8)
         # does the same through libmount); the access-time flags are kept by the kernel.
-        entry = probe.mount_of(self.root, mountpoint)
+        entry = mount_of(self.root, mountpoint)
         keep = tuple(o for o in (entry.options if entry else ()) if o in ("ro", "nosuid", "nodev", "noexec"))
         mount("tmpfs", mountpoint, "tmpfs", ("remount", *keep, f"size={size_mib}m"))
 

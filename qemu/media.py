@@ -45,6 +45,9 @@ ROOTFS_LABEL = "pylive-root"
 # Tools copied (with their shared libraries) into the test root, and where.
 COPIED_TOOLS = {"dmsetup": "sbin/dmsetup", "losetup": "sbin/losetup",
                 "blockdev": "sbin/blockdev"}
+# Libraries a distribution's root always has: `pylive status` and the watcher, left under /run by the
+# initramfs, run on the live root's libc, libm and libz (README, Watching the overlay).
+DISTRO_LIBS = ("libz.so.1",)
 OS_RELEASE = (
     'NAME="pylive test root"\nID=pylive-test\nPRETTY_NAME="pylive test root"\n'
     'VERSION_ID=1\n')
@@ -188,6 +191,12 @@ def build_test_root(dest: Path, *, init_script: Path | None = None,
         for lib in shared_libs(Path(src)):
             _copy_file(lib, dest, str(lib))
 
+    for name in DISTRO_LIBS:  # what every distribution's root has, and pylive's binary needs there
+        found = [p for d in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64")
+                 if (p := Path(d) / name).exists()]
+        if not found:
+            raise HarnessError(f"{name} not found on the host")
+        _copy_file(found[0].resolve(), dest, str(found[0]))
     (dest / "etc/os-release").write_text(OS_RELEASE)
     (dest / "etc/hostname").write_text("pylive-test\n")
     (dest / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")

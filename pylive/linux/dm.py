@@ -11,6 +11,7 @@ from pylive.dmtable import (
     DM_STATUS_TABLE_FLAG,
     TargetLine,
     ioctl_number,
+    pack_control_ioctl,
     pack_dm_ioctl,
     pack_dm_message,
     unpack_dm_ioctl,
@@ -77,3 +78,16 @@ def remove_device(name: str) -> None:
 def message(name: str, text: str, sector: int = 0) -> None:
     """`dmsetup message <name> <sector> <text>` (e.g. "create_thin 0" to a thin pool)."""
     _ioctl("DM_TARGET_MSG", pack_dm_message(name, text, sector))
+
+
+def open_events() -> int:
+    """The control node armed for events: poll(2) on the returned fd reports POLLIN when any
+    device-mapper device raises an event (a snapshot invalidated, a thin pool out of space).
+    Call arm_events() again after each wake-up."""
+    fd = os.open(CONTROL, os.O_RDWR | os.O_CLOEXEC)
+    arm_events(fd)
+    return fd
+
+
+def arm_events(fd: int) -> None:
+    fcntl.ioctl(fd, ioctl_number("DM_DEV_ARM_POLL"), pack_control_ioctl(), True)

@@ -153,11 +153,26 @@ fi
 rep stat -f /
 rep df -k /
 
+section pylive-status
+# what the initramfs left for the booted system: `pylive status --json` and the dmsetup line beside it
+if [ -x /run/pylive/pylive ]; then
+    dmsetup status | sed 's/^/dmsetup-before: /' >&3
+    /run/pylive/pylive status --json >&3 2>&3
+    printf 'rc=%s\n' "$?" >&3
+    dmsetup status | sed 's/^/dmsetup: /' >&3
+    printf 'run-pylive-kib=%s\n' "$(du -sk /run/pylive | cut -f1)" >&3
+    printf 'unit=%s\n' "$(readlink /run/systemd/system/multi-user.target.wants/pylive-overlay-watch.service)" >&3
+fi
+
 # Extra exercises asked for on the kernel command line: pylive.test=<what>[,<what>...]
 #   fill=<MiB>  write that much to the root (a persistent overlay overflows), then show dm status
 #   trim=<MiB>  write, delete and fstrim that much; show the thin pool's backing memory each time
 #   powercut    sync a token, say "powercut-ready", then write without end (the harness kills QEMU)
 #   readbench   read LiveOS/squashfs.img from the (released) CD twice, cold: seconds and bytes
+#   watch=<MiB>:<step>:<n>
+#               start the watcher as its unit does (ExecStart of the unit the initramfs left), write
+#               <MiB> to the root, then <n> steps of <step> MiB, 2.5 s apart (with `overflow`: then
+#               write until it fails); report the watcher's state file, its memory and CPU time
 #   livesys     what Fedora's livesys service does for a persistent /home (livesys-scripts'
 #               livesys-main): loop-mount <rd.live.dir>/home.img from the live medium on /home,
 #               remounting the medium rw, unless nopersistenthome; then read and write a token there
@@ -195,6 +210,42 @@ for t in $(echo "$tests" | tr ',' ' '); do
         rep fstrim -v /
         sync
         thin_kib trimmed
+        ;;
+    watch=*)
+        section watch
+        spec=${t#watch=}
+        first=${spec%%:*}; rest=${spec#*:}; step=${rest%%:*}; n=${rest#*:}
+        exec_start=$(sed -n 's/^ExecStart=//p' /run/systemd/system/pylive-overlay-watch.service)
+        # shellcheck disable=SC2086 # the unit's command line, split as systemd splits it
+        $exec_start > /run/watch.log 2>&1 &
+        wpid=$!
+        sleep 3
+        dd if=/dev/zero of=/pylive-watch-0 bs=1M count="$first" conv=fsync 2>/dev/null
+        printf 'step=0 dd=%s\n' "$?" >&3
+        i=0
+        while [ "$i" -lt "$n" ]; do
+            i=$((i + 1))
+            dd if=/dev/zero of=/pylive-watch-$i bs=1M count="$step" conv=fsync 2>/dev/null
+            printf 'step=%s dd=%s status=%s\n' "$i" "$?" "$(/run/pylive/pylive status --json | tr -d ' \n' | \
+                sed 's/.*"percent":\([0-9.]*\).*"limited_by":"\([^"]*\)".*/\1:\2/')" >&3
+            sleep 2.5
+        done
+        case ",$tests," in
+        *,overflow,*)
+            dd if=/dev/zero of=/pylive-watch-over bs=1M count=512 conv=fsync 2>/dev/null
+            printf 'overflow-dd=%s\n' "$?" >&3
+            sleep 3
+            ;;
+        esac
+        printf 'watcher-alive=%s\n' "$(kill -0 "$wpid" 2>/dev/null && echo yes || echo no)" >&3
+        grep -E '^(VmRSS|RssAnon|RssFile|RssShmem):' "/proc/$wpid/status" | tr -s ' \t' ' ' >&3
+        # utime + stime (clock ticks) over the process's life, and when it started (ticks after boot)
+        printf 'cpu-ticks=%s\n' "$(awk '{ print $14 + $15 }' "/proc/$wpid/stat")" >&3
+        printf 'start-ticks=%s\n' "$(awk '{ print $22 }' "/proc/$wpid/stat")" >&3
+        printf 'uptime=%s\n' "$(cut -d' ' -f1 /proc/uptime)" >&3
+        printf 'watch-log=%s\n' "$(tr '\n' '|' < /run/watch.log)" >&3
+        section watch-state
+        cat /run/pylive/overlay-state.json >&3 2>&3
         ;;
     livesys)
         section livesys

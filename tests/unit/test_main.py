@@ -21,6 +21,8 @@ PLAIN = [
     ["parse", "--cmdline", "root=live:LABEL=a", "--cmdline", "root=live:LABEL=b"],  # the last one wins
     ["explain", "--cmdline", "root=live:LABEL=x", "--media", "m.iso", "--overlay-media", "o", "--json"],
     ["explain", "--kmsg", "--no-kmsg", "--cmdline", "x=a b"],
+    ["status", "--json", "--levels", "50,60"],
+    ["watch", "--levels", "50,60", "--interval", "1", "--once", "--root", "/x"],
 ]
 # Left to argparse: help, version, usage errors, forms argparse reads in its own way.
 NOT_PLAIN = [

@@ -254,7 +254,7 @@ def test_parent_disk_from_sysfs(tmp_path: Path) -> None:
 
 
 def test_mount_of_a_path_from_mountinfo(tmp_path: Path) -> None:
-    from pylive.probe import MountEntry, mount_of
+    from pylive.mountinfo import MountEntry, mount_of
 
     (tmp_path / "proc/self").mkdir(parents=True)
     (tmp_path / "proc/self/mountinfo").write_text(
