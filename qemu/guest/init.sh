@@ -162,6 +162,8 @@ if [ -x /run/pylive/pylive ]; then
     dmsetup status | sed 's/^/dmsetup: /' >&3
     printf 'run-pylive-kib=%s\n' "$(du -sk /run/pylive | cut -f1)" >&3
     printf 'unit=%s\n' "$(readlink /run/systemd/system/multi-user.target.wants/pylive-overlay-watch.service)" >&3
+    section pylive-status-text
+    /run/pylive/pylive status >&3 2>&3
 fi
 
 # Extra exercises asked for on the kernel command line: pylive.test=<what>[,<what>...]

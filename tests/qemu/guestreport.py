@@ -30,3 +30,17 @@ def written(report: dict[str, str]) -> tuple[str, str]:
     """(what the previous boot left on the root, what this boot wrote)."""
     token = report["root-write"].splitlines()[0].removeprefix("token=")
     return report.get("previous-write", "").strip(), token
+
+
+def pylive_status(report: dict[str, str]) -> dict[str, object]:
+    """`/run/pylive/pylive status --json` as the guest ran it after the boot (qemu/guest/init.sh)."""
+    import json
+
+    text = report["pylive-status"]
+    doc: dict[str, object] = json.loads(text[text.index("{") : text.rindex("}") + 1])
+    return doc
+
+
+def status_limits(doc: dict[str, object]) -> dict[str, int]:
+    """What each limit of a status reading is: its name → limit_bytes."""
+    return {str(x["what"]): int(x["limit_bytes"]) for x in doc["limits"]}  # type: ignore[attr-defined]

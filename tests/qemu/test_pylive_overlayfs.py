@@ -4,6 +4,7 @@ flattened image. Each test asserts the guest's own mounts, and a file written an
 from __future__ import annotations
 
 import pytest
+from guestreport import pylive_status, status_limits
 
 from qemu import BUILD_DIR, NO_SHELL_ARGS, boot, parse_kv_lines
 from qemu.media import build_flat_iso
@@ -33,6 +34,9 @@ def assert_overlay_root(report: dict[str, str], upper_root: str = "/run/initramf
     assert report["dmsetup-table"].strip() in ("", "No devices found")  # no device-mapper in this mode
     assert report["root-write"].splitlines()[2] == "match=yes"
     assert "pylive.json" in report["run-initramfs"]
+    status = pylive_status(report)  # a temporary upper on a tmpfs: its size and the RAM behind it
+    assert status["kind"] == "overlayfs" and not status["persistent"] and status["state"] == "active"
+    assert set(status_limits(status)) == {"the upper layer's filesystem", "RAM behind the upper layer's filesystem"}
     return mounts
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from guestreport import pylive_lines, written
+from guestreport import pylive_lines, pylive_status, status_limits, written
 from persist import checksums, debugfs, persist_disk, run_boot
 
 from qemu import BUILD_DIR
@@ -29,6 +29,9 @@ def test_dm_cow_file_persists_and_resets(kernel, pylive_initrd, live_iso, qemu_w
     assert previous == "" and r1.report["root-write"].splitlines()[2] == "match=yes"
     record = debugfs(disk, f'cat "/{name}.pylive-base"')
     assert re.fullmatch(r"size=\d+ sha256-64k=[0-9a-f]{32}\n", record), record
+    status = pylive_status(r1.report)  # a persistent COW is held to its file alone
+    assert status["kind"] == "dm-snapshot" and status["persistent"] and status["state"] == "active"
+    assert status_limits(status) == {"the snapshot's COW": 128 << 20}
 
     r2 = run_boot(kernel, pylive_initrd, live_iso, disk, option, workdir=qemu_workdir, name="boot2")
     assert r2.report, r2.console[-3000:]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from guestreport import pylive_lines, written
+from guestreport import pylive_lines, pylive_status, status_limits, written
 from persist import debugfs, persist_disk, run_boot
 
 from qemu import NO_SHELL_ARGS, ConsoleEvent, boot
@@ -107,6 +107,12 @@ def test_thin_overlay_gives_memory_back(kernel, pylive_initrd, live_iso, qemu_wo
     freed = kib["written"] - kib["trimmed"]
     assert freed >= 0.85 * 32 * 1024, r.report["trim"]  # fstrim gave back (nearly) all the file held
     assert r.report["root-write"].splitlines()[2] == "match=yes"
+    status = pylive_status(r.report)  # read before the trim exercise
+    assert status["kind"] == "dm-thin" and status["state"] == "active" and not status["persistent"]
+    limits = status_limits(status)
+    assert set(limits) == {"the thin pool's data", "the thin pool's metadata", "RAM behind the thin pool"}
+    assert limits["the thin pool's data"] == 67108864 * 512
+    assert str(status["dm_status"][0]).startswith("live-overlay-pool: 0 67108864 thin-pool ")
 
 
 def test_overflow_is_reported_at_the_next_boot(kernel, pylive_initrd, live_iso, qemu_workdir):

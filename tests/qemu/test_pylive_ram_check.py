@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from guestreport import loops, mounts, pylive_lines, root_ok
+from guestreport import loops, mounts, pylive_lines, pylive_status, root_ok
 
 from qemu import BUILD_DIR, NO_SHELL_ARGS, ConsoleEvent, boot
 from qemu._util import run
@@ -130,6 +130,8 @@ def test_writable_fsimg(kernel, pylive_initrd, live_iso, qemu_workdir):
     assert by_file["/run/initramfs/fsimg/rootfs.img"]["ro"] == "0", by_file
     assert re.search(r"^live-rw: 0 131072 linear 7:\d+ 0$", r.report["dmsetup-table"], re.M)
     assert mounts(r.report)["/run/initramfs/live"][2] == "iso9660"  # dracut keeps the medium here
+    status = pylive_status(r.report)  # no overlay: the root filesystem itself is what fills
+    assert status["kind"] == "none" and status["limited_by"] == "the root filesystem"
 
 
 def test_writable_fsimg_with_ram_copies_only_the_root_image(kernel, pylive_initrd, live_iso, qemu_workdir):
