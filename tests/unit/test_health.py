@@ -265,3 +265,17 @@ def test_watch_once_writes_the_state_file(tmp_path, monkeypatch) -> None:
     assert doc["limited_by"] == "RAM behind the COW" and doc["level"] == 75
     assert len(sent) == 1 and sent[0].startswith("<4>the live overlay is 80% full (4 of 5 MiB of RAM behind the COW)")
     assert doc["warnings"][0]["level"] == 75
+
+
+def test_the_unit_passes_systemd_analyze(tmp_path) -> None:
+    """The watcher's unit as systemd reads it (the binary's path swapped for one that exists here)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed")
+    unit = tmp_path / leave.UNIT_NAME
+    unit.write_text(leave.unit_text((80, 90, 95)).replace(f"{leave.RUN_DIR}/pylive", "/bin/true"))
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True,
+                       check=False)
+    assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), r.stdout + r.stderr
