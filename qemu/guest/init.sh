@@ -217,6 +217,9 @@ for t in $(echo "$tests" | tr ',' ' '); do
         section watch
         spec=${t#watch=}
         first=${spec%%:*}; rest=${spec#*:}; step=${rest%%:*}; n=${rest#*:}
+        # a login on the serial console, as utmp records it (struct utmp: type 7 USER_PROCESS, pid,
+        # line "ttyS0"; 384 bytes): the watcher's wall message must reach that terminal
+        { printf '\007\000\000\000\001\000\000\000ttyS0'; head -c 371 /dev/zero; } > /run/utmp
         exec_start=$(sed -n 's/^ExecStart=//p' /run/systemd/system/pylive-overlay-watch.service)
         # shellcheck disable=SC2086 # the unit's command line, split as systemd splits it
         $exec_start > /run/watch.log 2>&1 &
