@@ -341,6 +341,9 @@ class MountEntry:
     mountpoint: str
     fstype: str
     options: tuple[str, ...]  # the per-mount options (rw, nosuid, nodev, relatime, …)
+    source: str = ""  # what was mounted: /dev/sdb1, tmpfs, …
+    devno: str = ""  # major:minor of the filesystem
+    fsroot: str = "/"  # the directory of the filesystem the mount shows (not / for a bind mount of a subdirectory)
 
 
 def mount_of(root: Path, path: str) -> MountEntry | None:
@@ -358,7 +361,9 @@ def mount_of(root: Path, path: str) -> MountEntry | None:
         point = _unoctal(f[4])
         inside = path == point or path.startswith(point.rstrip("/") + "/")
         if inside and (best is None or len(point) >= len(best.mountpoint)):
-            best = MountEntry(point, rest.split()[0], tuple(f[5].split(",")))
+            fs = rest.split()
+            best = MountEntry(point, fs[0], tuple(f[5].split(",")), _unoctal(fs[1]) if len(fs) > 1 else "", f[2],
+                              _unoctal(f[3]))
     return best
 
 

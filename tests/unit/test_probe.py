@@ -263,10 +263,13 @@ def test_mount_of_a_path_from_mountinfo(tmp_path: Path) -> None:
         "30 25 7:0 / /run/initramfs/live ro,relatime - iso9660 /dev/sr0 ro\n"
         "31 22 0:30 / /a\\040b rw - tmpfs tmpfs rw\n"
         "32 25 0:31 / /run rw,noexec - tmpfs tmpfs rw,size=900m\n"  # mounted over the first /run
+        "33 22 8:1 /exports/a\\040b /srv rw - ext4 /dev/sda1 rw\n"  # a bind mount of a subdirectory
     )
-    assert mount_of(tmp_path, "/run/initramfs/squashed.img") == MountEntry("/run", "tmpfs", ("rw", "noexec"))
+    assert mount_of(tmp_path, "/run/initramfs/squashed.img") == MountEntry("/run", "tmpfs", ("rw", "noexec"),
+                                                                           "tmpfs", "0:31")
     assert mount_of(tmp_path, "/run/initramfs/live/LiveOS") == MountEntry("/run/initramfs/live", "iso9660",
-                                                                          ("ro", "relatime"))
-    assert mount_of(tmp_path, "/a b/c") == MountEntry("/a b", "tmpfs", ("rw",))
-    assert mount_of(tmp_path, "/runx") == MountEntry("/", "rootfs", ("rw", "relatime"))
+                                                                          ("ro", "relatime"), "/dev/sr0", "7:0")
+    assert mount_of(tmp_path, "/a b/c") == MountEntry("/a b", "tmpfs", ("rw",), "tmpfs", "0:30")
+    assert mount_of(tmp_path, "/runx") == MountEntry("/", "rootfs", ("rw", "relatime"), "rootfs", "0:21")
+    assert mount_of(tmp_path, "/srv/x") == MountEntry("/srv", "ext4", ("rw",), "/dev/sda1", "8:1", "/exports/a b")
     assert mount_of(tmp_path / "nothing", "/run") is None
