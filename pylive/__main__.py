@@ -166,9 +166,19 @@ def cmd_bench_copy(args: SimpleNamespace) -> int:
     return EXIT_OK
 
 
+def cmd_overlay(args: SimpleNamespace) -> int:
+    """The offline overlay tools (pylive/overlay/): no device-mapper needed."""
+    log_setup(kmsg=False)
+    if args.verb == "inspect":
+        from pylive.overlay import inspect
+
+        return inspect.run(args.file, args.json)
+    raise AssertionError(args.verb)
+
+
 COMMANDS: dict[str, Callable[[SimpleNamespace], int]] = {
     "run": cmd_run, "cmdline-hook": cmd_cmdline_hook, "parse": cmd_parse, "explain": cmd_explain,
-    "check-media": cmd_check_media, "bench-copy": cmd_bench_copy,
+    "check-media": cmd_check_media, "bench-copy": cmd_bench_copy, "overlay": cmd_overlay,
 }
 # For _plain_args: each subcommand's options (beyond --cmdline, --root, --[no-]kmsg); True when the
 # option takes a value. argparse below defines the same options; a unit test keeps the two in step.
@@ -263,7 +273,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=3)
     p.set_defaults(kmsg=False)
 
+    _overlay_parser(sub.add_parser("overlay", help="create, inspect, grow or merge a persistent overlay, offline"))
     return parser
+
+
+def _overlay_parser(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(kmsg=False)
+    verbs = p.add_subparsers(dest="verb", required=True)
+    v = verbs.add_parser("inspect", help="what a device-mapper COW file holds: state, fill, base image",
+                         description="Exit status: 0 usable, 1 nearly full (90 %%) or a size the kernel "
+                                     "invalidates when it fills, 2 overflowed, full or invalidated, "
+                                     "3 not readable as an overlay.")
+    v.add_argument("file", help="the COW file (e.g. LiveOS/overlay-<LABEL>-<UUID>), or a device holding one")
+    v.add_argument("--json", action="store_true", help="one JSON object (schema in README)")
 
 
 def main(argv: list[str] | None = None) -> int:
