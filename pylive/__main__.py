@@ -173,6 +173,13 @@ def cmd_overlay(args: SimpleNamespace) -> int:
         from pylive.overlay import inspect
 
         return inspect.run(args.file, args.json)
+    if args.verb == "create":
+        from pathlib import Path
+
+        from pylive.overlay import create
+
+        return create.run(args.target, args.size, args.overlayfs, live_dir=args.dir, medium=args.medium,
+                          root=Path(args.root))
     raise AssertionError(args.verb)
 
 
@@ -278,6 +285,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _overlay_parser(p: argparse.ArgumentParser) -> None:
+    import argparse
+
     p.set_defaults(kmsg=False)
     verbs = p.add_subparsers(dest="verb", required=True)
     v = verbs.add_parser("inspect", help="what a device-mapper COW file holds: state, fill, base image",
@@ -286,6 +295,16 @@ def _overlay_parser(p: argparse.ArgumentParser) -> None:
                                      "3 not readable as an overlay.")
     v.add_argument("file", help="the COW file (e.g. LiveOS/overlay-<LABEL>-<UUID>), or a device holding one")
     v.add_argument("--json", action="store_true", help="one JSON object (schema in README)")
+    v = verbs.add_parser("create", help="make a persistent overlay as livecd-iso-to-disk does",
+                         description="Exit status: 0 made, 1 refused or failed (nothing is left behind).")
+    v.add_argument("target", help="the directory the stick's (or disk's) filesystem is mounted on")
+    v.add_argument("--size", help="MiB, or with a unit: 512M, 4G (a COW file; the image form on vfat)")
+    v.add_argument("--overlayfs", action="store_true",
+                   help="an OverlayFS directory (with ovlwork/), or on vfat an ext4 image holding both")
+    v.add_argument("--dir", default="LiveOS", help="the live directory, rd.live.dir (default LiveOS)")
+    v.add_argument("--medium", help="the live medium to name the overlay after, when it is not TARGET's "
+                   "filesystem: its device or ISO image")
+    v.add_argument("--root", default="/", help=argparse.SUPPRESS)
 
 
 def main(argv: list[str] | None = None) -> int:

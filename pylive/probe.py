@@ -367,6 +367,15 @@ def mount_of(root: Path, path: str) -> MountEntry | None:
     return best
 
 
+def mount_points_of(root: Path, devno: str) -> list[str]:
+    """Where the filesystem with this major:minor is mounted (mountinfo's third field)."""
+    try:
+        text = (root / "proc/self/mountinfo").read_text()
+    except OSError:
+        return []
+    return [_unoctal(f[4]) for f in (line.split() for line in text.splitlines()) if len(f) > 4 and f[2] == devno]
+
+
 def _unoctal(text: str) -> str:
     """mountinfo escapes space, tab, newline and backslash as \\ooo."""
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), text)

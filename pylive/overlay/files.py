@@ -37,7 +37,11 @@ def mib(n: int) -> str:
     """n bytes in MiB: whole when it is, else one decimal; in KiB below 1 MiB."""
     if 0 < n < MIB:
         return f"{n >> 10} KiB"
-    return f"{n // MIB} MiB" if n % MIB == 0 else f"{n / MIB:.1f} MiB"
+    if n % MIB == 0:
+        return f"{n // MIB} MiB"
+    if n % MIB < 64 << 10 and n % 1024 == 0:  # a size made one chunk larger (cowformat.safe_size)
+        return f"{n // MIB} MiB + {(n % MIB) >> 10} KiB"
+    return f"{n / MIB:.1f} MiB"
 
 
 def open_read(path: str) -> int:
