@@ -180,6 +180,12 @@ def cmd_overlay(args: SimpleNamespace) -> int:
 
         return create.run(args.target, args.size, args.overlayfs, live_dir=args.dir, medium=args.medium,
                           root=Path(args.root))
+    if args.verb == "resize":
+        from pathlib import Path
+
+        from pylive.overlay import resize
+
+        return resize.run(args.file, args.size, Path(args.root))
     raise AssertionError(args.verb)
 
 
@@ -304,6 +310,11 @@ def _overlay_parser(p: argparse.ArgumentParser) -> None:
     v.add_argument("--dir", default="LiveOS", help="the live directory, rd.live.dir (default LiveOS)")
     v.add_argument("--medium", help="the live medium to name the overlay after, when it is not TARGET's "
                    "filesystem: its device or ISO image")
+    v.add_argument("--root", default="/", help=argparse.SUPPRESS)
+    v = verbs.add_parser("resize", help="give a device-mapper COW file more room (also after an overflow)",
+                         description="Exit status: 0 resized, 1 refused or failed (the file is unchanged).")
+    v.add_argument("file", help="the COW file")
+    v.add_argument("--size", required=True, help="the new size: MiB, or with a unit: 512M, 8G")
     v.add_argument("--root", default="/", help=argparse.SUPPRESS)
 
 

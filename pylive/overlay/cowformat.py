@@ -69,6 +69,17 @@ def skip_metadata(next_free: int, per_area: int) -> int:
     return next_free + 1 if next_free % (per_area + 1) == 1 else next_free
 
 
+def free_data_chunks(next_free: int, total: int, per_area: int) -> int:
+    """Chunks still to be handed out for data from next_free on, in a file of `total` chunks: all but the
+    metadata areas among them."""
+    stride = per_area + 1
+
+    def areas_below(n: int) -> int:  # metadata chunks c < n: c = 1, 1 + stride, …
+        return (n - 1 + stride - 1) // stride if n > 1 else 0
+
+    return max(0, (total - next_free) - (areas_below(total) - areas_below(next_free)))
+
+
 def parse_header(head: bytes) -> Header:
     if len(head) < HEADER.size:
         raise CowError(f"it is {len(head)} bytes long, too short for a snapshot header")
@@ -212,6 +223,21 @@ class CowWriter:
         self._used = 0
         self._put(0, Header(SNAP_MAGIC, 1, DISK_VERSION, chunk_sectors).pack().ljust(self.chunk_bytes, b"\0"))
         self._put(area_chunk(0, self.per_area) * self.chunk_bytes, bytes(self.chunk_bytes))
+
+    @classmethod
+    def resume(cls, write: Callable[[int, bytes], None], size: int, table: CowTable) -> CowWriter:
+        """Go on filling a snapshot from its table, as the kernel does after loading it (read_exceptions
+        leaves current_area at the last area read, current_committed at its first free slot)."""
+        w = cls.__new__(cls)
+        w._write, w.size, w.chunk_sectors = write, size, table.chunk_sectors
+        w.chunk_bytes, w.per_area, w.valid = table.chunk_bytes, table.per_area, True
+        w.next_free, w.area = table.next_free, table.areas - 1
+        w._used = len(table) - w.area * w.per_area
+        w._slots = bytearray(w.chunk_bytes)
+        for i in range(w._used):
+            j = w.area * w.per_area + i
+            EXCEPTION.pack_into(w._slots, i * EXCEPTION.size, table.old[j], table.new[j])
+        return w
 
     def _put(self, offset: int, data: bytes) -> bool:
         if offset + len(data) > self.size:
