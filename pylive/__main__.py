@@ -186,6 +186,13 @@ def cmd_overlay(args: SimpleNamespace) -> int:
         from pylive.overlay import resize
 
         return resize.run(args.file, args.size, Path(args.root))
+    if args.verb == "merge":
+        from pathlib import Path
+
+        from pylive.overlay import merge
+
+        return merge.run(args.file, args.base, args.out, force=args.force, any_base=args.any_base,
+                         repair=args.repair, root=Path(args.root))
     raise AssertionError(args.verb)
 
 
@@ -315,6 +322,17 @@ def _overlay_parser(p: argparse.ArgumentParser) -> None:
                          description="Exit status: 0 resized, 1 refused or failed (the file is unchanged).")
     v.add_argument("file", help="the COW file")
     v.add_argument("--size", required=True, help="the new size: MiB, or with a unit: 512M, 8G")
+    v.add_argument("--root", default="/", help=argparse.SUPPRESS)
+    v = verbs.add_parser("merge", help="write a new root image: the base with the overlay's changes applied",
+                         description="Exit status: 0 merged (clean, or not ext2/3/4), 1 refused or failed (nothing "
+                                     "written), 3 merged but e2fsck found errors in the result (kept).")
+    v.add_argument("file", help="the COW file (only read)")
+    v.add_argument("--base", required=True, help="the image it was made for: LiveOS/rootfs.img, or the "
+                   "squashfs.img holding it (only read)")
+    v.add_argument("--out", required=True, help="the new image (must not exist)")
+    v.add_argument("--force", action="store_true", help="apply the table of an invalidated overlay too")
+    v.add_argument("--any-base", action="store_true", help="merge even when the identity record names another base")
+    v.add_argument("--repair", action="store_true", help="run e2fsck -fy on the result before its check")
     v.add_argument("--root", default="/", help=argparse.SUPPRESS)
 
 

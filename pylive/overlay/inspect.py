@@ -225,7 +225,8 @@ def render(r: Report) -> str:
         return lines[0] + "\n"
     if e.table is not None:
         lines.append(f"  chunks: {e.used_chunks} of {e.total_chunks} used, {e.chunk_bytes} bytes each "
-                     f"({len(e.table)} changed chunks of the base, {e.table.areas} metadata areas, 1 header)")
+                     f"({len(e.table)} changed chunks of the base, {e.table.areas} metadata "
+                     f"area{'s' if e.table.areas != 1 else ''}, 1 header)")
     else:
         lines.append(f"  size: {mib(e.size)}")
     lines.append(f"  base image: {r.base} (recorded in {shown(r.file, 200)}{IDENTITY_SUFFIX})" if r.base
