@@ -246,9 +246,40 @@ def cmd_watch(args: SimpleNamespace) -> int:
         return EXIT_NOT_LIVE
 
 
+def cmd_overlay(args: SimpleNamespace) -> int:
+    """The offline overlay tools (pylive/overlay/): no device-mapper needed."""
+    log_setup(kmsg=False)
+    if args.verb == "inspect":
+        from pylive.overlay import inspect
+
+        return inspect.run(args.file, args.json)
+    if args.verb == "create":
+        from pathlib import Path
+
+        from pylive.overlay import create
+
+        return create.run(args.target, args.size, args.overlayfs, live_dir=args.dir, medium=args.medium,
+                          root=Path(args.root))
+    if args.verb == "resize":
+        from pathlib import Path
+
+        from pylive.overlay import resize
+
+        return resize.run(args.file, args.size, Path(args.root))
+    if args.verb == "merge":
+        from pathlib import Path
+
+        from pylive.overlay import merge
+
+        return merge.run(args.file, args.base, args.out, force=args.force, any_base=args.any_base,
+                         repair=args.repair, root=Path(args.root))
+    raise AssertionError(args.verb)
+
+
 COMMANDS: dict[str, Callable[[SimpleNamespace], int]] = {
     "run": cmd_run, "cmdline-hook": cmd_cmdline_hook, "parse": cmd_parse, "explain": cmd_explain,
     "check-media": cmd_check_media, "bench-copy": cmd_bench_copy, "status": cmd_status, "watch": cmd_watch,
+    "overlay": cmd_overlay,
 }
 # For _plain_args: each subcommand's options (beyond --cmdline, --root, --[no-]kmsg); True when the
 # option takes a value. argparse below defines the same options; a unit test keeps the two in step.
@@ -359,7 +390,47 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=3)
     p.set_defaults(kmsg=False)
 
+    _overlay_parser(sub.add_parser("overlay", help="create, inspect, grow or merge a persistent overlay, offline"))
     return parser
+
+
+def _overlay_parser(p: argparse.ArgumentParser) -> None:
+    import argparse
+
+    p.set_defaults(kmsg=False)
+    verbs = p.add_subparsers(dest="verb", required=True)
+    v = verbs.add_parser("inspect", help="what a device-mapper COW file holds: state, fill, base image",
+                         description="Exit status: 0 usable, 1 nearly full (90 %%) or a size the kernel "
+                                     "invalidates when it fills, 2 overflowed, full or invalidated, "
+                                     "3 not readable as an overlay.")
+    v.add_argument("file", help="the COW file (e.g. LiveOS/overlay-<LABEL>-<UUID>), or a device holding one")
+    v.add_argument("--json", action="store_true", help="one JSON object (schema in README)")
+    v = verbs.add_parser("create", help="make a persistent overlay as livecd-iso-to-disk does",
+                         description="Exit status: 0 made, 1 refused or failed (nothing is left behind).")
+    v.add_argument("target", help="the directory the stick's (or disk's) filesystem is mounted on")
+    v.add_argument("--size", help="MiB, or with a unit: 512M, 4G (a COW file; the image form on vfat)")
+    v.add_argument("--overlayfs", action="store_true",
+                   help="an OverlayFS directory (with ovlwork/), or on vfat an ext4 image holding both")
+    v.add_argument("--dir", default="LiveOS", help="the live directory, rd.live.dir (default LiveOS)")
+    v.add_argument("--medium", help="the live medium to name the overlay after, when it is not TARGET's "
+                   "filesystem: its device or ISO image")
+    v.add_argument("--root", default="/", help=argparse.SUPPRESS)
+    v = verbs.add_parser("resize", help="give a device-mapper COW file more room (also after an overflow)",
+                         description="Exit status: 0 resized, 1 refused or failed (the file is unchanged).")
+    v.add_argument("file", help="the COW file")
+    v.add_argument("--size", required=True, help="the new size: MiB, or with a unit: 512M, 8G")
+    v.add_argument("--root", default="/", help=argparse.SUPPRESS)
+    v = verbs.add_parser("merge", help="write a new root image: the base with the overlay's changes applied",
+                         description="Exit status: 0 merged (clean, or not ext2/3/4), 1 refused or failed (nothing "
+                                     "written), 3 merged but e2fsck found errors in the result (kept).")
+    v.add_argument("file", help="the COW file (only read)")
+    v.add_argument("--base", required=True, help="the image it was made for: LiveOS/rootfs.img, or the "
+                   "squashfs.img holding it (only read)")
+    v.add_argument("--out", required=True, help="the new image (must not exist)")
+    v.add_argument("--force", action="store_true", help="apply the table of an invalidated overlay too")
+    v.add_argument("--any-base", action="store_true", help="merge even when the identity record names another base")
+    v.add_argument("--repair", action="store_true", help="run e2fsck -fy on the result before its check")
+    v.add_argument("--root", default="/", help=argparse.SUPPRESS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pylive import planner, probe
+from pylive import mountinfo, planner, probe
 from pylive.cmdline import Args
 from pylive.errors import CopyFailed
 from pylive.executor import Executor
@@ -96,7 +96,7 @@ def test_run_is_grown_with_its_flags_kept_and_the_copy_verified(system: RealSyst
         with Executor(system) as ex:
             ex.run(steps)
             assert Path(dest).read_bytes() == src.read_bytes()
-            grown = probe.mount_of(Path("/"), os.fspath(run))
+            grown = mountinfo.mount_of(Path("/"), os.fspath(run))
             assert grown is not None and {"nosuid", "nodev"} <= set(grown.options)
             assert os.statvfs(run).f_blocks * os.statvfs(run).f_frsize == 9 * MIB
         # no commit: the rollback removes the copy and gives /run its size back

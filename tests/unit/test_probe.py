@@ -1,7 +1,4 @@
-import os
-import shutil
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,8 @@ from pylive.probe import (
     sniff_fstype,
     unescape_udev,
 )
+
+from .fsimages import blkid, image, needs_mkfs
 
 
 def _fake_block(root: Path, name: str, dev: str, size: int, props: dict[str, str]) -> None:
@@ -96,52 +95,12 @@ def test_partitions_and_removable_from_sysfs(tmp_path: Path) -> None:
 
 # --- LABEL and UUID as blkid reports them, on filesystems made by the real tools ---
 
-TOOLS_PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
-
-
-def _tool(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True, env=dict(os.environ, PATH=TOOLS_PATH))
-
-
-def _blkid(path: Path) -> dict[str, str]:
-    out = subprocess.run(["blkid", "-p", "-o", "export", str(path)], capture_output=True, text=True, check=True,
-                         env=dict(os.environ, PATH=TOOLS_PATH)).stdout
-    pairs = (line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return {k: v.replace("\\ ", " ") for k, v in pairs}  # export format: shell-escaped
-
-
-def _image(tmp_path: Path, kind: str) -> Path:
-    img = tmp_path / f"{kind}.img"
-    if kind == "iso9660":
-        tree = tmp_path / "tree"
-        (tree / "LiveOS").mkdir(parents=True)
-        _tool("xorriso", "-as", "mkisofs", "-quiet", "-R", "-J", "-V", "Fedora-WS-Live-40-1-14", "-o", str(img),
-              str(tree))
-        return img
-    with open(img, "wb") as f:
-        f.truncate(64 << 20)
-    if kind == "ext4":
-        _tool("mkfs.ext4", "-q", "-F", "-L", "data disk", "-U", "0f3c6a52-6a3e-4a36-9c43-1f3e2f0f4e11", str(img))
-    elif kind == "vfat32":
-        _tool("mkfs.vfat", "-F", "32", "-n", "STICK", "-i", "1234ABCD", str(img))
-    elif kind == "vfat16":
-        _tool("mkfs.vfat", "-F", "16", "-n", "OLD STICK", "-i", "0000BEEF", str(img))
-    elif kind == "vfat-nolabel":
-        _tool("mkfs.vfat", "-F", "32", "-i", "1234ABCD", str(img))
-    return img
-
-
-needs_mkfs = pytest.mark.skipif(
-    any(shutil.which(t, path=TOOLS_PATH) is None for t in ("mkfs.ext4", "mkfs.vfat", "xorriso", "blkid"))
-    and not os.environ.get("CI"), reason="e2fsprogs, dosfstools, xorriso and blkid are needed")
-
-
 @needs_mkfs
 @pytest.mark.parametrize("kind", ["ext4", "vfat32", "vfat16", "vfat-nolabel", "iso9660"])
 def test_identity_matches_blkid(tmp_path: Path, kind: str) -> None:
-    img = _image(tmp_path, kind)
+    img = image(tmp_path, kind)
     ident = read_identity(str(img))
-    want = _blkid(img)
+    want = blkid(img)
     assert ident.fstype == ("vfat" if kind.startswith("vfat") else kind)
     assert ident.uuid == want["UUID"]
     assert (ident.labels[0] if ident.labels else None) == want.get("LABEL")
@@ -149,7 +108,7 @@ def test_identity_matches_blkid(tmp_path: Path, kind: str) -> None:
 
 @needs_mkfs
 def test_iso9660_long_label_also_has_its_joliet_form(tmp_path: Path) -> None:
-    ident = read_identity(str(_image(tmp_path, "iso9660")))
+    ident = read_identity(str(image(tmp_path, "iso9660")))
     assert ident.labels == ("Fedora-WS-Live-40-1-14", "Fedora-WS-Live-4")  # a Joliet volume name stops at 16 chars
 
 
@@ -263,10 +222,13 @@ def test_mount_of_a_path_from_mountinfo(tmp_path: Path) -> None:
         "30 25 7:0 / /run/initramfs/live ro,relatime - iso9660 /dev/sr0 ro\n"
         "31 22 0:30 / /a\\040b rw - tmpfs tmpfs rw\n"
         "32 25 0:31 / /run rw,noexec - tmpfs tmpfs rw,size=900m\n"  # mounted over the first /run
+        "33 22 8:1 /exports/a\\040b /srv rw - ext4 /dev/sda1 rw\n"  # a bind mount of a subdirectory
     )
-    assert mount_of(tmp_path, "/run/initramfs/squashed.img") == MountEntry("/run", "tmpfs", ("rw", "noexec"))
+    assert mount_of(tmp_path, "/run/initramfs/squashed.img") == MountEntry("/run", "tmpfs", ("rw", "noexec"),
+                                                                           "tmpfs", "0:31")
     assert mount_of(tmp_path, "/run/initramfs/live/LiveOS") == MountEntry("/run/initramfs/live", "iso9660",
-                                                                          ("ro", "relatime"))
-    assert mount_of(tmp_path, "/a b/c") == MountEntry("/a b", "tmpfs", ("rw",))
-    assert mount_of(tmp_path, "/runx") == MountEntry("/", "rootfs", ("rw", "relatime"))
+                                                                          ("ro", "relatime"), "/dev/sr0", "7:0")
+    assert mount_of(tmp_path, "/a b/c") == MountEntry("/a b", "tmpfs", ("rw",), "tmpfs", "0:30")
+    assert mount_of(tmp_path, "/runx") == MountEntry("/", "rootfs", ("rw", "relatime"), "rootfs", "0:21")
+    assert mount_of(tmp_path, "/srv/x") == MountEntry("/srv", "ext4", ("rw",), "/dev/sda1", "8:1", "/exports/a b")
     assert mount_of(tmp_path / "nothing", "/run") is None
