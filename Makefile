@@ -10,7 +10,7 @@ export NUITKA_CACHE_DIR := $(CURDIR)/$(B)/cache/nuitka
 export CCACHE_DIR       := $(CURDIR)/$(B)/cache/ccache
 
 # Debian packages for building, imaging and booting (see README).
-APT_PACKAGES := python3-dev python3-venv gcc patchelf ccache dracut-core dracut-live udev dmsetup kmod cpio \
+APT_PACKAGES := python3-dev python3-venv gcc patchelf ccache dracut-core dracut-live udev dmsetup kmod cpio man-db \
 	squashfs-tools xorriso e2fsprogs erofs-utils dosfstools qemu-system-x86 zstd isomd5sum shellcheck fdisk
 
 # Stdlib pieces pylive never reaches; guarded or lazy imports, so leaving them out is safe
@@ -19,13 +19,15 @@ NOFOLLOW := ssl,_ssl,_hashlib,bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_deci
 
 SOURCES := $(wildcard pylive/*.py pylive/linux/*.py pylive/planner/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
 
-.PHONY: help deps venv grammar binary dracut-base run test test-unit test-privileged test-qemu lint clean bench readme-options
+.PHONY: help deps venv grammar binary docs dracut-base run test test-unit test-privileged test-qemu lint clean bench \
+	readme-options
 
 help:
 	@echo "make run         build everything and boot the demo live ISO in QEMU"
 	@echo "make test        install what the tests need and run all tiers (unit, privileged, qemu)"
 	@echo "make test-unit   unit tests only (no root, no QEMU)"
 	@echo "make binary      the Nuitka standalone dist in $(DIST)"
+	@echo "make docs        the man page and the bash completion in $(B)/doc"
 
 $(B)/.apt-ok: Makefile
 	@mkdir -p $(B)
@@ -68,6 +70,18 @@ $(B)/hello.dist/hello: tests/bench/hello.py nuitka-package.config.yml $(VENV)/.o
 	$(NUITKA) --output-dir=$(B) --output-filename=hello $< > $(B)/nuitka-hello.log 2>&1 \
 	  || { tail -30 $(B)/nuitka-hello.log; exit 1; }
 
+# pylive(8) and the bash completion, from the argparse parser, the option table and README (packaging/docgen.py).
+MANPAGE    := $(B)/doc/pylive.8
+COMPLETION := $(B)/doc/pylive.bash
+DOCGEN_INPUTS := packaging/docgen.py pylive/__main__.py pylive/options.py pylive/errors.py pylive/__init__.py README.md
+$(MANPAGE): $(DOCGEN_INPUTS) pylive/_cmdline_parser.py $(VENV)/.ok
+	@mkdir -p $(@D)
+	$(VPY) packaging/docgen.py man README.md > $@.tmp && mv $@.tmp $@
+$(COMPLETION): $(DOCGEN_INPUTS) pylive/_cmdline_parser.py $(VENV)/.ok
+	@mkdir -p $(@D)
+	$(VPY) packaging/docgen.py bash > $@.tmp && mv $@.tmp $@
+docs: $(MANPAGE) $(COMPLETION)
+
 # A private dracut tree: the system's modules plus ours, so nothing is installed on the host.
 dracut-base: $(B)/dracut-base/.ok
 $(B)/dracut-base/.ok: | $(B)/.apt-ok
@@ -102,7 +116,7 @@ lint: $(VENV)/.ok
 
 clean:
 	rm -rf $(B)/pylive.dist $(B)/pylive.build $(B)/hello.dist $(B)/hello.build $(B)/initrd* \
-	  $(B)/_cmdline_parser.generated.py pylive/_cmdline_parser.py
+	  $(B)/_cmdline_parser.generated.py pylive/_cmdline_parser.py $(B)/doc
 
 bench: $(DIST)/pylive $(B)/hello.dist/hello dracut-base
 	$(VPY) tests/bench/startup.py
