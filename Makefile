@@ -20,7 +20,7 @@ NOFOLLOW := ssl,_ssl,_hashlib,bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_deci
 SOURCES := $(wildcard pylive/*.py pylive/linux/*.py pylive/planner/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
 
 .PHONY: help deps venv grammar binary docs dracut-base run test test-unit test-privileged test-qemu lint clean bench \
-	readme-options
+	readme-options install install-dracut-conf uninstall
 
 help:
 	@echo "make run         build everything and boot the demo live ISO in QEMU"
@@ -28,6 +28,7 @@ help:
 	@echo "make test-unit   unit tests only (no root, no QEMU)"
 	@echo "make binary      the Nuitka standalone dist in $(DIST)"
 	@echo "make docs        the man page and the bash completion in $(B)/doc"
+	@echo "make install     (after binary and docs) DESTDIR=… PREFIX=/usr; install-dracut-conf switches it on"
 
 $(B)/.apt-ok: Makefile
 	@mkdir -p $(B)
@@ -81,6 +82,55 @@ $(COMPLETION): $(DOCGEN_INPUTS) pylive/_cmdline_parser.py $(VENV)/.ok
 	@mkdir -p $(@D)
 	$(VPY) packaging/docgen.py bash > $@.tmp && mv $@.tmp $@
 docs: $(MANPAGE) $(COMPLETION)
+
+# make install DESTDIR=… PREFIX=…: what the packages (debian/, packaging/rpm/) ship. It installs what
+# `make binary docs` built (DIST, MANPAGE and COMPLETION can name other files) and builds nothing itself.
+PREFIX      ?= /usr
+BINDIR      ?= $(PREFIX)/bin
+LIBDIR      ?= $(PREFIX)/lib
+PKGLIBDIR   := $(LIBDIR)/pylive
+# dracut reads its modules and drop-in configuration only under /usr/lib/dracut (dracut.pc: dracutdir).
+DRACUTDIR   ?= $(PREFIX)/lib/dracut
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/pylive
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+MODULE_FILES := $(wildcard dracut-module/90pylive/*)
+CONF_SNIPPET := packaging/dracut/50-pylive.conf
+# Every file install and install-dracut-conf write (directories of their own: PKGLIBDIR, the module, DOCDIR).
+INSTALLED := $(BINDIR)/pylive $(PKGLIBDIR) $(DRACUTDIR)/modules.d/90pylive $(DRACUTDIR)/dracut.conf.d/50-pylive.conf \
+	$(MANDIR)/man8/pylive.8 $(BASHCOMPDIR)/pylive $(DOCDIR)
+
+install:
+	@for f in $(DIST)/pylive $(MANPAGE) $(COMPLETION); do \
+		[ -e "$$f" ] || { echo "make install: $$f is missing: run make binary docs first" >&2; exit 1; }; done
+	install -d $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive \
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)/examples
+	cp -R --preserve=mode $(DIST)/. $(DESTDIR)$(PKGLIBDIR)/
+	ln -sfn $$(realpath -m --relative-to=$(BINDIR) $(PKGLIBDIR)/pylive) $(DESTDIR)$(BINDIR)/pylive
+	install -m 0644 $(MODULE_FILES) $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/
+	chmod 0755 $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/*.sh
+	@# module-setup.sh copies the dist from where this install put it
+	sed -i 's|:-/usr/lib/pylive}|:-$(PKGLIBDIR)}|' $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/module-setup.sh
+	grep -qF ':-$(PKGLIBDIR)}' $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/module-setup.sh
+	sed 's|/usr/lib/pylive/|$(PKGLIBDIR)/|' $(MANPAGE) > $(DESTDIR)$(MANDIR)/man8/pylive.8
+	chmod 0644 $(DESTDIR)$(MANDIR)/man8/pylive.8
+	install -m 0644 $(COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/pylive
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 $(CONF_SNIPPET) $(DESTDIR)$(DOCDIR)/examples/
+
+# The drop-in that puts pylive into every initramfs dracut builds (package pylive-dracut-conf).
+install-dracut-conf:
+	install -D -m 0644 $(CONF_SNIPPET) $(DESTDIR)$(DRACUTDIR)/dracut.conf.d/50-pylive.conf
+
+# Removes what install and install-dracut-conf wrote; under a DESTDIR also the directories they made
+# there, when empty (outside one, directories such as /usr/share/man/man8 belong to others).
+uninstall:
+	rm -rf $(addprefix $(DESTDIR),$(INSTALLED))
+	@if [ -n "$(DESTDIR)" ]; then \
+		for d in $(dir $(INSTALLED)); do \
+			while [ "$$d" != / ] && rmdir "$(DESTDIR)$$d" 2>/dev/null; do d=$$(dirname "$$d"); done; \
+		done; \
+	fi
 
 # A private dracut tree: the system's modules plus ours, so nothing is installed on the host.
 dracut-base: $(B)/dracut-base/.ok

@@ -1,4 +1,5 @@
-"""What the packages ship: pylive(8) and the bash completion made from the parser (packaging/docgen.py)."""
+"""What the packages ship: pylive(8) and the bash completion made from the parser (packaging/docgen.py),
+and `make install` / `make uninstall` into a DESTDIR with a stand-in dist (no Nuitka build needed)."""
 
 import argparse
 import importlib.util
@@ -154,3 +155,95 @@ def test_completion_is_shellcheck_clean(tmp_path: Path) -> None:
     script.write_text(docgen.bash_completion(_parser()))
     proc = subprocess.run([shellcheck, "-s", "bash", str(script)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout
+
+
+# make install / make uninstall
+
+
+def _make(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}  # not the outer make's jobs
+    return subprocess.run([_tool("make"), "-s", "-C", str(ROOT), *args], env=env, capture_output=True, text=True,
+                          check=False)
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> list[str]:
+    """A stand-in for `make binary docs`: a dist whose binary prints where it runs from, a man page
+    with the FILES line, a completion; as make variables."""
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "pylive").write_text('#!/bin/sh\necho "fake pylive $*"\n')
+    (dist / "pylive").chmod(0o755)
+    (dist / "_ctypes.so").write_bytes(b"\x7fELF")
+    (tmp_path / "pylive.8").write_text(".TH PYLIVE 8\n.SH FILES\n\\fB/usr/lib/pylive/\\fR\n")
+    (tmp_path / "pylive.bash").write_text("complete -F _pylive pylive\n")
+    return [f"DIST={dist}", f"MANPAGE={tmp_path / 'pylive.8'}", f"COMPLETION={tmp_path / 'pylive.bash'}"]
+
+
+def _tree(root: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        out[rel] = f"-> {os.readlink(p)}" if p.is_symlink() else "dir" if p.is_dir() else oct(p.stat().st_mode & 0o777)
+    return out
+
+
+def _pylive_dist(module_setup: Path) -> str:
+    """Where the installed dracut module takes the dist from (its pylive_dist, PYLIVE_DIST unset)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYLIVE_DIST"}
+    return subprocess.run(["bash", "-c", 'source "$1"; pylive_dist', "bash", str(module_setup)], env=env,
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+MODULE = "usr/lib/dracut/modules.d/90pylive"
+
+
+def test_install_then_uninstall_leaves_nothing(tmp_path: Path, built: list[str]) -> None:
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    for target in ("install", "install-dracut-conf"):
+        proc = _make(target, f"DESTDIR={dest}", *built)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    tree = _tree(dest)
+    module_files = sorted(p.name for p in (ROOT / "dracut-module/90pylive").iterdir())
+    assert {k: v for k, v in tree.items() if v != "dir"} == {
+        "usr/bin/pylive": "-> ../lib/pylive/pylive",
+        "usr/lib/pylive/pylive": "0o755",
+        "usr/lib/pylive/_ctypes.so": "0o644",
+        **{f"{MODULE}/{n}": "0o755" if n.endswith(".sh") else "0o644" for n in module_files},
+        "usr/lib/dracut/dracut.conf.d/50-pylive.conf": "0o644",
+        "usr/share/man/man8/pylive.8": "0o644",
+        "usr/share/bash-completion/completions/pylive": "0o644",
+        "usr/share/doc/pylive/README.md": "0o644",
+        "usr/share/doc/pylive/examples/50-pylive.conf": "0o644",
+    }
+    # the symlink runs the binary as itself (a Nuitka binary finds its dist through /proc/self/exe)
+    assert subprocess.run([dest / "usr/bin/pylive", "--version"], capture_output=True, text=True,
+                          check=True).stdout == "fake pylive --version\n"
+    assert _pylive_dist(dest / MODULE / "module-setup.sh") == "/usr/lib/pylive"
+    assert (dest / "usr/lib/dracut/dracut.conf.d/50-pylive.conf").read_text() == \
+        (ROOT / "packaging/dracut/50-pylive.conf").read_text()
+
+    proc = _make("uninstall", f"DESTDIR={dest}")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _tree(dest) == {}
+
+
+def test_install_elsewhere_points_the_module_and_man_page_there(tmp_path: Path, built: list[str]) -> None:
+    dest = tmp_path / "dest"
+    proc = _make("install", f"DESTDIR={dest}", "PREFIX=/opt/pl", "LIBDIR=/opt/pl/lib64", *built)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert os.readlink(dest / "opt/pl/bin/pylive") == "../lib64/pylive/pylive"
+    assert _pylive_dist(dest / "opt/pl/lib/dracut/modules.d/90pylive/module-setup.sh") == "/opt/pl/lib64/pylive"
+    assert "\\fB/opt/pl/lib64/pylive/\\fR" in (dest / "opt/pl/share/man/man8/pylive.8").read_text()
+    proc = _make("uninstall", f"DESTDIR={dest}", "PREFIX=/opt/pl", "LIBDIR=/opt/pl/lib64")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _tree(dest) == {}
+
+
+def test_install_without_a_build_says_so_in_one_line(tmp_path: Path, built: list[str]) -> None:
+    proc = _make("install", f"DESTDIR={tmp_path / 'dest'}", f"DIST={tmp_path / 'none'}", *built[1:])
+    assert proc.returncode != 0
+    missing = tmp_path / "none" / "pylive"
+    assert proc.stderr.splitlines()[0] == f"make install: {missing} is missing: run make binary docs first"
+    assert not (tmp_path / "dest").exists()
