@@ -20,7 +20,7 @@ NOFOLLOW := ssl,_ssl,_hashlib,bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_deci
 SOURCES := $(wildcard pylive/*.py pylive/linux/*.py pylive/planner/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
 
 .PHONY: help deps venv grammar binary docs dracut-base run test test-unit test-privileged test-qemu lint clean bench \
-	readme-options install install-dracut-conf uninstall
+	readme-options install install-dracut-conf uninstall deb
 
 help:
 	@echo "make run         build everything and boot the demo live ISO in QEMU"
@@ -29,6 +29,7 @@ help:
 	@echo "make binary      the Nuitka standalone dist in $(DIST)"
 	@echo "make docs        the man page and the bash completion in $(B)/doc"
 	@echo "make install     (after binary and docs) DESTDIR=… PREFIX=/usr; install-dracut-conf switches it on"
+	@echo "make deb         the Debian packages (debian/) in $(B)/deb, checked by lintian"
 
 $(B)/.apt-ok: Makefile
 	@mkdir -p $(B)
@@ -41,7 +42,9 @@ $(B)/.apt-ok: Makefile
 	@touch $@
 deps: $(B)/.apt-ok
 
-$(VENV)/.ok: requirements.txt requirements-dev.txt | $(B)/.apt-ok
+# Package builds (debian/rules, packaging/rpm/pylive.spec) set PACKAGING=1: their build tools come from
+# Build-Depends or BuildRequires, and the Makefile installs no apt packages.
+$(VENV)/.ok: requirements.txt requirements-dev.txt | $(if $(PACKAGING),,$(B)/.apt-ok)
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
 	@touch $@
@@ -131,6 +134,23 @@ uninstall:
 			while [ "$$d" != / ] && rmdir "$(DESTDIR)$$d" 2>/dev/null; do d=$$(dirname "$$d"); done; \
 		done; \
 	fi
+
+# The Debian packages, built by dpkg-buildpackage in this tree (debian/rules runs `make binary docs install`),
+# then moved from ../ into build/deb and checked by lintian. Its tools: Build-Depends plus DEB_TOOLS.
+DEB_TOOLS := dpkg-dev debhelper fakeroot lintian
+$(B)/.apt-deb-ok: debian/control
+	@mkdir -p $(B)
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_TOOLS) \
+	  >$(B)/apt-deb.log 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -qq ./ >>$(B)/apt-deb.log 2>&1 \
+	  || { tail -20 $(B)/apt-deb.log; exit 1; }
+	@touch $@
+deb: $(B)/.apt-deb-ok
+	dpkg-buildpackage -us -uc -b > $(B)/deb.log 2>&1 || { tail -30 $(B)/deb.log; exit 1; }
+	rm -rf $(B)/deb && mkdir -p $(B)/deb
+	mv $$(sed 's|^\([^ ]*\) .*|../\1|' debian/files) \
+	  ../pylive_$$(dpkg-parsechangelog -S Version)_$$(dpkg-architecture -qDEB_HOST_ARCH).changes $(B)/deb/
+	lintian --info $(B)/deb/*.changes | tee $(B)/deb/lintian.txt
+	@ls -l $(B)/deb/*.deb
 
 # A private dracut tree: the system's modules plus ours, so nothing is installed on the host.
 dracut-base: $(B)/dracut-base/.ok

@@ -247,3 +247,12 @@ def test_install_without_a_build_says_so_in_one_line(tmp_path: Path, built: list
     missing = tmp_path / "none" / "pylive"
     assert proc.stderr.splitlines()[0] == f"make install: {missing} is missing: run make binary docs first"
     assert not (tmp_path / "dest").exists()
+
+
+def test_package_versions_are_pylives() -> None:
+    """debian/changelog names the version pylive --version prints."""
+    from pylive import __version__
+
+    changelog = (ROOT / "debian/changelog").read_text().splitlines()[0]
+    assert changelog.startswith(f"pylive ({__version__}) "), changelog
+    assert f"\nversion = \"{__version__}\"\n" in (ROOT / "pyproject.toml").read_text()
