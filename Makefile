@@ -6,8 +6,9 @@ B         := build
 VENV      := $(B)/venv
 VPY       := $(VENV)/bin/python
 DIST      := $(B)/pylive.dist
-export NUITKA_CACHE_DIR := $(CURDIR)/$(B)/cache/nuitka
-export CCACHE_DIR       := $(CURDIR)/$(B)/cache/ccache
+# (from the environment when set there: `make rpm` lends its caches to the build in build/rpm)
+export NUITKA_CACHE_DIR ?= $(CURDIR)/$(B)/cache/nuitka
+export CCACHE_DIR       ?= $(CURDIR)/$(B)/cache/ccache
 
 # Debian packages for building, imaging and booting (see README).
 APT_PACKAGES := python3-dev python3-venv gcc patchelf ccache dracut-core dracut-live udev dmsetup kmod cpio man-db \
@@ -20,7 +21,7 @@ NOFOLLOW := ssl,_ssl,_hashlib,bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_deci
 SOURCES := $(wildcard pylive/*.py pylive/linux/*.py pylive/planner/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
 
 .PHONY: help deps venv grammar binary docs dracut-base run test test-unit test-privileged test-qemu lint clean bench \
-	readme-options install install-dracut-conf uninstall deb
+	readme-options install install-dracut-conf uninstall deb rpm
 
 help:
 	@echo "make run         build everything and boot the demo live ISO in QEMU"
@@ -30,6 +31,7 @@ help:
 	@echo "make docs        the man page and the bash completion in $(B)/doc"
 	@echo "make install     (after binary and docs) DESTDIR=… PREFIX=/usr; install-dracut-conf switches it on"
 	@echo "make deb         the Debian packages (debian/) in $(B)/deb, checked by lintian"
+	@echo "make rpm         the RPM packages (packaging/rpm/pylive.spec) of HEAD in $(B)/rpm, checked by rpmlint"
 
 $(B)/.apt-ok: Makefile
 	@mkdir -p $(B)
@@ -151,6 +153,22 @@ deb: $(B)/.apt-deb-ok
 	  ../pylive_$$(dpkg-parsechangelog -S Version)_$$(dpkg-architecture -qDEB_HOST_ARCH).changes $(B)/deb/
 	lintian --info $(B)/deb/*.changes | tee $(B)/deb/lintian.txt
 	@ls -l $(B)/deb/*.deb
+
+# The RPM packages, built by rpmbuild from `git archive` of HEAD. --nodeps: on a Debian host rpm's database
+# is empty, so it would find none of the BuildRequires (they are Debian packages here).
+RPM_VERSION = $(shell sed -n 's/^Version: *//p' packaging/rpm/pylive.spec)
+$(B)/.apt-rpm-ok:
+	@mkdir -p $(B)
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rpm rpmlint \
+	  >$(B)/apt-rpm.log 2>&1 || { tail -20 $(B)/apt-rpm.log; exit 1; }
+	@touch $@
+rpm: $(B)/.apt-rpm-ok
+	rm -rf $(B)/rpm && mkdir -p $(B)/rpm/SOURCES
+	git archive --prefix=pylive-$(RPM_VERSION)/ -o $(B)/rpm/SOURCES/pylive-$(RPM_VERSION).tar.gz HEAD
+	rpmbuild -bb --nodeps --define "_topdir $(CURDIR)/$(B)/rpm" packaging/rpm/pylive.spec > $(B)/rpm/build.log 2>&1 \
+	  || { tail -30 $(B)/rpm/build.log; exit 1; }
+	rpmlint -r packaging/rpm/rpmlintrc packaging/rpm/pylive.spec $(B)/rpm/RPMS/*/*.rpm | tee $(B)/rpm/rpmlint.txt
+	@ls -l $(B)/rpm/RPMS/*/*.rpm
 
 # A private dracut tree: the system's modules plus ours, so nothing is installed on the host.
 dracut-base: $(B)/dracut-base/.ok

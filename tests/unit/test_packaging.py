@@ -250,9 +250,11 @@ def test_install_without_a_build_says_so_in_one_line(tmp_path: Path, built: list
 
 
 def test_package_versions_are_pylives() -> None:
-    """debian/changelog names the version pylive --version prints."""
+    """debian/changelog and the RPM spec name the version pylive --version prints."""
     from pylive import __version__
 
     changelog = (ROOT / "debian/changelog").read_text().splitlines()[0]
     assert changelog.startswith(f"pylive ({__version__}) "), changelog
+    spec = (ROOT / "packaging/rpm/pylive.spec").read_text()
+    assert f"\nVersion:        {__version__}\n" in spec
     assert f"\nversion = \"{__version__}\"\n" in (ROOT / "pyproject.toml").read_text()
