@@ -21,7 +21,7 @@ NOFOLLOW := ssl,_ssl,_hashlib,bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_deci
 SOURCES := $(wildcard pylive/*.py pylive/linux/*.py pylive/planner/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
 
 .PHONY: help deps venv grammar binary docs dracut-base run test test-unit test-privileged test-qemu lint clean bench \
-	readme-options install install-dracut-conf uninstall deb rpm
+	readme-options install install-dracut-conf uninstall deb rpm test-package
 
 help:
 	@echo "make run         build everything and boot the demo live ISO in QEMU"
@@ -31,6 +31,7 @@ help:
 	@echo "make docs        the man page and the bash completion in $(B)/doc"
 	@echo "make install     (after binary and docs) DESTDIR=… PREFIX=/usr; install-dracut-conf switches it on"
 	@echo "make deb         the Debian packages (debian/) in $(B)/deb, checked by lintian"
+	@echo "make test-package  install the .debs here, build and boot an initramfs with them, purge them"
 	@echo "make rpm         the RPM packages (packaging/rpm/pylive.spec) of HEAD in $(B)/rpm, checked by rpmlint"
 
 $(B)/.apt-ok: Makefile
@@ -187,7 +188,7 @@ run: $(DIST)/pylive dracut-base
 XDIST := -n 2 --dist loadfile
 
 test: $(DIST)/pylive dracut-base
-	$(VPY) -m pytest -o addopts="" $(XDIST) tests
+	$(VPY) -m pytest -o addopts="" -m "not package" $(XDIST) tests
 
 test-unit: $(VENV)/.ok pylive/_cmdline_parser.py
 	$(VPY) -m pytest tests/unit
@@ -197,6 +198,11 @@ test-privileged: $(VENV)/.ok
 
 test-qemu: $(DIST)/pylive dracut-base
 	$(VPY) -m pytest -m qemu $(XDIST) tests/qemu
+
+# Installs the Debian packages on this machine, builds an initramfs with plain dracut and the snippet,
+# purges the packages and boots that initramfs in QEMU (tests/package): opt-in, never part of `make test`.
+test-package: deb $(VENV)/.ok
+	$(VPY) -m pytest -o addopts="" -m package tests/package
 
 lint: $(VENV)/.ok
 	shellcheck -s sh $(filter-out %/module-setup.sh,$(wildcard dracut-module/90pylive/*.sh)) qemu/guest/*.sh
