@@ -6,11 +6,12 @@ B         := build
 VENV      := $(B)/venv
 VPY       := $(VENV)/bin/python
 DIST      := $(B)/pylive.dist
-export NUITKA_CACHE_DIR := $(CURDIR)/$(B)/cache/nuitka
-export CCACHE_DIR       := $(CURDIR)/$(B)/cache/ccache
+# (from the environment when set there: `make rpm` lends its caches to the build in build/rpm)
+export NUITKA_CACHE_DIR ?= $(CURDIR)/$(B)/cache/nuitka
+export CCACHE_DIR       ?= $(CURDIR)/$(B)/cache/ccache
 
 # Debian packages for building, imaging and booting (see README).
-APT_PACKAGES := python3-dev python3-venv gcc patchelf ccache dracut-core dracut-live udev dmsetup kmod cpio \
+APT_PACKAGES := python3-dev python3-venv gcc patchelf ccache dracut-core dracut-live udev dmsetup kmod cpio man-db \
 	squashfs-tools xorriso e2fsprogs erofs-utils dosfstools qemu-system-x86 zstd isomd5sum shellcheck fdisk
 
 # Stdlib pieces pylive never reaches; guarded or lazy imports, so leaving them out is safe
@@ -19,13 +20,19 @@ NOFOLLOW := ssl,_ssl,_hashlib,bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_deci
 
 SOURCES := $(wildcard pylive/*.py pylive/linux/*.py pylive/planner/*.py pylive/health/*.py pylive/overlay/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
 
-.PHONY: help deps venv grammar binary dracut-base run test test-unit test-privileged test-qemu lint clean bench readme-options
+.PHONY: help deps venv grammar binary docs dracut-base run test test-unit test-privileged test-qemu lint clean bench \
+	readme-options install install-dracut-conf uninstall deb rpm test-package
 
 help:
 	@echo "make run         build everything and boot the demo live ISO in QEMU"
 	@echo "make test        install what the tests need and run all tiers (unit, privileged, qemu)"
 	@echo "make test-unit   unit tests only (no root, no QEMU)"
 	@echo "make binary      the Nuitka standalone dist in $(DIST)"
+	@echo "make docs        the man page and the bash completion in $(B)/doc"
+	@echo "make install     (after binary and docs) DESTDIR=… PREFIX=/usr; install-dracut-conf switches it on"
+	@echo "make deb         the Debian packages (debian/) in $(B)/deb, checked by lintian"
+	@echo "make test-package  install the .debs here, build and boot an initramfs with them, purge them"
+	@echo "make rpm         the RPM packages (packaging/rpm/pylive.spec) of HEAD in $(B)/rpm, checked by rpmlint"
 
 $(B)/.apt-ok: Makefile
 	@mkdir -p $(B)
@@ -38,7 +45,9 @@ $(B)/.apt-ok: Makefile
 	@touch $@
 deps: $(B)/.apt-ok
 
-$(VENV)/.ok: requirements.txt requirements-dev.txt | $(B)/.apt-ok
+# Package builds (debian/rules, packaging/rpm/pylive.spec) set PACKAGING=1: their build tools come from
+# Build-Depends or BuildRequires, and the Makefile installs no apt packages.
+$(VENV)/.ok: requirements.txt requirements-dev.txt | $(if $(PACKAGING),,$(B)/.apt-ok)
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
 	@touch $@
@@ -68,6 +77,100 @@ $(B)/hello.dist/hello: tests/bench/hello.py nuitka-package.config.yml $(VENV)/.o
 	$(NUITKA) --output-dir=$(B) --output-filename=hello $< > $(B)/nuitka-hello.log 2>&1 \
 	  || { tail -30 $(B)/nuitka-hello.log; exit 1; }
 
+# pylive(8) and the bash completion, from the argparse parser, the option table and README (packaging/docgen.py).
+MANPAGE    := $(B)/doc/pylive.8
+COMPLETION := $(B)/doc/pylive.bash
+DOCGEN_INPUTS := packaging/docgen.py pylive/__main__.py pylive/options.py pylive/errors.py pylive/__init__.py README.md
+$(MANPAGE): $(DOCGEN_INPUTS) pylive/_cmdline_parser.py $(VENV)/.ok
+	@mkdir -p $(@D)
+	$(VPY) packaging/docgen.py man README.md > $@.tmp && mv $@.tmp $@
+$(COMPLETION): $(DOCGEN_INPUTS) pylive/_cmdline_parser.py $(VENV)/.ok
+	@mkdir -p $(@D)
+	$(VPY) packaging/docgen.py bash > $@.tmp && mv $@.tmp $@
+docs: $(MANPAGE) $(COMPLETION)
+
+# make install DESTDIR=… PREFIX=…: what the packages (debian/, packaging/rpm/) ship. It installs what
+# `make binary docs` built (DIST, MANPAGE and COMPLETION can name other files) and builds nothing itself.
+PREFIX      ?= /usr
+BINDIR      ?= $(PREFIX)/bin
+LIBDIR      ?= $(PREFIX)/lib
+PKGLIBDIR   := $(LIBDIR)/pylive
+# dracut reads its modules and drop-in configuration only under /usr/lib/dracut (dracut.pc: dracutdir).
+DRACUTDIR   ?= $(PREFIX)/lib/dracut
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/pylive
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+MODULE_FILES := $(wildcard dracut-module/90pylive/*)
+CONF_SNIPPET := packaging/dracut/50-pylive.conf
+# Every file install and install-dracut-conf write (directories of their own: PKGLIBDIR, the module, DOCDIR).
+INSTALLED := $(BINDIR)/pylive $(PKGLIBDIR) $(DRACUTDIR)/modules.d/90pylive $(DRACUTDIR)/dracut.conf.d/50-pylive.conf \
+	$(MANDIR)/man8/pylive.8 $(BASHCOMPDIR)/pylive $(DOCDIR)
+
+install:
+	@for f in $(DIST)/pylive $(MANPAGE) $(COMPLETION); do \
+		[ -e "$$f" ] || { echo "make install: $$f is missing: run make binary docs first" >&2; exit 1; }; done
+	install -d $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive \
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)/examples
+	cp -R --preserve=mode $(DIST)/. $(DESTDIR)$(PKGLIBDIR)/
+	ln -sfn $$(realpath -m --relative-to=$(BINDIR) $(PKGLIBDIR)/pylive) $(DESTDIR)$(BINDIR)/pylive
+	install -m 0644 $(MODULE_FILES) $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/
+	chmod 0755 $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/*.sh
+	@# module-setup.sh copies the dist from where this install put it
+	sed -i 's|:-/usr/lib/pylive}|:-$(PKGLIBDIR)}|' $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/module-setup.sh
+	grep -qF ':-$(PKGLIBDIR)}' $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/module-setup.sh
+	sed 's|/usr/lib/pylive/|$(PKGLIBDIR)/|' $(MANPAGE) > $(DESTDIR)$(MANDIR)/man8/pylive.8
+	chmod 0644 $(DESTDIR)$(MANDIR)/man8/pylive.8
+	install -m 0644 $(COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/pylive
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 $(CONF_SNIPPET) $(DESTDIR)$(DOCDIR)/examples/
+
+# The drop-in that puts pylive into every initramfs dracut builds (package pylive-dracut-conf).
+install-dracut-conf:
+	install -D -m 0644 $(CONF_SNIPPET) $(DESTDIR)$(DRACUTDIR)/dracut.conf.d/50-pylive.conf
+
+# Removes what install and install-dracut-conf wrote; under a DESTDIR also the directories they made
+# there, when empty (outside one, directories such as /usr/share/man/man8 belong to others).
+uninstall:
+	rm -rf $(addprefix $(DESTDIR),$(INSTALLED))
+	@if [ -n "$(DESTDIR)" ]; then \
+		for d in $(dir $(INSTALLED)); do \
+			while [ "$$d" != / ] && rmdir "$(DESTDIR)$$d" 2>/dev/null; do d=$$(dirname "$$d"); done; \
+		done; \
+	fi
+
+# The Debian packages, built by dpkg-buildpackage in this tree (debian/rules runs `make binary docs install`),
+# then moved from ../ into build/deb and checked by lintian. Its tools: Build-Depends plus DEB_TOOLS.
+DEB_TOOLS := dpkg-dev debhelper fakeroot lintian
+$(B)/.apt-deb-ok: debian/control
+	@mkdir -p $(B)
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_TOOLS) \
+	  >$(B)/apt-deb.log 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -qq ./ >>$(B)/apt-deb.log 2>&1 \
+	  || { tail -20 $(B)/apt-deb.log; exit 1; }
+	@touch $@
+deb: $(B)/.apt-deb-ok
+	dpkg-buildpackage -us -uc -b > $(B)/deb.log 2>&1 || { tail -30 $(B)/deb.log; exit 1; }
+	rm -rf $(B)/deb && mkdir -p $(B)/deb
+	mv $$(sed 's|^\([^ ]*\) .*|../\1|' debian/files) \
+	  ../pylive_$$(dpkg-parsechangelog -S Version)_$$(dpkg-architecture -qDEB_HOST_ARCH).changes $(B)/deb/
+	lintian --info $(B)/deb/*.changes | tee $(B)/deb/lintian.txt
+	@ls -l $(B)/deb/*.deb
+
+# The RPM packages, built by rpmbuild from `git archive` of HEAD. --nodeps: on a Debian host rpm's database
+# is empty, so it would find none of the BuildRequires (they are Debian packages here).
+RPM_VERSION = $(shell sed -n 's/^Version: *//p' packaging/rpm/pylive.spec)
+$(B)/.apt-rpm-ok:
+	@mkdir -p $(B)
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rpm rpmlint \
+	  >$(B)/apt-rpm.log 2>&1 || { tail -20 $(B)/apt-rpm.log; exit 1; }
+	@touch $@
+rpm: $(B)/.apt-rpm-ok
+	rm -rf $(B)/rpm && mkdir -p $(B)/rpm/SOURCES
+	git archive --prefix=pylive-$(RPM_VERSION)/ -o $(B)/rpm/SOURCES/pylive-$(RPM_VERSION).tar.gz HEAD
+	rpmbuild -bb --nodeps --define "_topdir $(CURDIR)/$(B)/rpm" packaging/rpm/pylive.spec > $(B)/rpm/build.log 2>&1 \
+	  || { tail -30 $(B)/rpm/build.log; exit 1; }
+	rpmlint -r packaging/rpm/rpmlintrc packaging/rpm/pylive.spec $(B)/rpm/RPMS/*/*.rpm | tee $(B)/rpm/rpmlint.txt
+	@ls -l $(B)/rpm/RPMS/*/*.rpm
+
 # A private dracut tree: the system's modules plus ours, so nothing is installed on the host.
 dracut-base: $(B)/dracut-base/.ok
 $(B)/dracut-base/.ok: | $(B)/.apt-ok
@@ -85,7 +188,7 @@ run: $(DIST)/pylive dracut-base
 XDIST := -n 2 --dist loadfile
 
 test: $(DIST)/pylive dracut-base
-	$(VPY) -m pytest -o addopts="" $(XDIST) tests
+	$(VPY) -m pytest -o addopts="" -m "not package" $(XDIST) tests
 
 test-unit: $(VENV)/.ok pylive/_cmdline_parser.py
 	$(VPY) -m pytest tests/unit
@@ -96,13 +199,18 @@ test-privileged: $(VENV)/.ok
 test-qemu: $(DIST)/pylive dracut-base
 	$(VPY) -m pytest -m qemu $(XDIST) tests/qemu
 
+# Installs the Debian packages on this machine, builds an initramfs with plain dracut and the snippet,
+# purges the packages and boots that initramfs in QEMU (tests/package): opt-in, never part of `make test`.
+test-package: deb $(VENV)/.ok
+	$(VPY) -m pytest -o addopts="" -m package tests/package
+
 lint: $(VENV)/.ok
 	shellcheck -s sh $(filter-out %/module-setup.sh,$(wildcard dracut-module/90pylive/*.sh)) qemu/guest/*.sh
 	shellcheck -s bash dracut-module/90pylive/module-setup.sh
 
 clean:
 	rm -rf $(B)/pylive.dist $(B)/pylive.build $(B)/hello.dist $(B)/hello.build $(B)/initrd* \
-	  $(B)/_cmdline_parser.generated.py pylive/_cmdline_parser.py
+	  $(B)/_cmdline_parser.generated.py pylive/_cmdline_parser.py $(B)/doc
 
 bench: $(DIST)/pylive $(B)/hello.dist/hello dracut-base
 	$(VPY) tests/bench/startup.py

@@ -349,24 +349,27 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="set up the live root (initramfs only)")
     common(p)
-    p.add_argument("--newroot", default=os.environ.get("NEWROOT", "/sysroot"))
+    p.add_argument("--newroot", metavar="DIR", default=os.environ.get("NEWROOT", "/sysroot"),
+                   help="where to mount the live root (default $NEWROOT, else /sysroot)")
     p = sub.add_parser("cmdline-hook", help="for dracut's cmdline hook: print root= and rootok=")
     common(p)
     p = sub.add_parser("parse", help="show what the command line asks for")
     common(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the parsed options as JSON")
 
     p = sub.add_parser("explain", help="show what a command line would do, without booting")
     common(p)
-    p.add_argument("--media", help="a live medium: a directory tree or an ISO image (read, never mounted); with "
+    p.add_argument("--media", metavar="PATH",
+                   help="a live medium: a directory tree or an ISO image (read, never mounted); with "
                    "iso-scan/filename, the directory tree of the filesystem that holds the ISO, or the ISO")
-    p.add_argument("--overlay-media", help="the persistent overlay's device contents (directory tree or image)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--overlay-media", metavar="PATH",
+                   help="the persistent overlay's device contents (directory tree or image)")
+    p.add_argument("--json", action="store_true", help="the plan as JSON")
 
     p = sub.add_parser("check-media", help="check the MD5 implanted in an ISO image or device (rd.live.check)",
                        description="Exit status: 0 intact, 1 damaged, 2 not an ISO image or unreadable, "
                                    "4 no implanted MD5.")
-    p.add_argument("file", help="an ISO image, or the device it was written to")
+    p.add_argument("file", metavar="FILE", help="an ISO image, or the device it was written to")
     p.set_defaults(kmsg=False)
 
     p = sub.add_parser("status", help="how full the live overlay is, against what really limits it",
@@ -383,11 +386,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="one reading, the state file written, then exit")
 
     p = sub.add_parser("bench-copy", help="measure the RAM copy against a plain read of a file")
-    p.add_argument("file")
-    p.add_argument("--dest-dir", default="/run", help="where the copy goes (a tmpfs; default /run)")
+    p.add_argument("file", metavar="FILE", help="the file to copy (e.g. LiveOS/squashfs.img on the medium)")
+    p.add_argument("--dest-dir", metavar="DIR", default="/run", help="where the copy goes (a tmpfs; default /run)")
     p.add_argument("--block-kib", default="4096", help="block sizes in KiB, comma-separated")
     p.add_argument("--methods", default="read,copy,verify", help="some of read,copy,verify,copy1,rw,kernel,sendfile")
-    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--runs", type=int, default=3, help="runs of each method (default 3)")
     p.set_defaults(kmsg=False)
 
     _overlay_parser(sub.add_parser("overlay", help="create, inspect, grow or merge a persistent overlay, offline"))

@@ -34,11 +34,11 @@ def _run_linter(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.skipif(_missing("ruff"), reason="ruff not installed (pip install -r requirements-dev.txt)")
 def test_ruff() -> None:
-    proc = _run_linter("ruff", "check", "--no-fix", "pylive", "qemu", "tests", "cmdline_grammar")
+    proc = _run_linter("ruff", "check", "--no-fix", "pylive", "qemu", "tests", "cmdline_grammar", "packaging")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.skipif(_missing("mypy"), reason="mypy not installed (pip install -r requirements-dev.txt)")
 def test_mypy() -> None:
-    proc = _run_linter("mypy", "pylive", "qemu", "cmdline_grammar")
+    proc = _run_linter("mypy", "pylive", "qemu", "cmdline_grammar", "packaging")
     assert proc.returncode == 0, proc.stdout + proc.stderr
