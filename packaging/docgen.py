@@ -55,12 +55,29 @@ class Command:
     positionals: tuple[Option, ...]
 
 
-def commands(parser: argparse.ArgumentParser) -> tuple[Command, ...]:
-    """The subcommands and their options as --help lists them (options hidden from --help left out)."""
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[argparse.ArgumentParser] | None:
+    return next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+
+
+def groups(parser: argparse.ArgumentParser) -> dict[str, tuple[str, ...]]:
+    """Subcommands that have verbs of their own (`pylive overlay inspect`): name → verbs."""
+    sub = _subparsers(parser)
+    assert sub is not None
+    return {name: tuple(verbs.choices) for name, p in sub.choices.items() if (verbs := _subparsers(p)) is not None}
+
+
+def commands(parser: argparse.ArgumentParser, prefix: str = "") -> tuple[Command, ...]:
+    """The subcommands and their options as --help lists them (options hidden from --help left out); a
+    subcommand with verbs gives one command per verb ("overlay inspect")."""
+    sub = _subparsers(parser)
+    assert sub is not None
     helps = {a.dest: a.help or "" for a in sub._choices_actions}
-    out = []
-    for name, p in sub.choices.items():
+    out: list[Command] = []
+    for verb, p in sub.choices.items():
+        if _subparsers(p) is not None:
+            out += commands(p, f"{prefix}{verb} ")
+            continue
+        name = prefix + verb
         options: list[Option] = []
         positionals: list[Option] = []
         for a in p._actions:
@@ -72,7 +89,8 @@ def commands(parser: argparse.ArgumentParser) -> tuple[Command, ...]:
                 raise ValueError(f"pylive {name}: {a.dest}: %-formatting in help is not rendered here")
             metavar = "" if a.nargs == 0 else str(a.metavar or a.dest.upper())
             (options if a.option_strings else positionals).append(Option(tuple(a.option_strings), metavar, a.help))
-        out.append(Command(name, helps[name], p.description or "", tuple(options), tuple(positionals)))
+        out.append(Command(name, helps[verb], p.description or "", tuple(options),
+                           tuple(positionals)))
     return tuple(out)
 
 
@@ -238,7 +256,9 @@ def bash_completion(parser: argparse.ArgumentParser) -> str:
     """A completion function for bash (no bash-completion helpers needed): subcommands, their options,
     and file names where an option or argument takes a path."""
     cmds = commands(parser)
-    cases = []
+    nested = groups(parser)
+    cases = [f"        {name})\n            opts=\"{_words([*verbs, '--help'])}\"\n            ;;"
+             for name, verbs in nested.items()]
     for c in cmds:
         value_cases = []
         for kind in ("-f", "-d"):
@@ -250,7 +270,7 @@ def bash_completion(parser: argparse.ArgumentParser) -> str:
             value_cases.append(f"                {'|'.join(other)}) return ;;")
         options = [n for o in c.options for n in o.names] + ["--help"]
         positional = next((PATH_METAVARS.get(o.metavar, "") for o in c.positionals), "")
-        cases.append(f"        {c.name})")
+        cases.append(f'        "{c.name}")' if " " in c.name else f"        {c.name})")
         if value_cases:
             cases += ["            case $prev in", *value_cases, "            esac"]
         cases.append(f'            opts="{_words(options)}"')
@@ -271,13 +291,18 @@ _pylive() {{
     local cmd="" opts i
     for ((i = 1; i < COMP_CWORD; i++)); do
         if [[ ${{COMP_WORDS[i]}} != -* ]]; then
-            cmd=${{COMP_WORDS[i]}}
-            break
+            if [[ -z $cmd ]]; then
+                cmd=${{COMP_WORDS[i]}}
+                [[ " {_words(list(nested))} " == *" $cmd "* ]] || break
+            else
+                cmd="$cmd ${{COMP_WORDS[i]}}"
+                break
+            fi
         fi
     done
     case $cmd in
         "")
-            opts="{_words([c.name for c in cmds] + ["--help", "--version"])}"
+            opts="{_words(list(dict.fromkeys(c.name.split()[0] for c in cmds)) + ["--help", "--version"])}"
             ;;
 {chr(10).join(cases)}
         *)

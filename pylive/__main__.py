@@ -401,7 +401,7 @@ def _overlay_parser(p: argparse.ArgumentParser) -> None:
     import argparse
 
     p.set_defaults(kmsg=False)
-    verbs = p.add_subparsers(dest="verb", required=True)
+    verbs = p.add_subparsers(dest="verb", required=True, help="what to do with the overlay")
     v = verbs.add_parser("inspect", help="what a device-mapper COW file holds: state, fill, base image",
                          description="Exit status: 0 usable, 1 nearly full (90 %%) or a size the kernel "
                                      "invalidates when it fills, 2 overflowed, full or invalidated, "

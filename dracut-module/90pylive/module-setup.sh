@@ -45,7 +45,7 @@ install() {
                 [[ $lib == "$dist"/* ]] || inst_library "$lib"
             done < <(ldd "$f" 2> /dev/null | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p')
         fi
-    done < <(find "$dist" -type f -print0)
+    done < <(find "$dist"/ -type f -print0)  # the trailing / follows a dist that is a symlink
     # pyudev dlopen()s libudev through ctypes: ldd cannot see it.
     inst_libdir_file "libudev.so.1"
     inst_multiple modprobe

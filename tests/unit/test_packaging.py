@@ -54,7 +54,12 @@ def test_manpage_names_every_command_option_kernel_option_and_exit_code() -> Non
         for option in _visible_options(p):
             assert docgen.roff_code(option) in page, (name, option)
         for a in p._actions:
-            if a.help and a.help != argparse.SUPPRESS and not isinstance(a, argparse._HelpAction):
+            if isinstance(a, argparse._SubParsersAction):  # verbs (pylive overlay inspect): each as a command
+                for verb, vp in a.choices.items():
+                    assert docgen.roff_code(f"{name} {verb}") in page
+                    for option in _visible_options(vp):
+                        assert docgen.roff_code(option) in page, (name, verb, option)
+            elif a.help and a.help != argparse.SUPPRESS and not isinstance(a, argparse._HelpAction):
                 assert docgen.roff_escape(a.help) in page, (name, a.help)
     assert "--root" not in page.replace("\\-", "-")  # hidden from --help, so from the man page too
     for o in OPTIONS:
@@ -138,6 +143,12 @@ def test_completion_of_each_commands_options(tmp_path: Path) -> None:
         assert _complete(tmp_path, name, "--") == [*options, "--help"], name
     assert _complete(tmp_path, "explain", "--cmdline", "root=live:X", "--j") == ["--json"]
     assert _complete(tmp_path, "explain", "--cmdline", "") == []  # a command line is not guessed
+
+
+def test_completion_of_verbs(tmp_path: Path) -> None:
+    assert _complete(tmp_path, "overlay", "") == ["inspect", "create", "resize", "merge", "--help"]
+    assert _complete(tmp_path, "overlay", "inspect", "--") == ["--json", "--help"]
+    assert _complete(tmp_path, "overlay", "merge", "--b") == ["--base"]
 
 
 def test_completion_of_paths(tmp_path: Path) -> None:
