@@ -220,10 +220,16 @@ for t in $(echo "$tests" | tr ',' ' '); do
         # a login on the serial console, as utmp records it (struct utmp: type 7 USER_PROCESS, pid,
         # line "ttyS0"; 384 bytes): the watcher's wall message must reach that terminal
         { printf '\007\000\000\000\001\000\000\000ttyS0'; head -c 371 /dev/zero; } > /run/utmp
-        exec_start=$(sed -n 's/^ExecStart=//p' /run/systemd/system/pylive-overlay-watch.service)
-        # shellcheck disable=SC2086 # the unit's command line, split as systemd splits it
-        $exec_start > /run/watch.log 2>&1 &
-        wpid=$!
+        if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then  # the unit runs it (qemu/sdroot.py)
+            wpid=$(systemctl show -p MainPID --value pylive-overlay-watch.service)
+            printf 'unit-active=%s\n' "$(systemctl is-active pylive-overlay-watch.service)" >&3
+            : > /run/watch.log
+        else  # no systemd: start it as the unit would
+            exec_start=$(sed -n 's/^ExecStart=//p' /run/systemd/system/pylive-overlay-watch.service)
+            # shellcheck disable=SC2086 # the unit's command line, split as systemd splits it
+            $exec_start > /run/watch.log 2>&1 &
+            wpid=$!
+        fi
         sleep 3
         dd if=/dev/zero of=/pylive-watch-0 bs=1M count="$first" conv=fsync 2>/dev/null
         printf 'step=0 dd=%s\n' "$?" >&3
@@ -251,6 +257,12 @@ for t in $(echo "$tests" | tr ',' ' '); do
         printf 'watch-log=%s\n' "$(tr '\n' '|' < /run/watch.log)" >&3
         section watch-state
         cat /run/pylive/overlay-state.json >&3 2>&3
+        if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then
+            section journal-warning
+            SYSTEMD_COLORS=0 journalctl -u pylive-overlay-watch.service -p warning..warning -o cat --no-pager >&3 2>&3
+            section journal-crit
+            SYSTEMD_COLORS=0 journalctl -u pylive-overlay-watch.service -p crit..crit -o cat --no-pager >&3 2>&3
+        fi
         ;;
     livesys)
         section livesys

@@ -124,3 +124,29 @@ def test_a_cow_bigger_than_ram_warns_on_the_ram(kernel, pylive_initrd, roomy_iso
     assert all("save your work" in w["text"] for w in state["warnings"]), state["warnings"]  # the levels asked for
     assert state["state"] == "active"
     assert_cost(watch, status)
+
+
+@pytest.fixture(scope="module")
+def systemd_iso() -> Media:
+    """A live root whose init is systemd (qemu/sdroot.py), with room to fill."""
+    from qemu.sdroot import build_systemd_root
+
+    root = build_systemd_root(BUILD_DIR / "test-root-systemd")
+    return build_live_iso(BUILD_DIR / "media" / "live-systemd.iso", "PYLIVE SYSTEMD", root_tree=root, rootfs_mb=512)
+
+
+def test_under_systemd_the_unit_starts_and_warns_in_the_journal(kernel, pylive_initrd, systemd_iso, qemu_workdir):
+    """systemd as the live system's init: it loads the unit the initramfs left in /run/systemd/system,
+    starts the watcher, and the warnings land in the journal at warning priority."""
+    r = watch_boot(kernel, pylive_initrd, systemd_iso, "rd.live.overlay.size=128 pylive.test=watch=95:4:4",
+                   qemu_workdir / "boot")
+    root_ok(r.report)
+    watch, steps = watch_section(r.report)
+    assert watch["unit-active"] == "active" and watch["watcher-alive"] == "yes", r.report["watch"]
+    assert all(re.search(r" dd=0\b", s) for s in steps), steps
+    state = json.loads(r.report["watch-state"])
+    assert [w["level"] for w in state["warnings"]] == [80, 90], state["warnings"]
+    journal = [ln for ln in r.report["journal-warning"].splitlines() if ln.strip()]
+    assert [ln.split(" full (")[0] for ln in journal] == [w["text"].split(" full (")[0] for w in state["warnings"]]
+    assert all(ln.startswith("the live overlay is ") for ln in journal), journal
+    assert not r.report["journal-crit"].strip()
