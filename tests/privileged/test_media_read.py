@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import shutil
 import subprocess
@@ -81,8 +80,8 @@ def test_copy_from_a_block_device_reads_its_whole_size(tmp_path: Path) -> None:
 
 
 def test_run_is_grown_with_its_flags_kept_and_the_copy_verified(system: RealSystem, tmp_path: Path,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, "pylive")
+                                                               pylive_logs: pytest.LogCaptureFixture) -> None:
+    caplog = pylive_logs
     src = tmp_path / "squashfs.img"
     src.write_bytes(os.urandom(6 * MIB + 4096))
     opts = parse_options(Args.from_text("root=live:CDLABEL=X rd.live.ram rd.minmem=2"))
@@ -127,8 +126,8 @@ def _squashfs_medium(tmp_path: Path) -> Path:
 
 
 def test_the_medium_is_released_once_the_root_reads_from_ram(system: RealSystem, tmp_path: Path,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, "pylive")
+                                                            pylive_logs: pytest.LogCaptureFixture) -> None:
+    caplog = pylive_logs
     live = tmp_path / "live"
     live.mkdir()
     with attached(_squashfs_medium(tmp_path)) as medium, tmpfs(tmp_path / "run") as run:
@@ -150,7 +149,8 @@ def test_the_medium_is_released_once_the_root_reads_from_ram(system: RealSystem,
 
 
 def test_a_busy_medium_stays_mounted_with_a_warning(system: RealSystem, tmp_path: Path,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+                                                   pylive_logs: pytest.LogCaptureFixture) -> None:
+    caplog = pylive_logs
     live = tmp_path / "live"
     live.mkdir()
     with attached(_squashfs_medium(tmp_path)) as medium:

@@ -79,11 +79,7 @@ def test_overlay_and_home_on_one_stick_survive_reboot_and_reset(kernel, pylive_i
     after = stick_files(stick, qemu_workdir)
     changed = {f for f in before.keys() | after.keys() if before.get(f) != after.get(f)}
     assert changed == {overlay}, changed
-    assert before[f"{live.name}/home.img"] == after[f"{live.name}/home.img"]
-
-    r4 = boot_stick(kernel, pylive_initrd, stick, "pylive.test=livesys", qemu_workdir, name="boot4")
-    assert written(r4.report)[0] == written(r3.report)[1]  # the reset overlay works and persists
-    assert livesys(r4.report)["home-previous"] == home2["home-written"]  # /home came through the reset
+    assert before[f"{live.name}/home.img"] == after[f"{live.name}/home.img"]  # /home came through the reset
 
 
 def test_multi_two_images_each_with_its_own_overlay(kernel, pylive_initrd, test_root, qemu_workdir):
