@@ -287,10 +287,27 @@ def parse_size_mib(option: str, text: str | None, example: str) -> int | Percent
     return int(m["n"]) * _UNIT_MIB[unit]
 
 
+# A wait longer than anyone means (68 years); beyond about 10**308 seconds a deadline is no float at all.
+MAX_SECONDS = 2**31 - 1
+
+
 def parse_seconds(option: str, text: str | None, example: str) -> int:
-    if text is None or not text.isdigit():
+    seconds = _decimal(text or "")
+    if seconds is None:
         raise CmdlineError(option, text, "not a whole number of seconds", example)
-    return int(text)
+    if seconds > MAX_SECONDS:
+        raise CmdlineError(option, text, f"more than {MAX_SECONDS} seconds", example)
+    return seconds
+
+
+def _decimal(text: str) -> int | None:
+    """`text` as a number of ASCII digits (str.isdigit() also takes '²', which int() refuses, and other
+    scripts' digits), else None. More than 20 digits read as 10**20, more than any bound here: int()
+    refuses numbers of more than 4300 digits."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 20 else 10**20
 
 
 # mm/shmem.c (shmem_parse_one) reads each of these through memparse(): a number, then k, m, g, t, p or e;

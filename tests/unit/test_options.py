@@ -71,6 +71,26 @@ def test_bad_retry() -> None:
         opts("rd.retry=soon")
 
 
+# Found by fuzzing: '²' passed str.isdigit() and int() raised ValueError; int() refuses 5000 digits, and
+# 400 digits made a deadline (time.monotonic() + timeout) overflow a float.
+@pytest.mark.parametrize(("value", "problem"), [
+    ("\u00b2", "not a whole number of seconds"),
+    ("\u0661\u0662", "not a whole number of seconds"),  # Arabic-Indic 12: int() reads it, the kernel does not
+    ("9" * 5000, "more than 2147483647 seconds"),
+    ("9" * 400, "more than 2147483647 seconds"),
+    ("2147483648", "more than 2147483647 seconds"),
+], ids=["superscript", "arabic-indic", "5000-digits", "400-digits", "2-31"])
+def test_retry_is_ascii_digits_a_wait_can_use(value: str, problem: str) -> None:
+    with pytest.raises(CmdlineError, match=f"^rd.retry=.*: {problem}: use e.g. rd.retry=180$"):
+        opts(f"rd.retry={value}")
+
+
+def test_retry_takes_leading_zeros_and_the_largest_wait() -> None:
+    assert opts("rd.retry=00000000000000000000000000180").retry_s == 180
+    assert opts("rd.retry=2147483647").retry_s == 2**31 - 1
+    assert opts("rd.retry=0").retry_s == 0
+
+
 def test_deprecated_names_work_and_say_the_new_name() -> None:
     assert opts("rd.live.overlayfs.readonly").overlay_readonly  # dracut-ng's misspelled fallback
     o = opts("root=CDLABEL=x liveimg live_dir=Live reset_overlay")
