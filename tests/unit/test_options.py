@@ -66,6 +66,25 @@ def test_bad_sizes_name_the_option_and_an_example(value: str) -> None:
     assert "rd.live.overlay.size=4096, rd.live.overlay.size=4G or rd.live.overlay.size=50%" in line
 
 
+# Found by fuzzing: int() refused the 5000 digits (ValueError); a size beyond off_t would reach
+# os.ftruncate (OverflowError) or the tmpfs size.
+@pytest.mark.parametrize(("value", "problem"), [
+    ("9" * 5000, r"larger than any file can be \(8 EiB\)"),
+    ("8589934592G", r"larger than any file can be \(8 EiB\)"),  # 8 EiB: one MiB too many
+    ("9" * 5000 + "%", "not a size in MiB"),
+    ("0" * 5000, "not a size in MiB"),
+], ids=["5000-digits", "8-eib", "5000-digit-percent", "5000-zeros"])
+def test_sizes_beyond_any_file_are_refused(value: str, problem: str) -> None:
+    with pytest.raises(CmdlineError, match=f"^rd.live.overlay.size=.*: {problem}: use e.g. "):
+        opts(f"rd.live.overlay.size={value}")
+
+
+def test_largest_size_and_leading_zeros() -> None:
+    assert opts("rd.live.overlay.size=8589934591G").overlay_size_mib == 8589934591 * 1024
+    assert opts("rd.live.overlay.size=0004G").overlay_size_mib == 4096
+    assert opts("rd.live.overlay.size=0100%").overlay_size_mib == Percent(100)
+
+
 def test_bad_retry() -> None:
     with pytest.raises(CmdlineError, match=r"^rd.retry=soon: not a whole number of seconds: use e.g. rd.retry=180$"):
         opts("rd.retry=soon")
