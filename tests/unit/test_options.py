@@ -4,7 +4,7 @@ import pytest
 
 from pylive.cmdline import Args
 from pylive.devspec import SpecKind
-from pylive.errors import CmdlineError, DeviceTimeout
+from pylive.errors import LINE_BYTES, CmdlineError, DeviceTimeout, ImageNotFound, LiveError, NotFoundOnDisks
 from pylive.options import OPTIONS, LiveOptions, Percent, parse_options
 
 
@@ -232,6 +232,23 @@ def test_every_error_is_one_line() -> None:
     """Not only the command line's: a disk label in a message cannot break it either."""
     e = DeviceTimeout("LABEL=x", "/dev/disk/by-label/x", 20, ['sdb1(vfat,"EVIL\npylive: forged")'])
     assert str(e).isprintable() and r'"EVIL\npylive: forged"' in str(e)
+
+
+# Found by fuzzing: rd.live.dir or iso-scan/filename of kilobytes (/etc/cmdline.d has no length limit)
+# made the line that stops the boot kilobytes long, and /dev/kmsg cut away what to do about it.
+@pytest.mark.parametrize("error", [
+    ImageNotFound("the live medium LABEL=x", ["/" + "x" * 3000 + "/squashfs.img"], "check rd.live.dir=" + "x" * 3000),
+    NotFoundOnDisks("iso-scan/filename=" + "\n" * 3000, "no partition holds it", "check the path"),
+    LiveError("é" * 2000),
+], ids=["image-not-found", "escaped-newlines", "multibyte"])
+def test_every_error_fits_in_a_kmsg_record(error: LiveError) -> None:
+    line = str(error)
+    assert line.isprintable() and len(line.encode()) <= LINE_BYTES
+    assert line.endswith(("…", "check the path")) and line.startswith(error.message[:10].replace("\n", "\\n"))
+
+
+def test_a_short_error_is_whole() -> None:
+    assert str(LiveError("a" * 500, "b" * 400)) == "a" * 500 + ": " + "b" * 400
 
 
 @pytest.mark.parametrize(("text", "live_dir", "squash_image"), [
