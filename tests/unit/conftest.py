@@ -27,3 +27,11 @@ def pylive_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureF
     logger.setLevel(level)
     logger.propagate = propagate
     log.level, log._pending = saved
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fuzz profile's time (FUZZ_SECONDS) is shared among the campaigns collected (tests/unit/fuzzing.py)."""
+    from . import fuzzing
+
+    count = sum(1 for item in items if hasattr(getattr(item, "function", None), "fuzz_target"))
+    fuzzing.share_s = fuzzing.FUZZ_SECONDS / max(count, 1)
