@@ -101,6 +101,19 @@ def test_damaged_iso_directory_is_a_valueerror(medium_iso, tmp_path, damage: str
 
 
 @needs_tools
+def test_unreadable_overlay_media_is_a_note(medium_tree, tmp_path, capsys) -> None:
+    """--overlay-media that is no ISO: its ValueError ended explain as an internal error."""
+    junk = tmp_path / "junk.img"
+    junk.write_bytes(b"\xff" * 65536)
+    argv = ["explain", "--cmdline", "root=live:LABEL=LIVE rd.live.overlay=LABEL=persist", "--media", str(medium_tree),
+            "--overlay-media", str(junk)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"{junk}: cannot be read without mounting ({junk}: not an ISO9660 image): the persistent overlay's " \
+           "device is assumed absent" in out
+
+
+@needs_tools
 def test_iso_directory_listed_under_itself_is_read_once(medium_iso, tmp_path) -> None:
     iso = bytearray(medium_iso.read_bytes())
     records = _root_records(bytes(iso))
