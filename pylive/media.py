@@ -117,7 +117,7 @@ def view_iso(path: Path) -> MediaView:
     with open(path, "rb") as f:
         f.seek(16 * SECTOR)
         pvd = f.read(SECTOR)
-        if pvd[1:6] != b"CD001" or pvd[0] != 1:
+        if len(pvd) < SECTOR or pvd[1:6] != b"CD001" or pvd[0] != 1:
             raise ValueError(f"{path}: not an ISO9660 image")
         label = pvd[40:72].decode(errors="replace").rstrip()
         uuid = iso9660_uuid(pvd)

@@ -114,6 +114,15 @@ def test_unreadable_overlay_media_is_a_note(medium_tree, tmp_path, capsys) -> No
 
 
 @needs_tools
+def test_iso_cut_within_its_volume_descriptor_is_no_iso(medium_iso, tmp_path) -> None:
+    """Found by fuzzing: an image that ends 6 bytes into its primary volume descriptor raised struct.error."""
+    cut = tmp_path / "cut.iso"
+    cut.write_bytes(medium_iso.read_bytes()[: 16 * 2048 + 6])
+    with pytest.raises(ValueError, match="cut.iso: not an ISO9660 image"):
+        view_iso(cut)
+
+
+@needs_tools
 def test_iso_directory_listed_under_itself_is_read_once(medium_iso, tmp_path) -> None:
     iso = bytearray(medium_iso.read_bytes())
     records = _root_records(bytes(iso))
