@@ -117,10 +117,12 @@ def unescape_udev(text: str) -> str:
 
 
 def _udev_props(root: Path, dev: str) -> dict[str, str]:
-    """Properties from /run/udev/data/b<major:minor> (E: lines)."""
+    """Properties from /run/udev/data/b<major:minor> (E: lines). Bytes that are not UTF-8 (a property
+    from a device's own strings, another rule's program) are kept as surrogates, as the command line's are."""
     props = {}
     try:
-        for line in (root / f"run/udev/data/b{dev}").read_text().splitlines():
+        text = (root / f"run/udev/data/b{dev}").read_bytes().decode("utf-8", "surrogateescape")
+        for line in text.splitlines():
             if line.startswith("E:") and "=" in line:
                 k, v = line[2:].split("=", 1)
                 props[k] = v

@@ -48,6 +48,15 @@ def test_block_devices_from_sysfs_and_udev_db(tmp_path: Path) -> None:
     assert [str(d) for d in devices] == ['sdb1(vfat,"OLD")', 'sr0(iso9660,"PYLIVE TEST 1")', "vda"]
 
 
+def test_a_udev_database_line_that_is_not_utf8_hides_nothing(tmp_path: Path) -> None:
+    """Found by fuzzing: one byte that is not UTF-8 in /run/udev/data/b<dev> raised UnicodeDecodeError out of
+    block_devices (iso-scan's search, the device list of a timeout message)."""
+    _fake_block(tmp_path, "sdb1", "8:17", 100, {})
+    (tmp_path / "run/udev/data/b8:17").write_bytes(b"E:ID_MODEL=Stick \xff\xfe\nE:ID_FS_TYPE=vfat\n"
+                                                   b"E:ID_FS_LABEL=\xe9t\xe9\n")
+    assert block_devices(tmp_path) == [BlockDevice("sdb1", 100, "\udce9t\udce9", "vfat")]
+
+
 def test_unescape_udev() -> None:
     assert unescape_udev(r"a\x2fb\x20c") == "a/b c"
     assert unescape_udev(r"\xc3\xbc") == "ü"
