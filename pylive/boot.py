@@ -83,8 +83,18 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
                  (image.squashfs or image.fsimg).removeprefix(planner.LIVE), newroot)
         ex.commit()
         result = BootResult(decision, image, probe, tuple(ex.done), dict(ex.handles))
-    system.write_text(STATE_FILE, json.dumps(state(opts, result), indent=2, sort_keys=True) + "\n")
+    _leave_state(system, state(opts, result))
     return result
+
+
+def _leave_state(system: System, record: dict[str, object]) -> None:
+    """The state file, after the root is built: a failure to write it (a full /run) is a warning, not a
+    failed boot."""
+    try:
+        system.write_text(STATE_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    except OSError as e:
+        log.warning("%s could not be written (%s): `pylive status` in the booted system will not know the overlay",
+                    STATE_FILE, e.strerror or e)
 
 
 def _medium(opts: LiveOptions, system: System, ex: Executor) -> tuple[str, planner.MediumImages]:

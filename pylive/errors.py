@@ -17,6 +17,9 @@ EXIT_NO_CHECKSUM = 4  # pylive check-media: the image carries no implanted MD5
 
 
 SHOWN_CHARS = 80  # how much of a value from the command line a message shows
+# The longest error line: a /dev/kmsg record keeps 1000 bytes (loghandlers.KmsgHandler), and
+# "<3>pylive: " and a prefix such as "error: " come before it.
+LINE_BYTES = 960
 
 
 def one_line(text: str) -> str:
@@ -40,6 +43,12 @@ def shown(value: str, limit: int = SHOWN_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def fitted(text: str, limit: int) -> str:
+    """A printable line (one_line) cut to `limit` bytes of UTF-8, '…' included."""
+    raw = text.encode()
+    return text if len(raw) <= limit else raw[: limit - 3].decode("utf-8", "ignore") + "…"
+
+
 class LiveError(Exception):
     """A failure with a message and a hint; `str()` is the one line a user sees."""
 
@@ -51,7 +60,12 @@ class LiveError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
-        return one_line(f"{self.message}: {self.hint}" if self.hint else self.message)
+        """One line of at most LINE_BYTES, whatever it names (a value of kilobytes from /etc/cmdline.d, a
+        label): the hint, which says what to do, keeps up to half of it."""
+        message, hint = one_line(self.message), fitted(one_line(self.hint), LINE_BYTES // 2)
+        if not hint:
+            return fitted(message, LINE_BYTES)
+        return f"{fitted(message, LINE_BYTES - 2 - len(hint.encode()))}: {hint}"
 
 
 class CmdlineError(LiveError):

@@ -342,7 +342,11 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
     with contextlib.ExitStack() as cleanup:
         system = ExplainSystem(medium, cleanup, spec=opts.spec, live_file=live_file, iso_host=iso_host)
         if overlay_media is not None:
-            system.overlay_media = open_media(overlay_media)
+            try:
+                system.overlay_media = open_media(overlay_media)
+            except (OSError, ValueError) as e:
+                system.notes.append(f"{overlay_media}: cannot be read without mounting ({e}): the persistent "
+                                    "overlay's device is assumed absent")
         if reading_note:
             system.notes.append(reading_note)
         if media is None:

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 
+from pylive.errors import one_line
 from pylive.log import NOTICE
 
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, NOTICE: 5, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
@@ -29,6 +30,15 @@ def console_loglevel(printk: str) -> int:
         return 7
 
 
+class OneLine(logging.Formatter):
+    """A record's message as one line (errors.one_line): a value from the command line, a label or a path in
+    a message cannot start a record of its own (a forged "error:" line, or a NEL, which splitlines() and
+    the console take for a line break). A traceback (log.exception) still follows on lines of its own."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return one_line(super().formatMessage(record))
+
+
 class KmsgHandler(logging.Handler):
     """One write per record, "<pri>pylive: text", like dracut-lib's `echo "<30>dracut: …" > /dev/kmsg`.
 
@@ -42,6 +52,7 @@ class KmsgHandler(logging.Handler):
     def __init__(self, path: str = "/dev/kmsg", console: str | None = None,
                  printk: str = "/proc/sys/kernel/printk") -> None:
         super().__init__()
+        self.setFormatter(OneLine())
         self.path = path
         self.console = console
         self.printk = printk
@@ -77,7 +88,7 @@ class KmsgHandler(logging.Handler):
             os.close(fd)
 
 
-class _StderrFormatter(logging.Formatter):
+class _StderrFormatter(OneLine):
     def format(self, record: logging.LogRecord) -> str:
         prefix = {logging.WARNING: "warning: ", logging.ERROR: "error: ", logging.CRITICAL: "error: "}
         return prefix.get(record.levelno, "") + super().format(record)

@@ -13,6 +13,10 @@ from pathlib import Path
 from pylive.probe import SNIFF_BYTES, iso9660_uuid, sniff_fstype
 from pylive.record import field, mutable_record
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
 SECTOR = 2048
 
 
@@ -101,51 +105,73 @@ def _rock_ridge_name(system_use: bytes) -> str | None:
     return name.decode(errors="replace") if name else None
 
 
+# What a directory listing may read in all: far more than the directories of any live ISO (a damaged
+# directory size can claim 4 GiB, and a directory listed again under itself would never end).
+DIRECTORY_BYTES = 64 << 20
+RECORD_MIN = 34  # ECMA-119 9.1: 33 bytes and a name of at least one
+
+
 def view_iso(path: Path) -> MediaView:
-    """List an ISO9660 image (with Rock Ridge names when present) by reading its directories."""
+    """List an ISO9660 image (with Rock Ridge names when present) by reading its directories. A damaged
+    directory raises ValueError (explain then assumes the usual layout)."""
     with open(path, "rb") as f:
         f.seek(16 * SECTOR)
         pvd = f.read(SECTOR)
-        if pvd[1:6] != b"CD001" or pvd[0] != 1:
+        if len(pvd) < SECTOR or pvd[1:6] != b"CD001" or pvd[0] != 1:
             raise ValueError(f"{path}: not an ISO9660 image")
         label = pvd[40:72].decode(errors="replace").rstrip()
         uuid = iso9660_uuid(pvd)
         view = MediaView(f"{path} (label {label!r})", "iso9660", source=path, label=label, uuid=uuid)
-
-        def walk(extent: int, size: int, prefix: str, depth: int) -> None:
-            if depth > 32:
-                return
-            f.seek(extent * SECTOR)
-            data = f.read(size)
-            pos = 0
-            while pos < len(data):
-                length = data[pos]
-                if length == 0:  # records do not cross sectors: skip to the next one
-                    pos = (pos // SECTOR + 1) * SECTOR
-                    continue
-                rec = data[pos : pos + length]
-                pos += length
-                ext, dsize = struct.unpack_from("<I", rec, 2)[0], struct.unpack_from("<I", rec, 10)[0]
-                flags, nlen = rec[25], rec[32]
-                raw = rec[33 : 33 + nlen]
-                if raw in (b"\0", b"\1"):
-                    continue
-                su = rec[33 + nlen + (1 - nlen % 2) :]
-                name = _rock_ridge_name(su) or raw.decode(errors="replace").split(";")[0].rstrip(".")
-                rel = f"{prefix}{name}"
-                if flags & 2:
-                    view.entries[rel] = Entry(True, 0, extent=ext)
-                    walk(ext, dsize, rel + "/", depth + 1)
-                else:
-                    f_pos = f.tell()
-                    f.seek(ext * SECTOR)
-                    head = f.read(min(dsize, SNIFF_BYTES))
-                    f.seek(f_pos)
-                    view.entries[rel] = Entry(False, dsize, head, ext)
-
         root = pvd[156:190]
-        walk(struct.unpack_from("<I", root, 2)[0], struct.unpack_from("<I", root, 10)[0], "", 0)
+        _IsoWalk(f, view).walk(struct.unpack_from("<I", root, 2)[0], struct.unpack_from("<I", root, 10)[0], "", 0)
     return view
+
+
+class _IsoWalk:
+    """The directories of an ISO 9660 image, each read once, DIRECTORY_BYTES in all at most."""
+
+    def __init__(self, f: BinaryIO, view: MediaView) -> None:
+        self.f, self.view = f, view
+        self.seen: set[int] = set()
+        self.budget = DIRECTORY_BYTES
+
+    def walk(self, extent: int, size: int, prefix: str, depth: int) -> None:
+        if depth > 32 or extent in self.seen:
+            return
+        self.seen.add(extent)
+        self.budget -= size
+        if self.budget < 0:
+            raise ValueError(f"{self.view.source}: its directories are larger than {DIRECTORY_BYTES >> 20} MiB")
+        self.f.seek(extent * SECTOR)
+        data = self.f.read(size)
+        pos = 0
+        while pos < len(data):
+            length = data[pos]
+            if length == 0:  # records do not cross sectors: skip to the next one
+                pos = (pos // SECTOR + 1) * SECTOR
+                continue
+            rec = data[pos : pos + length]
+            if length < RECORD_MIN or len(rec) < length or RECORD_MIN - 1 + rec[32] > length:
+                raise ValueError(f"{self.view.source}: a directory record at sector {extent + pos // SECTOR} "
+                                 "is damaged")
+            pos += length
+            self.record(rec, prefix, depth)
+
+    def record(self, rec: bytes, prefix: str, depth: int) -> None:
+        ext, dsize = struct.unpack_from("<I", rec, 2)[0], struct.unpack_from("<I", rec, 10)[0]
+        flags, nlen = rec[25], rec[32]
+        raw = rec[33 : 33 + nlen]
+        if raw in (b"\0", b"\1"):
+            return
+        su = rec[33 + nlen + (1 - nlen % 2) :]
+        name = _rock_ridge_name(su) or raw.decode(errors="replace").split(";")[0].rstrip(".")
+        rel = f"{prefix}{name}"
+        if flags & 2:
+            self.view.entries[rel] = Entry(True, 0, extent=ext)
+            self.walk(ext, dsize, rel + "/", depth + 1)
+            return
+        self.f.seek(ext * SECTOR)
+        self.view.entries[rel] = Entry(False, dsize, self.f.read(min(dsize, SNIFF_BYTES)), ext)
 
 
 def view_squashfs(image: Path, name: str) -> MediaView | None:

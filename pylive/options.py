@@ -276,21 +276,47 @@ class Percent:
         return f"{self.value}% of RAM"
 
 
+# The largest file Linux has (off_t: 2**63 - 1 bytes), in MiB: a larger overlay could not even be asked for
+# (os.ftruncate raises OverflowError, not OSError).
+MAX_SIZE_MIB = (2**63 - 1) >> 20
+
+
 def parse_size_mib(option: str, text: str | None, example: str) -> int | Percent:
     """dracut: an integer count of MiB. pylive also accepts a unit: 512M, 4G, 1T (binary units), 50%."""
+    examples = f"{example}, {option}=4G or {option}=50%"
     m = _SIZE.fullmatch(text or "")
-    if not m or int(m["n"]) == 0 or (m["unit"] == "%" and int(m["n"]) > 100):
-        raise CmdlineError(option, text, "not a size in MiB", f"{example}, {option}=4G or {option}=50%")
+    n = _decimal(m["n"]) if m else None
+    if m is None or not n or (m["unit"] == "%" and n > 100):
+        raise CmdlineError(option, text, "not a size in MiB", examples)
     if m["unit"] == "%":
-        return Percent(int(m["n"]))
-    unit = (m["unit"] or "M")[0].lower()
-    return int(m["n"]) * _UNIT_MIB[unit]
+        return Percent(n)
+    mib = n * _UNIT_MIB[(m["unit"] or "M")[0].lower()]
+    if mib > MAX_SIZE_MIB:
+        raise CmdlineError(option, text, "larger than any file can be (8 EiB)", examples)
+    return mib
+
+
+# A wait longer than anyone means (68 years); beyond about 10**308 seconds a deadline is no float at all.
+MAX_SECONDS = 2**31 - 1
 
 
 def parse_seconds(option: str, text: str | None, example: str) -> int:
-    if text is None or not text.isdigit():
+    seconds = _decimal(text or "")
+    if seconds is None:
         raise CmdlineError(option, text, "not a whole number of seconds", example)
-    return int(text)
+    if seconds > MAX_SECONDS:
+        raise CmdlineError(option, text, f"more than {MAX_SECONDS} seconds", example)
+    return seconds
+
+
+def _decimal(text: str) -> int | None:
+    """`text` as a number of ASCII digits (str.isdigit() also takes '²', which int() refuses, and other
+    scripts' digits), else None. More than 20 digits read as 10**20, more than any bound here: int()
+    refuses numbers of more than 4300 digits."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 20 else 10**20
 
 
 # mm/shmem.c (shmem_parse_one) reads each of these through memparse(): a number, then k, m, g, t, p or e;

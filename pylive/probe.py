@@ -117,10 +117,12 @@ def unescape_udev(text: str) -> str:
 
 
 def _udev_props(root: Path, dev: str) -> dict[str, str]:
-    """Properties from /run/udev/data/b<major:minor> (E: lines)."""
+    """Properties from /run/udev/data/b<major:minor> (E: lines). Bytes that are not UTF-8 (a property
+    from a device's own strings, another rule's program) are kept as surrogates, as the command line's are."""
     props = {}
     try:
-        for line in (root / f"run/udev/data/b{dev}").read_text().splitlines():
+        text = (root / f"run/udev/data/b{dev}").read_bytes().decode("utf-8", "surrogateescape")
+        for line in text.splitlines():
             if line.startswith("E:") and "=" in line:
                 k, v = line[2:].split("=", 1)
                 props[k] = v
@@ -249,17 +251,42 @@ RESTART_VOLUME_IS_CLEAN = 0x0002
 LOGFILE_NO_CLIENT = 0xFFFF
 
 
+# What ntfs3 mounts (fs/ntfs3/super.c, ntfs_init_from_boot): sectors of 512 bytes and up, clusters of a power
+# of two sectors up to 2 MiB, MFT records of 512 to 4096 bytes. Other numbers are no NTFS pylive reads.
+NTFS_MAX_CLUSTER = 2 << 20
+NTFS_MAX_RECORD = 4096
+MAX_OFFSET = 2**63 - 1 - (1 << 20)  # os.pread takes a signed 64-bit offset
+
+
+def _pow2(n: int, low: int, high: int) -> bool:
+    return low <= n <= high and n & (n - 1) == 0
+
+
+def _ntfs_geometry(boot: bytes) -> tuple[int, int]:
+    """(cluster size, MFT record size) in bytes. A sectors-per-cluster byte above 0x80 stands for
+    2**(256 - byte) sectors (clusters of 128 KiB and more)."""
+    if boot[3:11] != b"NTFS    ":
+        raise ValueError("not an NTFS boot sector")
+    sector, per_cluster = struct.unpack_from("<HB", boot, 0x0B)
+    cluster = sector * (per_cluster if per_cluster <= 0x80 else 1 << (0x100 - per_cluster))
+    per_record = struct.unpack_from("<b", boot, 0x40)[0]
+    record = per_record * cluster if per_record > 0 else 1 << -per_record
+    if not (_pow2(sector, 512, 4096) and _pow2(cluster, sector, NTFS_MAX_CLUSTER)
+            and _pow2(record, 512, NTFS_MAX_RECORD)):
+        raise ValueError(f"sectors of {sector}, clusters of {cluster} and MFT records of {record} bytes are no NTFS")
+    return cluster, record
+
+
 def _ntfs_record(read: Callable[[int, int], bytes], boot: bytes, number: int) -> bytes:
     """MFT record `number`, with the update sequence (the per-512-byte fixups) applied."""
-    sector, per_cluster = struct.unpack_from("<HB", boot, 0x0B)
-    cluster = sector * per_cluster
+    cluster, size = _ntfs_geometry(boot)
     mft_lcn = struct.unpack_from("<Q", boot, 0x30)[0]
-    per_record = struct.unpack_from("<b", boot, 0x40)[0]
-    size = per_record * cluster if per_record > 0 else 1 << -per_record
     rec = bytearray(read(mft_lcn * cluster + number * size, size))
     if rec[:4] != b"FILE":
         raise ValueError(f"MFT record {number} is not a FILE record")
     usa_ofs, usa_count = struct.unpack_from("<HH", rec, 4)
+    if usa_ofs + 2 * usa_count > len(rec) or (usa_count - 1) * 512 > len(rec):
+        raise ValueError(f"MFT record {number} has an update sequence beyond its end")
     usn = rec[usa_ofs : usa_ofs + 2]
     for i in range(1, usa_count):
         end = i * 512
@@ -283,9 +310,7 @@ def _ntfs_attribute(rec: bytes, type_: int) -> bytes:
 
 def _ntfs_log_start(read: Callable[[int, int], bytes], boot: bytes) -> tuple[bool, int, int]:
     """(dirty flag of $Volume, byte offset of $LogFile's first run, that run's length in bytes)."""
-    if boot[3:11] != b"NTFS    ":
-        raise ValueError("not an NTFS boot sector")
-    cluster = struct.unpack_from("<H", boot, 0x0B)[0] * boot[0x0D]
+    cluster, _ = _ntfs_geometry(boot)
     volume = _ntfs_attribute(_ntfs_record(read, boot, 3), 0x70)  # $Volume's $VOLUME_INFORMATION, resident
     value = struct.unpack_from("<H", volume, 0x14)[0]
     dirty = bool(struct.unpack_from("<H", volume, value + 0x0A)[0] & NTFS_VOLUME_DIRTY)
@@ -297,36 +322,56 @@ def _ntfs_log_start(read: Callable[[int, int], bytes], boot: bytes) -> tuple[boo
     return dirty, lcn * cluster, run_clusters * cluster
 
 
+def _within_device(read: Callable[[int, int], bytes]) -> Callable[[int, int], bytes]:
+    """`read` refusing offsets no device has (a negative run, an LCN of 2**64), which os.pread would
+    refuse with OSError or OverflowError."""
+
+    def checked(offset: int, size: int) -> bytes:
+        if not 0 <= offset <= MAX_OFFSET:
+            raise ValueError(f"it points outside the device (byte {offset})")
+        return read(offset, size)
+
+    return checked
+
+
 def ntfs_unclean(read: Callable[[int, int], bytes]) -> str | None:
     """Why an NTFS must not be mounted, even read-only, or None when Windows left it clean.
 
     Windows marks a volume dirty in $Volume after a crash, and leaves its $LogFile restart area
     without the "clean" flag when it hibernates, which includes Fast Startup's shutdown. The
     kernel's ntfs3 may replay that log on mount, and a resumed Windows would then find a volume
-    that changed under it. `read(offset, size)` reads the device."""
-    boot = read(0, 512)
+    that changed under it. `read(offset, size)` reads the device. Metadata that cannot be read or
+    makes no sense is a reason too: such a volume is not looked at."""
     try:
-        dirty, log_start, log_run = _ntfs_log_start(read, boot)
+        return _ntfs_unclean(_within_device(read))
+    except OSError as e:
+        return f"its metadata could not be read ({e.strerror or e})"
     except (ValueError, struct.error, IndexError) as e:
         return f"its metadata could not be read ({e})"
-    page = read(log_start, 4096)
-    why = None
+
+
+def _ntfs_unclean(read: Callable[[int, int], bytes]) -> str | None:
+    dirty, log_start, log_run = _ntfs_log_start(read, read(0, 512))
     if dirty:
-        why = "the volume is marked dirty (Windows did not shut down cleanly; run chkdsk in Windows)"
-    elif page[:4] not in (b"RSTR", b"\xff\xff\xff\xff"):  # all 0xff: an emptied log, nothing to replay
-        why = f"its log is not in a clean state ({page[:4]!r} instead of a restart page)"
-    elif page[:4] == b"RSTR":
-        # Two restart pages alternate; the one with the later LSN is current.
-        areas = []
-        for start in (0, struct.unpack_from("<I", page, 0x10)[0]):  # system_page_size
-            p = page if start == 0 else read(log_start + start, 4096)
-            if p[:4] == b"RSTR" and (start == 0 or start + 4096 <= log_run):
-                areas.append(p[struct.unpack_from("<H", p, 0x18)[0] :])
-        # RESTART_AREA: current_lsn u64, log_clients u16, client_free_list u16, client_in_use_list u16, flags u16
-        _lsn, in_use, flags = max(struct.unpack_from("<Q4xHH", a, 0) for a in areas)
-        if in_use != LOGFILE_NO_CLIENT and not flags & RESTART_VOLUME_IS_CLEAN:
-            why = "Windows is hibernated or did not shut down cleanly (Fast Startup does this); its log is open"
-    return why
+        return "the volume is marked dirty (Windows did not shut down cleanly; run chkdsk in Windows)"
+    page = read(log_start, 4096)
+    if page[:4] == b"\xff\xff\xff\xff":  # an emptied log, nothing to replay
+        return None
+    if page[:4] != b"RSTR":
+        return f"its log is not in a clean state ({page[:4]!r} instead of a restart page)"
+    # Two restart pages alternate; the one with the later LSN is current.
+    areas = []
+    for start in (0, struct.unpack_from("<I", page, 0x10)[0]):  # system_page_size
+        p = page if start == 0 else read(log_start + start, 4096)
+        if p[:4] == b"RSTR" and (start == 0 or start + 4096 <= log_run):
+            areas.append(p[struct.unpack_from("<H", p, 0x18)[0] :])
+    # RESTART_AREA: current_lsn u64, log_clients u16, client_free_list u16, client_in_use_list u16, flags u16
+    _lsn, in_use, flags = max(struct.unpack_from("<Q4xHH", a, 0) for a in areas)
+    if in_use != LOGFILE_NO_CLIENT and not flags & RESTART_VOLUME_IS_CLEAN:
+        return "Windows is hibernated or did not shut down cleanly (Fast Startup does this); its log is open"
+    return None
+
+
 def parent_disk(root: Path, dev: str) -> str | None:
     """The whole disk a partition belongs to (/dev/sdb for /dev/sdb1), None for a whole disk."""
     name = os.path.basename(os.path.realpath(dev))

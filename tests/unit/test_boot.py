@@ -164,6 +164,17 @@ def test_failure_rolls_back_everything() -> None:
     assert "rm /overlay" in sys.calls
 
 
+def test_state_file_that_cannot_be_written_is_a_warning(pylive_logs: pytest.LogCaptureFixture) -> None:
+    """Found by fuzzing: a failed write of the state file (a full /run) escaped as OSError once the root was
+    built, and failed the boot as an internal error."""
+    sys = live_iso_system()
+    sys.fail_on = "write /run/initramfs/pylive.json"
+    result = run(CMDLINE, sys)
+    assert result.mode is Mode.DM_SNAPSHOT_TEMP and sys.mounts["/sysroot"] == "/dev/mapper/live-rw"
+    assert ("/run/initramfs/pylive.json could not be written (write /run/initramfs/pylive.json: Input/output error): "
+            "`pylive status` in the booted system will not know the overlay") in pylive_logs.messages
+
+
 def test_no_overlay_inside_a_squashfs_stops_with_one_line() -> None:
     sys = live_iso_system()
     with pytest.raises(LiveError, match=r"^rd.live.overlay=none writes straight into the root image, but it is "

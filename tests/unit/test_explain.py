@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from pylive.explain import explain
 from pylive.media import view_iso
 from pylive.options import parse_options
 from pylive.probe import BlockDevice
+
+from .fuzzing import within
 
 GOLDEN = Path(__file__).parent / "golden"
 TOOLS = ("mksquashfs", "unsquashfs", "mkfs.ext4", "xorriso")
@@ -61,6 +64,76 @@ def test_iso_is_read_without_mounting(medium_iso) -> None:
     assert view.fstype == "iso9660" and "'Test Live 1'" in view.name
     assert view.is_dir("LiveOS") and view.exists("LiveOS/squashfs.img")
     assert view.file_fstype("LiveOS/squashfs.img") == "squashfs"
+
+
+def _root_records(iso: bytes) -> dict[bytes, int]:
+    """The records of an ISO's root directory: name as recorded → offset in the image."""
+    root = iso[16 * 2048 + 156 : 16 * 2048 + 190]
+    start = struct.unpack_from("<I", root, 2)[0] * 2048
+    out, pos = {}, start
+    while iso[pos]:
+        out[iso[pos + 33 : pos + 33 + iso[pos + 32]]] = pos
+        pos += iso[pos]
+    return out
+
+
+# Found by fuzzing: a directory record shorter than its fields raised IndexError or struct.error out of
+# `pylive explain --media` (an internal error); a directory listed under itself was walked again and
+# again (two such: 2**32 walks, the listing never ended).
+@needs_tools
+@pytest.mark.parametrize("damage", ["short-record", "record-past-the-end", "name-past-the-record"])
+def test_damaged_iso_directory_is_a_valueerror(medium_iso, tmp_path, damage: str) -> None:
+    iso = bytearray(medium_iso.read_bytes())
+    at = _root_records(bytes(iso))[b"LIVEOS"]
+    if damage == "short-record":
+        iso[at] = 15
+    elif damage == "record-past-the-end":  # the root directory's size ends within the record
+        start = struct.unpack_from("<I", iso, 16 * 2048 + 156 + 2)[0] * 2048
+        struct.pack_into("<I", iso, 16 * 2048 + 156 + 10, at - start + 20)
+    else:
+        iso[at + 32] = 200
+    bad = tmp_path / "bad.iso"
+    bad.write_bytes(iso)
+    with within(2), pytest.raises(ValueError, match=r"bad.iso: a directory record at sector \d+ is damaged"):
+        view_iso(bad)
+    data = explain(opts("root=live:LABEL=x"), bad)
+    assert "error" not in data and "cannot be read without mounting" in " ".join(data["notes"])
+
+
+@needs_tools
+def test_unreadable_overlay_media_is_a_note(medium_tree, tmp_path, capsys) -> None:
+    """--overlay-media that is no ISO: its ValueError ended explain as an internal error."""
+    junk = tmp_path / "junk.img"
+    junk.write_bytes(b"\xff" * 65536)
+    argv = ["explain", "--cmdline", "root=live:LABEL=LIVE rd.live.overlay=LABEL=persist", "--media", str(medium_tree),
+            "--overlay-media", str(junk)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"{junk}: cannot be read without mounting ({junk}: not an ISO9660 image): the persistent overlay's " \
+           "device is assumed absent" in out
+
+
+@needs_tools
+def test_iso_cut_within_its_volume_descriptor_is_no_iso(medium_iso, tmp_path) -> None:
+    """Found by fuzzing: an image that ends 6 bytes into its primary volume descriptor raised struct.error."""
+    cut = tmp_path / "cut.iso"
+    cut.write_bytes(medium_iso.read_bytes()[: 16 * 2048 + 6])
+    with pytest.raises(ValueError, match="cut.iso: not an ISO9660 image"):
+        view_iso(cut)
+
+
+@needs_tools
+def test_iso_directory_listed_under_itself_is_read_once(medium_iso, tmp_path) -> None:
+    iso = bytearray(medium_iso.read_bytes())
+    records = _root_records(bytes(iso))
+    root_extent = iso[records[b"\0"] + 2 : records[b"\0"] + 6]
+    for name in (b"LIVEOS", b"EFI"):  # both subdirectories are the root again
+        iso[records[name] + 2 : records[name] + 6] = root_extent
+    loop = tmp_path / "loop.iso"
+    loop.write_bytes(iso)
+    with within(2):
+        view = view_iso(loop)
+    assert view.is_dir("LiveOS") and view.is_dir("EFI") and not view.exists("LiveOS/LiveOS")
 
 
 @needs_tools

@@ -13,6 +13,7 @@ import pytest
 from pylive import isomd5
 from pylive.isomd5 import Status
 
+from .fuzzing import within
 from .isoimages import SECTOR, checkisomd5, make_image, need_isomd5sum, poke
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,6 +116,42 @@ def test_a_short_copy_fails_with_its_sizes(tmp_path: Path) -> None:
     v = verdict(image)
     assert (v.status, v.reason) == (Status.FAILED,
                                     "it ends at 4 MiB, but its ISO 9660 volume is 8 MiB (an incomplete copy)")
+
+
+def _rewrite(image: Path, field: bytes, value: bytes) -> None:
+    """A number of implantisomd5's text, written over in place (the text after it may be lost)."""
+    data = bytearray(image.read_bytes())
+    at = data.index(field, 16 * SECTOR) + len(field)
+    data[at : at + len(value) + 1] = value + b";"
+    image.write_bytes(data)
+
+
+# Found by fuzzing: FRAGMENT COUNT and SKIPSECTORS are text on the medium; 4000000000 fragments of a volume
+# said to be 8 TiB, or of a negative checked size (SKIPSECTORS beyond the volume), made billions of
+# checkpoints before the first byte was read: rd.live.check hung.
+VOLUME_8_TIB = ((16 * SECTOR + 80, b"\xff\xff\xff\xff"), (16 * SECTOR + 84, b"\xff\xff\xff\xff"))
+
+
+@pytest.mark.parametrize(("volume", "skip", "count", "status"), [
+    (VOLUME_8_TIB, None, b"4000000000", Status.FAILED),  # it ends long before 8 TiB
+    ((), b"4000000000", b"4000000000", Status.FAILED),  # it would skip more than the volume
+    ((), None, b"61", Status.PASSED),  # 60 digits for 61 fragments: none per fragment, the MD5 alone counts
+], ids=["8-tib", "skip-beyond", "61-fragments"])
+def test_numbers_on_the_medium_cannot_hang_the_check(tmp_path: Path, volume: tuple[tuple[int, bytes], ...],
+                                                     skip: bytes | None, count: bytes, status: Status) -> None:
+    image = make_image(tmp_path / "a.iso", SIZE)
+    if skip is not None:
+        _rewrite(image, b"SKIPSECTORS = ", skip)
+    _rewrite(image, b"FRAGMENT COUNT = ", count)
+    data = bytearray(image.read_bytes())
+    for at, raw in volume:
+        data[at : at + len(raw)] = raw
+    image.write_bytes(data)
+    with within(2):
+        v = verdict(image)
+    assert v.status is status
+    if status is Status.PASSED:
+        assert checkisomd5(image) == 0
 
 
 def test_a_read_error_is_a_failure_that_says_where(tmp_path: Path) -> None:

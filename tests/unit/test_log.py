@@ -4,12 +4,13 @@ what the person at the machine asked for or must act on, when the kernel's logle
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import pytest
 
 from pylive.log import NOTICE
-from pylive.loghandlers import KmsgHandler, console_loglevel, kernel_shows
+from pylive.loghandlers import KmsgHandler, _StderrFormatter, console_loglevel, kernel_shows
 
 
 def _emit(tmp_path: Path, level: int, loglevel: str, console: bool = True) -> tuple[str, str]:
@@ -37,6 +38,33 @@ def test_records_reach_the_console_when_the_kernel_hides_them(tmp_path: Path, le
     kmsg, tty = _emit(tmp_path, level, loglevel)
     assert kmsg == f"<{pri}>pylive: rd.live.check: /dev/sr0 passed\n"
     assert tty == ("pylive: rd.live.check: /dev/sr0 passed\n" if on_console else "")
+
+
+# Found by fuzzing: a label or path from the command line reached the log as it came, and a line break,
+# an escape sequence or NEL (which splitlines() splits at) in it made kmsg records of their own.
+@pytest.mark.parametrize("value", ["x\n<3>pylive: forged", "x\x85forged", "\x1b[2Jx", "\udcffx"],
+                         ids=["newline", "nel", "escape", "not-utf8"])
+def test_a_value_in_a_record_cannot_start_another(tmp_path: Path, value: str) -> None:
+    kmsg, tty, printk = tmp_path / "kmsg", tmp_path / "console", tmp_path / "printk"
+    kmsg.touch()
+    tty.touch()
+    printk.write_text("4\t4\t1\t7\n")  # `quiet`: the warning goes to the console too
+    handler = KmsgHandler(str(kmsg), str(tty), str(printk))
+    handler.emit(logging.LogRecord("pylive", logging.WARNING, __file__, 1, "wait for %s", (value,), None))
+    escaped = value.encode("unicode_escape").decode().replace("\\udcff", "\\xff")
+    assert kmsg.read_text() == f"<4>pylive: wait for {escaped}\n"
+    assert tty.read_text() == f"pylive: wait for {escaped}\n"
+
+
+def test_stderr_gets_one_line_per_record_and_the_traceback_after_it() -> None:
+    formatter = _StderrFormatter("%(message)s")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.LogRecord("pylive", logging.ERROR, __file__, 1, "internal error in %s", ("a\nb",),
+                                   sys.exc_info())
+    lines = formatter.format(record).splitlines()
+    assert lines[0] == "error: internal error in a\\nb" and lines[1] == "Traceback (most recent call last):"
 
 
 def test_the_cmdline_hook_writes_nothing_on_the_console(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ import pytest
 
 from pylive.cmdline import Args
 from pylive.devspec import SpecKind
-from pylive.errors import CmdlineError, DeviceTimeout
+from pylive.errors import LINE_BYTES, CmdlineError, DeviceTimeout, ImageNotFound, LiveError, NotFoundOnDisks
 from pylive.options import OPTIONS, LiveOptions, Percent, parse_options
 
 
@@ -66,9 +66,48 @@ def test_bad_sizes_name_the_option_and_an_example(value: str) -> None:
     assert "rd.live.overlay.size=4096, rd.live.overlay.size=4G or rd.live.overlay.size=50%" in line
 
 
+# Found by fuzzing: int() refused the 5000 digits (ValueError); a size beyond off_t would reach
+# os.ftruncate (OverflowError) or the tmpfs size.
+@pytest.mark.parametrize(("value", "problem"), [
+    ("9" * 5000, r"larger than any file can be \(8 EiB\)"),
+    ("8589934592G", r"larger than any file can be \(8 EiB\)"),  # 8 EiB: one MiB too many
+    ("9" * 5000 + "%", "not a size in MiB"),
+    ("0" * 5000, "not a size in MiB"),
+], ids=["5000-digits", "8-eib", "5000-digit-percent", "5000-zeros"])
+def test_sizes_beyond_any_file_are_refused(value: str, problem: str) -> None:
+    with pytest.raises(CmdlineError, match=f"^rd.live.overlay.size=.*: {problem}: use e.g. "):
+        opts(f"rd.live.overlay.size={value}")
+
+
+def test_largest_size_and_leading_zeros() -> None:
+    assert opts("rd.live.overlay.size=8589934591G").overlay_size_mib == 8589934591 * 1024
+    assert opts("rd.live.overlay.size=0004G").overlay_size_mib == 4096
+    assert opts("rd.live.overlay.size=0100%").overlay_size_mib == Percent(100)
+
+
 def test_bad_retry() -> None:
     with pytest.raises(CmdlineError, match=r"^rd.retry=soon: not a whole number of seconds: use e.g. rd.retry=180$"):
         opts("rd.retry=soon")
+
+
+# Found by fuzzing: '²' passed str.isdigit() and int() raised ValueError; int() refuses 5000 digits, and
+# 400 digits made a deadline (time.monotonic() + timeout) overflow a float.
+@pytest.mark.parametrize(("value", "problem"), [
+    ("\u00b2", "not a whole number of seconds"),
+    ("\u0661\u0662", "not a whole number of seconds"),  # Arabic-Indic 12: int() reads it, the kernel does not
+    ("9" * 5000, "more than 2147483647 seconds"),
+    ("9" * 400, "more than 2147483647 seconds"),
+    ("2147483648", "more than 2147483647 seconds"),
+], ids=["superscript", "arabic-indic", "5000-digits", "400-digits", "2-31"])
+def test_retry_is_ascii_digits_a_wait_can_use(value: str, problem: str) -> None:
+    with pytest.raises(CmdlineError, match=f"^rd.retry=.*: {problem}: use e.g. rd.retry=180$"):
+        opts(f"rd.retry={value}")
+
+
+def test_retry_takes_leading_zeros_and_the_largest_wait() -> None:
+    assert opts("rd.retry=00000000000000000000000000180").retry_s == 180
+    assert opts("rd.retry=2147483647").retry_s == 2**31 - 1
+    assert opts("rd.retry=0").retry_s == 0
 
 
 def test_deprecated_names_work_and_say_the_new_name() -> None:
@@ -193,6 +232,23 @@ def test_every_error_is_one_line() -> None:
     """Not only the command line's: a disk label in a message cannot break it either."""
     e = DeviceTimeout("LABEL=x", "/dev/disk/by-label/x", 20, ['sdb1(vfat,"EVIL\npylive: forged")'])
     assert str(e).isprintable() and r'"EVIL\npylive: forged"' in str(e)
+
+
+# Found by fuzzing: rd.live.dir or iso-scan/filename of kilobytes (/etc/cmdline.d has no length limit)
+# made the line that stops the boot kilobytes long, and /dev/kmsg cut away what to do about it.
+@pytest.mark.parametrize("error", [
+    ImageNotFound("the live medium LABEL=x", ["/" + "x" * 3000 + "/squashfs.img"], "check rd.live.dir=" + "x" * 3000),
+    NotFoundOnDisks("iso-scan/filename=" + "\n" * 3000, "no partition holds it", "check the path"),
+    LiveError("é" * 2000),
+], ids=["image-not-found", "escaped-newlines", "multibyte"])
+def test_every_error_fits_in_a_kmsg_record(error: LiveError) -> None:
+    line = str(error)
+    assert line.isprintable() and len(line.encode()) <= LINE_BYTES
+    assert line.endswith(("…", "check the path")) and line.startswith(error.message[:10].replace("\n", "\\n"))
+
+
+def test_a_short_error_is_whole() -> None:
+    assert str(LiveError("a" * 500, "b" * 400)) == "a" * 500 + ": " + "b" * 400
 
 
 @pytest.mark.parametrize(("text", "live_dir", "squash_image"), [

@@ -10,6 +10,7 @@ from pylive.probe import (
     SNIFF_BYTES,
     BlockDevice,
     block_devices,
+    ntfs_unclean,
     partitions,
     read_identity,
     read_ntfs_unclean,
@@ -44,6 +45,15 @@ def test_block_devices_from_sysfs_and_udev_db(tmp_path: Path) -> None:
         BlockDevice("vda", 4096, None, None),
     ]
     assert [str(d) for d in devices] == ['sdb1(vfat,"OLD")', 'sr0(iso9660,"PYLIVE TEST 1")', "vda"]
+
+
+def test_a_udev_database_line_that_is_not_utf8_hides_nothing(tmp_path: Path) -> None:
+    """Found by fuzzing: one byte that is not UTF-8 in /run/udev/data/b<dev> raised UnicodeDecodeError out of
+    block_devices (iso-scan's search, the device list of a timeout message)."""
+    _fake_block(tmp_path, "sdb1", "8:17", 100, {})
+    (tmp_path / "run/udev/data/b8:17").write_bytes(b"E:ID_MODEL=Stick \xff\xfe\nE:ID_FS_TYPE=vfat\n"
+                                                   b"E:ID_FS_LABEL=\xe9t\xe9\n")
+    assert block_devices(tmp_path) == [BlockDevice("sdb1", 100, "\udce9t\udce9", "vfat")]
 
 
 def test_unescape_udev() -> None:
@@ -198,6 +208,48 @@ def test_ntfs_hibernated_or_dirty_is_not_looked_at(tmp_path: Path, kwargs: dict[
 def test_ntfs_log_without_a_client_in_use_is_clean(tmp_path: Path) -> None:
     pages = (_restart_page(10, LOGFILE_NO_CLIENT, 0), _restart_page(9, LOGFILE_NO_CLIENT, 0))
     assert read_ntfs_unclean(str(_ntfs(tmp_path, pages=pages))) is None
+
+
+LOG_RUN = MFT_LCN * CLUSTER + 2 * RECORD + 0x38 + 0x40  # the $LogFile run list in the image _ntfs builds
+
+
+# Found by fuzzing: numbers from a damaged (or hostile) volume reached os.pread as an offset of 2**76
+# (OverflowError) or a negative one (OSError), or a restart area past its page raised struct.error: all
+# out of iso-scan's search. Geometry ntfs3 would not mount made reads of hundreds of MiB.
+@pytest.mark.parametrize(("offset", "data", "why"), [
+    (0x30, b"\xff" * 8, "it points outside the device"),  # the MFT's LCN
+    (LOG_RUN, bytes([0x11, 16, 0x80]), "it points outside the device"),  # $LogFile at LCN -128
+    (LOG_LCN * CLUSTER + 0x18, b"\xff\x0f", "unpack_from requires a buffer"),  # the restart area's offset
+    (0x0B, b"\x00\x80\x80", "sectors of 32768, clusters of 4194304 and MFT records of 1024 bytes are no NTFS"),
+    (0x40, b"\x7f", "sectors of 512, clusters of 4096 and MFT records of 520192 bytes are no NTFS"),
+    (MFT_LCN * CLUSTER + 3 * RECORD + 6, b"\xff\x00", "MFT record 3 has an update sequence beyond its end"),
+], ids=["mft-lcn", "negative-lcn", "restart-area", "sector-size", "record-size", "usa-count"])
+def test_damaged_ntfs_metadata_is_a_reason_not_a_crash(tmp_path: Path, offset: int, data: bytes, why: str) -> None:
+    image = bytearray(_ntfs(tmp_path).read_bytes())
+    image[offset : offset + len(data)] = data
+    sizes: list[int] = []
+
+    def read(at: int, size: int) -> bytes:
+        assert 0 <= at < 2**63
+        sizes.append(size)
+        return bytes(image[at : at + size])
+
+    assert (ntfs_unclean(read) or "").startswith(f"its metadata could not be read ({why}")
+    assert max(sizes) <= 4096
+
+
+@pytest.mark.parametrize(("per_cluster", "cluster"), [(8, 4096), (0x80, 65536), (0xF8, 128 << 10), (0xF5, 1 << 20)])
+def test_ntfs_clusters_of_128_kib_and_more(per_cluster: int, cluster: int) -> None:
+    """A sectors-per-cluster byte above 0x80 is 2**(256 - byte) sectors (it was read as a count)."""
+    from pylive.probe import _ntfs_geometry
+
+    boot = bytearray(512)
+    boot[3:11] = b"NTFS    "
+    struct.pack_into("<HB", boot, 0x0B, 512, per_cluster)
+    struct.pack_into("<b", boot, 0x40, -10)
+    assert _ntfs_geometry(bytes(boot)) == (cluster, 1024)
+
+
 def test_parent_disk_from_sysfs(tmp_path: Path) -> None:
     from pylive.probe import parent_disk
 
