@@ -21,7 +21,7 @@ NOFOLLOW := ssl,_ssl,_hashlib,bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_deci
 SOURCES := $(wildcard pylive/*.py pylive/linux/*.py pylive/planner/*.py pylive/health/*.py pylive/overlay/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
 
 .PHONY: help deps venv grammar binary docs dracut-base run test test-unit test-privileged test-qemu lint clean bench \
-	readme-options install install-dracut-conf uninstall deb rpm test-package
+	readme-options install install-dracut-conf uninstall deb rpm test-package fuzz
 
 help:
 	@echo "make run         build everything and boot the demo live ISO in QEMU"
@@ -33,6 +33,7 @@ help:
 	@echo "make deb         the Debian packages (debian/) in $(B)/deb, checked by lintian"
 	@echo "make test-package  install the .debs here, build and boot an initramfs with them, purge them"
 	@echo "make rpm         the RPM packages (packaging/rpm/pylive.spec) of HEAD in $(B)/rpm, checked by rpmlint"
+	@echo "make fuzz        fuzz the parsers for FUZZ_SECONDS (default 600); failing inputs become regression tests"
 
 $(B)/.apt-ok: Makefile
 	@mkdir -p $(B)
@@ -192,6 +193,15 @@ test: $(DIST)/pylive dracut-base
 
 test-unit: $(VENV)/.ok pylive/_cmdline_parser.py
 	$(VPY) -m pytest tests/unit
+
+# An open-ended fuzzing campaign (tests/unit/fuzzing.py; not part of `make test`, whose unit tests run a
+# fixed, seeded budget of the same properties). Each property gets its share of FUZZ_SECONDS with fresh
+# random inputs; Hypothesis's database is build/hypothesis, and each failing input, shrunk, is written to
+# tests/unit/fuzz_regressions/ (commit it: the unit tests replay it).
+FUZZ_SECONDS ?= 600
+fuzz: $(VENV)/.ok pylive/_cmdline_parser.py
+	HYPOTHESIS_PROFILE=fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) $(VPY) -m pytest -p no:cacheprovider -o addopts="" \
+	  $(wildcard tests/unit/test_fuzz_*.py)
 
 test-privileged: $(VENV)/.ok
 	$(VPY) -m pytest -m privileged tests/privileged

@@ -40,7 +40,7 @@ set_hypothesis_home_dir(HOME)
 _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example]
 settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=False,
                           suppress_health_check=_SLOW_OK)
-settings.register_profile("fuzz", max_examples=2000, derandomize=False, deadline=None,
+settings.register_profile("fuzz", max_examples=200, derandomize=False, deadline=None,
                           database=DirectoryBasedExampleDatabase(HOME / "examples"),
                           suppress_health_check=_SLOW_OK)
 settings.load_profile(PROFILE)
@@ -68,14 +68,16 @@ def campaign(target: str, ci_examples: int,
             while time.monotonic() < end:
                 try:
                     bounded()
-                except BaseException:
+                except BaseException as e:
                     if target in _last_failure:
-                        print(f"fuzz: saved {save(target, _last_failure.pop(target))}")
+                        what = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+                        print(f"fuzz: saved {save(target, _last_failure.pop(target), what)}")
                     raise
 
         test.__name__ = test.__qualname__ = prop.__name__
         test.__doc__ = prop.__doc__
         test.fuzz_target = target  # type: ignore[attr-defined]  # conftest counts the campaigns
+        test.ci_examples = ci_examples  # type: ignore[attr-defined]
         return test
 
     return decorate
