@@ -50,6 +50,19 @@ class ConsoleEvent:
     delay_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class QmpEvent:
+    """Send the QMP command ``execute`` (with ``arguments``) to QEMU ``delay_s`` seconds after ``marker``
+    showed on the console, or after QEMU started when ``marker`` is empty: e.g. ``device_del`` to pull
+    a medium out, ``blockdev-add`` + ``device_add`` to plug one in late, ``set_link`` to take a NIC's
+    link down. The replies (and QEMU's asynchronous events) are in ``BootResult.qmp_log``."""
+
+    execute: str
+    arguments: dict[str, object] = field(default_factory=dict)
+    marker: str = ""
+    delay_s: float = 0.0
+
+
 @dataclass
 class BootResult:
     report: dict[str, str]        # {} when no report arrived
@@ -63,6 +76,7 @@ class BootResult:
     accel: str = ""
     stderr: str = ""              # QEMU's own stderr
     workdir: Path | None = None
+    qmp_log: list[dict[str, object]] = field(default_factory=list)  # {"at_s", "execute", "reply"} or events
 
     @property
     def report_complete(self) -> bool:
@@ -210,8 +224,77 @@ class _ConsoleWatch:
         return False
 
 
+class _Qmp:
+    """The harness's QMP client on a unix socket (QEMU's ``-qmp unix:…,server=on,wait=off``): plays the
+    QmpEvents when due, one command at a time, each reply awaited for at most QMP_REPLY_S seconds."""
+
+    def __init__(self, path: Path, proc: subprocess.Popen[bytes], events: Sequence[QmpEvent], t0: float):
+        self.events, self.t0 = list(events), t0
+        self.marked: dict[int, float] = {}
+        self.done: set[int] = set()
+        self.log: list[dict[str, object]] = []
+        self.buf = b""
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        for _ in range(400):
+            if proc.poll() is not None:
+                raise HarnessError("QEMU exited before its QMP socket opened")
+            try:
+                self.sock.connect(str(path))
+                break
+            except OSError:
+                time.sleep(0.025)
+        else:
+            raise HarnessError(f"QEMU did not open its QMP socket {path}")
+        self.sock.settimeout(QMP_REPLY_S)
+        self._read_message()                          # the greeting
+        self._command("qmp_capabilities", {})
+
+    def _read_message(self) -> dict[str, object]:
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise HarnessError("QEMU closed its QMP socket")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        msg: dict[str, object] = json.loads(line)
+        return msg
+
+    def _command(self, execute: str, arguments: dict[str, object]) -> dict[str, object]:
+        self.sock.sendall(json.dumps({"execute": execute, "arguments": arguments}).encode() + b"\n")
+        while True:
+            msg = self._read_message()
+            if "event" in msg:
+                self.log.append({"at_s": round(time.monotonic() - self.t0, 2), **msg})
+                continue
+            return msg
+
+    def poll(self, now: float, console_text: str) -> None:
+        for i, ev in enumerate(self.events):
+            if i in self.done:
+                continue
+            if i not in self.marked and (not ev.marker or ev.marker in console_text):
+                self.marked[i] = now
+            if i in self.marked and now - self.marked[i] >= ev.delay_s:
+                self.done.add(i)
+                try:
+                    reply = self._command(ev.execute, dict(ev.arguments))
+                except (OSError, ValueError, HarnessError) as e:
+                    reply = {"error": {"class": "HarnessError", "desc": str(e)}}
+                at = round(now - self.t0, 2)
+                self.log.append({"at_s": at, "execute": ev.execute, "arguments": dict(ev.arguments), "reply": reply})
+                log(f"QMP at {at:.1f}s: {ev.execute} {ev.arguments} -> {reply}")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+QMP_REPLY_S = 5.0
+
+
 def _run_qemu(cmd: list[str], timeout_s: float, console: Path | None = None,
-              events: Sequence[ConsoleEvent] = (), console_socket: Path | None = None,
+              events: Sequence[ConsoleEvent] = (), console_socket: Path | None = None, *,
+              qmp_socket: Path | None = None, qmp_events: Sequence[QmpEvent] = (),
+              qmp_log: list[dict[str, object]] | None = None,
               ) -> tuple[int | None, bool, bool, bool, str, float]:
     """Run QEMU; kill it at the timeout, once the guest halted, or at a power-cut event.
 
@@ -233,6 +316,7 @@ def _run_qemu(cmd: list[str], timeout_s: float, console: Path | None = None,
     t.start()
     sock = _connect(console_socket, proc) if console_socket is not None else None
     watch = _ConsoleWatch(console, events, sock)
+    qmp = _Qmp(qmp_socket, proc, qmp_events, t0) if qmp_socket is not None else None
     timed_out = halted = power_cut = False
     while True:
         try:
@@ -247,6 +331,8 @@ def _run_qemu(cmd: list[str], timeout_s: float, console: Path | None = None,
         if watch.poll(now):
             power_cut = True
             break
+        if qmp is not None:
+            qmp.poll(now, watch.text)
         if watch.halt_seen_at is not None and now - watch.halt_seen_at >= HALT_GRACE_S:
             halted = True
             break
@@ -259,6 +345,10 @@ def _run_qemu(cmd: list[str], timeout_s: float, console: Path | None = None,
         timed_out = halted = power_cut = False
     if sock is not None:
         sock.close()
+    if qmp is not None:
+        qmp.close()
+        if qmp_log is not None:
+            qmp_log.extend(qmp.log)
     t.join(timeout=5)
     proc.stdout.close()
     seconds = time.monotonic() - t0
@@ -308,7 +398,8 @@ def kvm_usable(kernel: Kernel, cache: Path | None = None, *, refresh: bool = Fal
 def build_qemu_cmd(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | None,
                    disks: Sequence[DiskSpec], memory_mb: int, console: Path, report: Path,
                    accel: str, smp: int = 1, cdrom_bus: str = "scsi", cdrom_read_mib_s: int | None = None,
-                   extra_qemu_args: Sequence[str] = (), console_socket: Path | None = None) -> list[str]:
+                   extra_qemu_args: Sequence[str] = (), console_socket: Path | None = None,
+                   qmp_socket: Path | None = None) -> list[str]:
     cmd = [QEMU, "-M", "q35", "-m", str(memory_mb), "-smp", str(smp),
            "-nodefaults", "-display", "none", "-vga", "none", "-no-reboot"]
     if accel == "kvm":
@@ -344,6 +435,8 @@ def build_qemu_cmd(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | 
         cmd += ["-drive", f"if=none,id=disk{i},format=raw,cache=unsafe,"
                           f"file={_chardev_path(path.resolve())}",
                 "-device", f"scsi-hd,drive=disk{i},bus=scsi0.0,serial={serial}"]
+    if qmp_socket is not None:
+        cmd += ["-qmp", f"unix:{_chardev_path(qmp_socket)},server=on,wait=off"]
     cmd += [str(a) for a in extra_qemu_args]
     return cmd
 
@@ -352,7 +445,8 @@ def boot(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | None = Non
          disks: Sequence[DiskSpec] = (), memory_mb: int = 1536, timeout_s: float = 120,
          workdir: Path, smp: int = 1, cdrom_bus: str = "scsi", cdrom_read_mib_s: int | None = None,
          accel: str | None = None, base_cmdline: str = BASE_CMDLINE,
-         extra_qemu_args: Sequence[str] = (), events: Sequence[ConsoleEvent] = ()) -> BootResult:
+         extra_qemu_args: Sequence[str] = (), events: Sequence[ConsoleEvent] = (),
+         qmp_events: Sequence[QmpEvent] = ()) -> BootResult:
     """Boot ``kernel``+``initrd`` with ``cmdline`` and return what came back.
 
     ``base_cmdline`` (console=ttyS0,115200 panic=1 oops=panic) is prepended to
@@ -363,7 +457,8 @@ def boot(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | None = Non
     ``timeout_s`` seconds (``timed_out=True``, ``returncode=None``), or 2 s
     after the guest kernel printed "reboot: System halted" (``halted=True``,
     ``returncode=None``), since QEMU does not exit on a halt. ``events`` type on
-    the console or cut the power when the console shows their marker.
+    the console or cut the power when the console shows their marker; ``qmp_events`` send QMP
+    commands to QEMU (their replies in ``BootResult.qmp_log``).
     """
     if not which(QEMU):
         raise HarnessError(f"{QEMU} not found")
@@ -377,16 +472,21 @@ def boot(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | None = Non
         accel = "kvm" if kvm_usable(kernel) else "tcg"
     full_cmdline = " ".join(x for x in (base_cmdline.strip(), cmdline.strip()) if x)
     # typing on the console needs a socket (the path must be short: sun_path is 108 bytes)
-    sock_dir = Path(tempfile.mkdtemp(prefix="pylive-con-")) if any(e.send for e in events) else None
-    sock = sock_dir / "con.sock" if sock_dir else None
+    sock_dir = (Path(tempfile.mkdtemp(prefix="pylive-con-")) if any(e.send for e in events) or qmp_events
+                else None)
+    sock = sock_dir / "con.sock" if sock_dir and any(e.send for e in events) else None
+    qmp_sock = sock_dir / "qmp.sock" if sock_dir and qmp_events else None
     cmd = build_qemu_cmd(kernel, Path(initrd).resolve(), full_cmdline, cdrom=cdrom,
                          disks=disks, memory_mb=memory_mb, console=console, report=report,
                          accel=accel, smp=smp, cdrom_bus=cdrom_bus, cdrom_read_mib_s=cdrom_read_mib_s,
-                         extra_qemu_args=extra_qemu_args, console_socket=sock)
+                         extra_qemu_args=extra_qemu_args, console_socket=sock, qmp_socket=qmp_sock)
     log(f"booting ({accel}, timeout {timeout_s:.0f}s): {quote_cmd(cmd)}")
     (workdir / "qemu-cmd.sh").write_text("#!/bin/sh\n" + quote_cmd(cmd) + "\n")
+    qmp_log: list[dict[str, object]] = []
     try:
-        rc, timed_out, halted, power_cut, out, seconds = _run_qemu(cmd, timeout_s, console, events, sock)
+        rc, timed_out, halted, power_cut, out, seconds = _run_qemu(cmd, timeout_s, console, events, sock,
+                                                                   qmp_socket=qmp_sock, qmp_events=qmp_events,
+                                                                   qmp_log=qmp_log)
     finally:
         if sock_dir:
             shutil.rmtree(sock_dir, ignore_errors=True)
@@ -395,7 +495,7 @@ def boot(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | None = Non
     res = BootResult(report=parse_report(report_text), console=console_text,
                      returncode=rc, seconds=seconds, timed_out=timed_out, halted=halted, power_cut=power_cut,
                      cmd=cmd,
-                     accel=accel, stderr=out, workdir=workdir)
+                     accel=accel, stderr=out, workdir=workdir, qmp_log=qmp_log)
     log(f"boot finished: rc={rc} timed_out={timed_out} halted={halted} {seconds:.1f}s "
         f"report sections={len(res.report)} (workdir {workdir})")
     return res
