@@ -185,8 +185,8 @@ run: $(DIST)/pylive dracut-base
 	$(PY) -m qemu.demo
 
 # Two test processes (pytest-xdist), each file in one of them: two QEMU boots at a time on 2 cores.
-# A file stays whole because its boots may chain on one disk image.
-XDIST := -n 2 --dist loadfile
+# A file stays whole because its boots may chain on one disk image; the longest files go first (tests/conftest.py).
+XDIST := -n 2 --dist loadfile --no-loadscope-reorder
 
 test: $(DIST)/pylive dracut-base
 	$(VPY) -m pytest -o addopts="" -m "not package" $(XDIST) tests

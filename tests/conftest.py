@@ -29,3 +29,28 @@ def pylive_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureF
     logger.setLevel(level)
     logger.propagate = propagate
     log.level, log._pending = saved
+
+
+_DURATIONS = ROOT / "tests" / "durations.json"
+QEMU_DEFAULT_S = 300.0
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest test files first (tests/durations.json). With xdist's `--dist loadfile
+    --no-loadscope-reorder` (make test), each process takes the next whole file in this order, so the
+    long QEMU files start at once and the short ones fill in at the end instead of one long file
+    running alone on one core while the other is idle."""
+    import json
+
+    try:
+        known: dict[str, float] = {k: float(v) for k, v in json.loads(_DURATIONS.read_text()).items()
+                                   if not k.startswith("_")}
+    except (OSError, ValueError):
+        known = {}
+
+    def weight(item: pytest.Item) -> float:
+        rel = Path(str(item.path)).resolve().relative_to(ROOT).as_posix()
+        return known.get(rel, QEMU_DEFAULT_S if rel.startswith("tests/qemu/") else 0.0)
+
+    items.sort(key=lambda item: -weight(item))  # stable: the order inside a file is kept
