@@ -24,7 +24,10 @@ depends() {
 
 # called by dracut
 installkernel() {
-    hostonly='' instmods squashfs loop iso9660 overlay erofs ext4 vfat dm_mod dm_snapshot dm_thin_pool
+    # vfat (persistence on FAT sticks) mounts only with its code page and I/O charset modules
+    # (the kernel's FAT defaults: codepage 437, iocharset ascii on Debian and Fedora; utf8 on request)
+    hostonly='' instmods squashfs loop iso9660 overlay erofs ext4 vfat nls_cp437 nls_ascii nls_iso8859-1 nls_utf8 \
+        dm_mod dm_snapshot dm_thin_pool
 }
 
 # called by dracut

@@ -28,7 +28,7 @@ def test_both_live_modules_refused(kernel, tmp_path):
     proc = subprocess.run(
         ["dracut", "--force", "--no-hostonly", "--kver", kernel.version, "--kmoddir",
          str(kernel.moddir / kernel.version), "--conf", "/dev/null", "--confdir", str(tmp_path),
-         "--add-drivers", " ".join(GUEST_DRIVERS), "--add", "pylive dmsquash-live", str(out)],
+         "--drivers", " ".join(GUEST_DRIVERS), "--add", "pylive dmsquash-live", str(out)],
         capture_output=True, text=True, env=env, timeout=600, check=False,
     )
     assert proc.returncode != 0
