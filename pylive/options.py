@@ -255,6 +255,8 @@ class LiveOptions:
                 value = {"kind": value.kind.value, "value": value.value, "udev_path": value.udev_path()}
             elif isinstance(value, tuple):
                 value = list(value)
+            elif isinstance(value, Percent):
+                value = {"percent_of_ram": value.value}
             out[name] = value
         return out
 

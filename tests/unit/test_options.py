@@ -298,3 +298,13 @@ def test_tmpfs_options_tmpfs_refuses(value: str, problem: str) -> None:
     with pytest.raises(CmdlineError) as e:
         opts(f"rd.overlay={value}")
     assert str(e.value) == f"rd.overlay={value}: {problem}: use e.g. rd.overlay=tmpfs:size=2G,nr_inodes=100000"
+
+
+def test_percent_sizes_in_json() -> None:
+    """`pylive parse --json` with a size relative to RAM (found by the fuzzing: the JSON encoder raised)."""
+    import json
+
+    parsed = opts("root=live:CDLABEL=x rd.live.overlay.size=25% rd.minmem=10%")
+    data = json.loads(json.dumps(parsed.to_json()))
+    assert data["overlay_size_mib"] == {"percent_of_ram": 25}
+    assert data["minmem_mib"] == {"percent_of_ram": 10}
