@@ -18,6 +18,25 @@ APT_PACKAGES := python3-dev python3-venv gcc patchelf ccache dracut-core dracut-
 # (measured: ../shared/reference/nuitka-initramfs.md §4).
 NOFOLLOW := ssl,_ssl,_hashlib,bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_decimal,_pydecimal,csv,_csv,pydoc,doctest,email,http,xml,xmlrpc,pyexpat,urllib.request,tkinter,curses,distutils,lib2to3,ensurepip,idlelib,venv,tarfile,mailbox,ftplib,smtplib,imaplib,poplib,nntplib,telnetlib,dbm,shelve,lark,pytest,_pytest
 
+# The initramfs's size (`make bench`; the two lists below are the one place to adjust it). Nuitka's standalone
+# mode adds these stdlib modules whether anything imports them or not (build/nuitka-report.xml: "non-excluded
+# parts of standard library"); no import in pylive reaches them. tests/unit/test_dist_trim.py fails, naming
+# the module, when one becomes reachable (e.g. a new feature imports it): then take it off this list.
+STDLIB_UNUSED := __hello__ __phello__ __phello__.spam _aix_support _bootsubprocess _compression _markupbase \
+	_osx_support _pyio _sitebuiltins _sysconfigdata__linux_x86_64-linux-gnu \
+	_sysconfigdata__x86_64-linux-gnu base64 cgi cgitb chunk cmd code codeop colorsys configparser \
+	contextvars crypt filecmp fileinput getopt glob graphlib gzip html html.entities html.parser imghdr \
+	imp importlib.resources.simple importlib.simple mailcap mimetypes modulefinder netrc nturl2path \
+	pickletools pipes pkgutil platform pstats pyclbr quopri rlcompleter sched sndhdr socketserver \
+	stringprep symtable sysconfig timeit tomllib tomllib._parser \
+	tomllib._re tomllib._types trace uu webbrowser xdrlib
+space := $(subst ,, )
+commas = $(subst $(space),$(comma),$(strip $(1)))
+comma := ,
+# Files Nuitka puts into the dist that pylive never loads, removed after the build: the CJK codecs (the
+# encodings package is always included, every codec with it; pylive runs with LC_ALL=C and decodes UTF-8).
+DIST_UNUSED := _codecs_cn.so _codecs_hk.so _codecs_iso2022.so _codecs_jp.so _codecs_kr.so _codecs_tw.so _multibytecodec.so
+
 SOURCES := $(wildcard pylive/*.py pylive/linux/*.py pylive/planner/*.py pylive/health/*.py pylive/overlay/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
 
 .PHONY: help deps venv grammar binary docs dracut-base run test test-unit test-privileged test-qemu lint clean bench \
@@ -63,13 +82,14 @@ grammar: pylive/_cmdline_parser.py
 
 # --lto=no: with LTO every rebuild takes ~4 min (ccache cannot help); without, seconds, same speed.
 NUITKA := $(VPY) -m nuitka --mode=standalone --lto=no --assume-yes-for-downloads \
-	  --python-flag=no_site --python-flag=no_docstrings --python-flag=no_asserts --nofollow-import-to=$(NOFOLLOW) \
+	  --python-flag=no_site --python-flag=no_docstrings --python-flag=no_asserts --nofollow-import-to=$(NOFOLLOW),$(call commas,$(STDLIB_UNUSED)) \
 	  --user-package-configuration-file=nuitka-package.config.yml
 
 $(DIST)/pylive: $(SOURCES) pylive/_cmdline_parser.py $(VENV)/.ok
 	$(NUITKA) --python-flag=-m --noinclude-data-files='lark/grammars/*' \
 	  --output-dir=$(B) --output-filename=pylive --report=$(B)/nuitka-report.xml pylive > $(B)/nuitka.log 2>&1 \
 	  || { tail -30 $(B)/nuitka.log; exit 1; }
+	rm -f $(addprefix $(DIST)/,$(DIST_UNUSED))
 	@test -x $@ && du -sh $(DIST)
 binary: $(DIST)/pylive
 
@@ -224,6 +244,7 @@ clean:
 
 bench: $(DIST)/pylive $(B)/hello.dist/hello dracut-base
 	$(VPY) tests/bench/startup.py
+	$(PY) -m qemu.bench_stage
 	$(PY) -m qemu.bench_copy
 
 # README's option table is generated from pylive/options.py; tests/unit/test_readme.py checks it.

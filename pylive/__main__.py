@@ -1,7 +1,7 @@
 """Entry point: argv → subcommand. The only module that exits with a code.
 
-The cmdline hook runs this twice per boot, so start-up counts: argparse and json are imported only
-when needed, logging only for a record to emit (pylive/log.py; `make bench`). The plain forms
+Every live boot starts this twice (the cmdline hook, then the run), so start-up counts: argparse and
+json are imported only when needed, logging only for a record to emit (pylive/log.py; `make bench`). The plain forms
 (`pylive cmdline-hook`, `pylive run --newroot /sysroot`, `pylive explain --cmdline '…'`) are read by
 `_plain_args`; everything else (--help, usage errors, --opt=value, abbreviations) goes to argparse.
 """

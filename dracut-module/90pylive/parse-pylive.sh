@@ -2,13 +2,24 @@
 # cmdline hook: pylive parses the command line; this hook only applies its answer.
 # Exit codes of `pylive cmdline-hook`: 0 live boot (prints root= and rootok=), 3 not a live
 # boot, 2 an option pylive cannot use (it has logged one line naming it).
+# With systemd, pylive-generator has already run it and kept its answer (status and assignments)
+# in /run/initramfs/pylive-cmdline: read from there, the binary is not started a second time.
+# rd.cmdline=ask adds options after the generators ran: then the hook asks pylive again.
 
 type die > /dev/null 2>&1 || . /lib/dracut-lib.sh
 
-_pylive_out=$(/sbin/pylive cmdline-hook)
-case $? in
+_pylive_cache=/run/initramfs/pylive-cmdline
+if [ -n "$DRACUT_SYSTEMD" ] && [ -r "$_pylive_cache" ] && ! getarg rd.cmdline=ask > /dev/null; then
+    _pylive_rc=
+    # shellcheck source=/dev/null
+    . "$_pylive_cache"
+else
+    _pylive_out=$(/sbin/pylive cmdline-hook)
+    _pylive_rc=$?
+    [ "$_pylive_rc" = 0 ] && eval "$_pylive_out"
+fi
+case $_pylive_rc in
     0)
-        eval "$_pylive_out"
         if [ -z "$DRACUT_SYSTEMD" ]; then
             # Without systemd, dracut's initqueue runs the boot; it is finished once pylive
             # has left its state file.
@@ -21,4 +32,4 @@ case $? in
         die "pylive: invalid kernel command line (see the message above)"
         ;;
 esac
-unset _pylive_out
+unset _pylive_out _pylive_rc _pylive_cache

@@ -3,12 +3,24 @@
 # written here only orders and requires it, and goes to the early directory ($2) so that it
 # wins over the ones systemd-fstab-generator or dracut's rootfs generator derive from root=.
 # Nothing waits on a device unit: pylive waits itself, for rd.retry seconds.
+#
+# This is the one start of `pylive cmdline-hook` in a systemd initramfs: its answer (exit status
+# and assignments) is kept in $cache, which parse-pylive.sh (dracut-cmdline.service) and this
+# generator on a daemon-reload read instead of starting the binary again. Its messages (a
+# warning, or the one line naming a bad option) go to the kernel log from here, once.
 
 # Only the shell's own tools here: the initramfs has no coreutils beyond what modules install.
-case "$(/sbin/pylive cmdline-hook --no-kmsg 2> /dev/null)" in
-    *rootok=1) ;;
-    *) exit 0 ;;
-esac
+cache=/run/initramfs/pylive-cmdline
+if ! [ -r "$cache" ]; then
+    _pylive_out=$(/sbin/pylive cmdline-hook --kmsg)
+    _pylive_rc=$?
+    mkdir -p /run/initramfs
+    printf '_pylive_rc=%s\n%s\n' "$_pylive_rc" "$_pylive_out" > "$cache"
+fi
+_pylive_rc=
+# shellcheck source=/dev/null
+. "$cache"
+[ "$_pylive_rc" = 0 ] || exit 0
 
 early="${2:-/run/systemd/generator.early}"
 mkdir -p "$early/initrd-root-fs.target.requires"

@@ -3,7 +3,7 @@
 Measures, in the same run:
 - cold start as a new process (LC_ALL=C, as the dracut glue runs it), each run:
   `pylive explain --cmdline <typical>` (to a finished plan) and `pylive cmdline-hook --cmdline
-  <typical>` (run twice per boot), compiled and from source, and a hello world compiled with the
+  <typical>` (once per boot), compiled and from source, and a hello world compiled with the
   same flags (the floor any Nuitka binary pays);
 - parse + plan in-process for a long command line (no process start-up).
 The commands take turns, run by run, so a busy neighbour on the host slows them all alike.

@@ -1,5 +1,5 @@
 """What a cold start imports. `make bench` measures the time; this keeps the heavy modules off the
-two paths that count: the cmdline hook (twice per boot) and `pylive explain`."""
+two paths that count: the cmdline hook (once per boot) and `pylive explain`."""
 
 import os
 import subprocess
