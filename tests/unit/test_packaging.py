@@ -135,6 +135,8 @@ def test_completion_of_subcommands(tmp_path: Path) -> None:
     assert _complete(tmp_path, "") == [*_subcommands(), "--help", "--version"]
     assert _complete(tmp_path, "--v") == ["--version"]
     assert _complete(tmp_path, "c") == ["cmdline-hook", "check-media"]
+    assert _complete(tmp_path, "up") == ["update-boot"]
+    assert _complete(tmp_path, "update-boot", "--") == ["--dry-run", "--help"]  # --root stays hidden
 
 
 def test_completion_of_each_commands_options(tmp_path: Path) -> None:
