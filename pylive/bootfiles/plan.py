@@ -20,7 +20,7 @@ from pathlib import Path
 from pylive import mountinfo
 from pylive.bootfiles import kernels, loaderconf
 from pylive.errors import EXIT_NOT_LIVE, LiveError, one_line
-from pylive.overlay.files import free_bytes, mib
+from pylive.overlay.files import MIB, free_bytes
 from pylive.record import record
 
 LIVE_MOUNT = "/run/initramfs/live"
@@ -141,6 +141,11 @@ def plan_update(root: Path, free_of: Callable[[str], int] = free_bytes) -> Updat
                         f"initramfs and the fallback copies need {mib(need)}, {mib(free)} free; nothing was changed",
                         hint)
     return plan
+
+
+def mib(n: int) -> str:
+    """A size as the messages give it: MiB with one decimal, KiB (rounded up) below 1 MiB."""
+    return f"{n / MIB:.1f} MiB" if n >= MIB else f"{-(-n // 1024)} KiB"
 
 
 def _size(path: Path) -> int:

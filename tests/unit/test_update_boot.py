@@ -231,7 +231,7 @@ def test_plan_for_a_syslinux_stick(tmp_path: Path) -> None:
         ("syslinux/initrd.img", f"/boot/initramfs-{NEW}.img", "syslinux/initrd.img.prev")]
     assert plan.need == sum(r.size + r.old_size for r in plan.files) + 2 * (64 << 10)
     text = "\n".join(describe(plan))
-    assert (f"replace /syslinux/initrd.img (3 KiB) with /boot/initramfs-{NEW}.img (3 KiB), the old one kept as "
+    assert (f"replace /syslinux/initrd.img (4 KiB) with /boot/initramfs-{NEW}.img (4 KiB), the old one kept as "
             "/syslinux/initrd.img.prev") in text
     assert "'check0' boots /syslinux/vmlinuz with /syslinux/initrd.img" in text
 
@@ -274,7 +274,7 @@ def test_not_enough_room_says_how_much(tmp_path: Path) -> None:
     with pytest.raises(LiveError) as e:
         plan_update(root, lambda _: 100 << 10)
     assert str(e.value).startswith("not enough room on the stick (/dev/sda1 on /run/initramfs/live): the new kernel "
-                                   "and initramfs and the fallback copies need 134 KiB, 100 KiB free; nothing was "
+                                   "and initramfs and the fallback copies need 135 KiB, 100 KiB free; nothing was "
                                    "changed")
 
 
