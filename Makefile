@@ -18,7 +18,7 @@ APT_PACKAGES := python3-dev python3-venv gcc patchelf ccache dracut-core dracut-
 # (measured: ../shared/reference/nuitka-initramfs.md §4).
 NOFOLLOW := ssl,_ssl,_hashlib,bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_decimal,_pydecimal,csv,_csv,pydoc,doctest,email,http,xml,xmlrpc,pyexpat,urllib.request,tkinter,curses,distutils,lib2to3,ensurepip,idlelib,venv,tarfile,mailbox,ftplib,smtplib,imaplib,poplib,nntplib,telnetlib,dbm,shelve,lark,pytest,_pytest
 
-SOURCES := $(wildcard pylive/*.py pylive/linux/*.py pylive/planner/*.py pylive/health/*.py pylive/overlay/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
+SOURCES := $(wildcard pylive/*.py pylive/*/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
 
 .PHONY: help deps venv grammar binary docs dracut-base run test test-unit test-privileged test-qemu lint clean bench \
 	readme-options install install-dracut-conf uninstall deb rpm test-package fuzz
@@ -216,7 +216,7 @@ test-package: deb $(VENV)/.ok
 
 lint: $(VENV)/.ok
 	shellcheck -s sh $(filter-out %/module-setup.sh,$(wildcard dracut-module/90pylive/*.sh)) qemu/guest/*.sh
-	shellcheck -s bash dracut-module/90pylive/module-setup.sh
+	shellcheck -s bash dracut-module/90pylive/module-setup.sh packaging/dracut/50-pylive.conf
 
 clean:
 	rm -rf $(B)/pylive.dist $(B)/pylive.build $(B)/hello.dist $(B)/hello.build $(B)/initrd* \
