@@ -37,7 +37,7 @@ comma := ,
 # encodings package is always included, every codec with it; pylive runs with LC_ALL=C and decodes UTF-8).
 DIST_UNUSED := _codecs_cn.so _codecs_hk.so _codecs_iso2022.so _codecs_jp.so _codecs_kr.so _codecs_tw.so _multibytecodec.so
 
-SOURCES := $(wildcard pylive/*.py pylive/linux/*.py pylive/planner/*.py pylive/health/*.py pylive/overlay/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
+SOURCES := $(wildcard pylive/*.py pylive/*/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
 
 .PHONY: help deps venv grammar binary docs dracut-base run test test-unit test-privileged test-qemu lint clean bench \
 	readme-options install install-dracut-conf uninstall deb rpm test-package fuzz
@@ -236,7 +236,7 @@ test-package: deb $(VENV)/.ok
 
 lint: $(VENV)/.ok
 	shellcheck -s sh $(filter-out %/module-setup.sh,$(wildcard dracut-module/90pylive/*.sh)) qemu/guest/*.sh
-	shellcheck -s bash dracut-module/90pylive/module-setup.sh
+	shellcheck -s bash dracut-module/90pylive/module-setup.sh packaging/dracut/50-pylive.conf
 
 clean:
 	rm -rf $(B)/pylive.dist $(B)/pylive.build $(B)/hello.dist $(B)/hello.build $(B)/initrd* \

@@ -276,10 +276,20 @@ def cmd_overlay(args: SimpleNamespace) -> int:
     raise AssertionError(args.verb)
 
 
+def cmd_update_boot(args: SimpleNamespace) -> int:
+    """The newest kernel and initramfs of the live root to the stick's boot files (pylive/bootfiles/)."""
+    from pathlib import Path
+
+    from pylive.bootfiles import apply
+
+    log_setup(kmsg=False)
+    return apply.run(args.dry_run, Path(args.root))
+
+
 COMMANDS: dict[str, Callable[[SimpleNamespace], int]] = {
     "run": cmd_run, "cmdline-hook": cmd_cmdline_hook, "parse": cmd_parse, "explain": cmd_explain,
     "check-media": cmd_check_media, "bench-copy": cmd_bench_copy, "status": cmd_status, "watch": cmd_watch,
-    "overlay": cmd_overlay,
+    "overlay": cmd_overlay, "update-boot": cmd_update_boot,
 }
 # For _plain_args: each subcommand's options (beyond --cmdline, --root, --[no-]kmsg); True when the
 # option takes a value. argparse below defines the same options; a unit test keeps the two in step.
@@ -391,6 +401,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--block-kib", default="4096", help="block sizes in KiB, comma-separated")
     p.add_argument("--methods", default="read,copy,verify", help="some of read,copy,verify,copy1,rw,kernel,sendfile")
     p.add_argument("--runs", type=int, default=3, help="runs of each method (default 3)")
+    p.set_defaults(kmsg=False)
+
+    p = sub.add_parser("update-boot",
+                       help="put the live root's newest kernel and initramfs on the stick it booted from",
+                       description="Run in a live system booted from a stick with a persistent overlay, after a kernel "
+                                   "update: the stick's boot files (those its boot loader configuration names) get the "
+                                   "newest kernel and initramfs, the previous ones are kept as *.prev. Exit status: "
+                                   "0 updated, already current, or --dry-run; 1 refused or failed (the stick's files "
+                                   "are as they were); 3 no live medium mounted on /run/initramfs/live.")
+    p.add_argument("--dry-run", action="store_true", help="show what would be replaced, and the room it needs; "
+                   "change nothing")
+    p.add_argument("--root", default="/", help=argparse.SUPPRESS)
     p.set_defaults(kmsg=False)
 
     _overlay_parser(sub.add_parser("overlay", help="create, inspect, grow or merge a persistent overlay, offline"))

@@ -8,7 +8,10 @@ on one stick):
 - ``<dir>/home.img`` (``--home-size-mb --unencrypted-home``): an ext4 image that the live system's
   livesys service loop-mounts on /home;
 - ``syslinux/`` (MBR) or ``EFI/BOOT/`` (``--efi``: a GPT whose partition is an EFI System
-  Partition) with the boot menu; QEMU boots the kernel directly, so only their presence counts.
+  Partition) with the boot menu, naming the kernel and initrd as livecd-iso-to-disk's do
+  (``syslinux/vmlinuz`` and ``syslinux/initrd.img``; ``images/pxeboot/`` for ``--efi``). QEMU boots
+  the kernel directly: the files are on the stick only when ``boot_pair`` gives them, and then
+  ``boot_files_of`` reads the menu on the host and takes out the files it names, to boot them.
 
 A stick is written to by its boots, so each test makes its own (a few seconds); the squashfs and
 the root image inside it are built once and shared.
@@ -17,6 +20,7 @@ the root image inside it are built once and shared.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +40,26 @@ from .media import (
 _MIB = 1 << 20
 GPT_TYPE_ESP = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 STICK_LABEL = "LIVE"
+# livecd-iso-to-disk's menus, trimmed: names relative to syslinux/ (SYSLINUX's working directory), or
+# from the top of the stick (GRUB)
+SYSLINUX_CFG = """default vesamenu.c32
+timeout 100
+label linux0
+  menu label ^Start the live system
+  kernel vmlinuz
+  append initrd=initrd.img {args}
+menu default
+label check0
+  menu label Test this ^media & start the live system
+  kernel vmlinuz
+  append initrd=initrd.img {args} rd.live.check
+"""
+GRUB_CFG = """search --no-floppy --set=root -l 'LIVE'
+menuentry 'Start the live system' --class fedora {{
+\tlinuxefi /images/pxeboot/vmlinuz {args}
+\tinitrdefi /images/pxeboot/initrd.img
+}}
+"""
 
 
 @dataclass(frozen=True)
@@ -107,10 +131,28 @@ def _partition_table(disk: Path, size_mb: int, *, efi: bool, fstype: str, seed: 
         raise HarnessError(f"unexpected partition table on {disk}: {table}")
 
 
+def _boot_menu(tree: Path, stick: Stick, *, efi: bool, boot_pair: tuple[Path, Path] | None) -> None:
+    if efi:
+        (tree / "EFI/BOOT").mkdir(parents=True)
+        (tree / "EFI/BOOT/grub.cfg").write_text(GRUB_CFG.format(args=stick.root_args))
+        (tree / "EFI/BOOT/BOOTX64.EFI").write_bytes(b"MZ pylive test: not a real loader\n")
+        boot_dir = tree / "images/pxeboot"
+    else:
+        (tree / "syslinux").mkdir()
+        (tree / "syslinux/syslinux.cfg").write_text(SYSLINUX_CFG.format(args=stick.root_args))
+        boot_dir = tree / "syslinux"
+    if boot_pair is not None:
+        boot_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(boot_pair[0], boot_dir / "vmlinuz")
+        shutil.copyfile(boot_pair[1], boot_dir / "initrd.img")
+
+
 def build_stick(out: Path, *, root_tree: Path, media_dir: Path, dirs: tuple[LiveDir, ...] = (LiveDir(),),
-                fstype: str = "ext4", efi: bool = False, size_mb: int = 384, label: str = STICK_LABEL) -> Stick:
+                fstype: str = "ext4", efi: bool = False, size_mb: int = 384, label: str = STICK_LABEL,
+                boot_pair: tuple[Path, Path] | None = None) -> Stick:
     """A stick as ``livecd-iso-to-disk [--efi] [--multi --livedir D] [--skipcompress]
-    [--overlay-size-mb N] [--home-size-mb N --unencrypted-home]`` leaves it."""
+    [--overlay-size-mb N] [--home-size-mb N --unencrypted-home]`` leaves it; ``boot_pair`` (kernel,
+    initrd) are the boot files its menu names."""
     if efi and fstype != "vfat":
         raise ValueError("an EFI System Partition is vfat")
     squash, rootfs = shared_images(root_tree, media_dir)
@@ -136,13 +178,7 @@ def build_stick(out: Path, *, root_tree: Path, media_dir: Path, dirs: tuple[Live
             home_tree = work / f"home-{d.name}"
             home_tree.mkdir()
             make_ext4_image(home_tree, base / "home.img", d.home_mb, "home")
-    if efi:
-        (tree / "EFI/BOOT").mkdir(parents=True)
-        (tree / "EFI/BOOT/grub.cfg").write_text(f"linuxefi /images/pxeboot/vmlinuz {stick.root_args}\n")
-        (tree / "EFI/BOOT/BOOTX64.EFI").write_bytes(b"MZ pylive test: not a real loader\n")
-    else:
-        (tree / "syslinux").mkdir()
-        (tree / "syslinux/syslinux.cfg").write_text(f"append initrd=initrd.img {stick.root_args}\n")
+    _boot_menu(tree, stick, efi=efi, boot_pair=boot_pair)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
@@ -165,3 +201,29 @@ def build_stick(out: Path, *, root_tree: Path, media_dir: Path, dirs: tuple[Live
     shutil.rmtree(work)
     return stick
 
+
+
+def boot_files_of(stick: Stick, dest: Path) -> tuple[Path, Path]:
+    """The kernel and initrd the (ext4, syslinux) stick's menu boots by default, copied out into
+    ``dest`` with debugfs (no mount): what a BIOS booting the stick would load."""
+    dest.mkdir(parents=True, exist_ok=True)
+    part = stick.partition(dest / "part.img")
+    try:
+        cfg = run(["debugfs", "-R", "cat /syslinux/syslinux.cfg", part], quiet=True).stdout
+        default = re.search(r"^default\s+(\S+)", cfg, re.MULTILINE | re.IGNORECASE)
+        labels = re.split(r"^\s*label\s+", cfg, flags=re.MULTILINE | re.IGNORECASE)[1:]
+        entry = next((e for e in labels if default and e.split()[0] == default[1]), labels[0] if labels else "")
+        kernel = re.search(r"^\s*kernel\s+(\S+)", entry, re.MULTILINE | re.IGNORECASE)
+        initrd = re.search(r"\binitrd=([^\s,]+)", entry)
+        if kernel is None or initrd is None:
+            raise HarnessError(f"no kernel and initrd in the stick's syslinux.cfg:\n{cfg}")
+        out = []
+        for name, local in ((kernel[1], "vmlinuz"), (initrd[1], "initrd.img")):
+            path = name if name.startswith("/") else f"/syslinux/{name}"
+            run(["debugfs", "-R", f"dump {path} {dest / local}", part], quiet=True)
+            if not (dest / local).is_file() or (dest / local).stat().st_size == 0:
+                raise HarnessError(f"{path}, named by the stick's syslinux.cfg, is not on the stick")
+            out.append(dest / local)
+        return out[0], out[1]
+    finally:
+        part.unlink()

@@ -86,6 +86,11 @@ rep cat /proc/cmdline
 section mounts
 rep cat /proc/mounts
 
+section initrd-marker
+# what a test's initramfs says of itself (a pre-pivot hook appended to it copies the marker; empty
+# for every other initramfs)
+cat /run/initramfs/pylive-test-marker 2>/dev/null >&3 || true
+
 section dmsetup-table
 rep dmsetup table
 
@@ -178,6 +183,11 @@ fi
 #   livesys     what Fedora's livesys service does for a persistent /home (livesys-scripts'
 #               livesys-main): loop-mount <rd.live.dir>/home.img from the live medium on /home,
 #               remounting the medium rw, unless nopersistenthome; then read and write a token there
+#   updateboot=<dir>
+#               `pylive update-boot` (--dry-run, then for real) with /boot the directory <dir> of the
+#               disk labelled PAIRS (read-only): its kernels and initramfs images are the root's;
+#               with `stickfull`, the stick is filled up first (fallocate), and emptied again after;
+#               then the stick's boot directory and its free space
 #   benchcopy   `pylive bench-copy` of the medium's squashfs.img with every copy method, when the
 #               root carries the binary in /opt/pylive (make bench)
 tests=
@@ -289,6 +299,35 @@ for t in $(echo "$tests" | tr ',' ' '); do
         else
             printf 'home=none\n' >&3
         fi
+        ;;
+    updateboot=*)
+        section update-boot
+        mkdir -p /mnt/pairs /boot
+        # by its label: which of the two disks is sda is not fixed
+        pairs=$(findfs LABEL=PAIRS 2>/dev/null || echo /dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_pairs)
+        mount -o ro "$pairs" /mnt/pairs >&3 2>&1 && mount -o bind "/mnt/pairs/${t#updateboot=}" /boot >&3 2>&1
+        case ",$tests," in
+        *,stickfull,*)
+            avail=$(df -k /run/initramfs/live | awk 'NR == 2 { print $4 }')
+            fallocate -l $(((avail - 1024) * 1024)) /run/initramfs/live/pylive-fill >&3 2>&1
+            printf 'filled-kib=%s\n' "$(du -k /run/initramfs/live/pylive-fill | cut -f1)" >&3
+            ;;
+        esac
+        /run/pylive/pylive update-boot --dry-run > /run/ub.out 2>&1
+        printf 'dry-run-rc=%s\n' "$?" >&3
+        sed 's/^/dry-run: /' /run/ub.out >&3
+        /run/pylive/pylive update-boot > /run/ub.out 2> /run/ub.err
+        printf 'rc=%s\n' "$?" >&3
+        sed 's/^/out: /' /run/ub.out >&3
+        sed 's/^/err: /' /run/ub.err >&3
+        rm -f /run/initramfs/live/pylive-fill
+        sync
+        section stick-boot-dir
+        # name size sha256, a line each
+        for f in /run/initramfs/live/syslinux/*; do
+            printf '%s %s %s\n' "${f##*/}" "$(stat -c %s "$f")" "$(sha256sum < "$f" | cut -d' ' -f1)" >&3
+        done
+        umount /boot /mnt/pairs >&3 2>&1
         ;;
     benchcopy)
         section benchcopy

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SH_SCRIPTS = sorted((ROOT / "dracut-module/90pylive").glob("*.sh")) + sorted((ROOT / "qemu/guest").glob("*.sh"))
+SH_SCRIPTS = (sorted((ROOT / "dracut-module/90pylive").glob("*.sh")) + sorted((ROOT / "qemu/guest").glob("*.sh"))
+              + [ROOT / "packaging/dracut/50-pylive.conf"])
 
 
 def _missing(module: str) -> bool:
@@ -22,7 +23,7 @@ def _missing(module: str) -> bool:
 @pytest.mark.skipif(shutil.which("shellcheck") is None and not os.environ.get("CI"), reason="shellcheck not installed")
 @pytest.mark.parametrize("script", SH_SCRIPTS, ids=lambda p: p.name)
 def test_shellcheck(script: Path) -> None:
-    shell = "bash" if script.name == "module-setup.sh" else "sh"
+    shell = "bash" if script.name in ("module-setup.sh", "50-pylive.conf") else "sh"
     proc = subprocess.run(["shellcheck", "-s", shell, str(script)], capture_output=True, text=True, cwd=ROOT,
                           check=False)
     assert proc.returncode == 0, proc.stdout

@@ -135,6 +135,8 @@ def test_completion_of_subcommands(tmp_path: Path) -> None:
     assert _complete(tmp_path, "") == [*_subcommands(), "--help", "--version"]
     assert _complete(tmp_path, "--v") == ["--version"]
     assert _complete(tmp_path, "c") == ["cmdline-hook", "check-media"]
+    assert _complete(tmp_path, "up") == ["update-boot"]
+    assert _complete(tmp_path, "update-boot", "--") == ["--dry-run", "--help"]  # --root stays hidden
 
 
 def test_completion_of_each_commands_options(tmp_path: Path) -> None:
@@ -269,3 +271,26 @@ def test_package_versions_are_pylives() -> None:
     spec = (ROOT / "packaging/rpm/pylive.spec").read_text()
     assert f"\nVersion:        {__version__}\n" in spec
     assert f"\nversion = \"{__version__}\"\n" in (ROOT / "pyproject.toml").read_text()
+
+
+# the dracut.conf.d snippet
+
+
+def _sourced(snippet: str) -> dict[str, str]:
+    """The variables dracut reads after sourcing `snippet` as it does (bash, `.`), starting from none."""
+    script = ('hostonly=""; add_dracutmodules=""; omit_dracutmodules=""; . "$1"; '
+              'printf "%s\\n" "hostonly=$hostonly" "add=$add_dracutmodules" "omit=$omit_dracutmodules"')
+    out = subprocess.run(["bash", "-c", script, "bash", snippet], capture_output=True, text=True, check=True).stdout
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
+def test_snippet_switches_pylive_on_and_hostonly_off_only_in_a_live_system(tmp_path: Path) -> None:
+    text = (ROOT / "packaging/dracut/50-pylive.conf").read_text()
+    assert text.count("/run/initramfs/livedev") == 3  # the comment and the test
+    live_marker = tmp_path / "livedev"
+    copy = tmp_path / "50-pylive.conf"  # the same file, its marker path here: the test can make it exist
+    copy.write_text(text.replace("/run/initramfs/livedev", str(live_marker)))
+    installed = {"add": " pylive ", "omit": " dmsquash-live "}
+    assert _sourced(str(copy)) == {**installed, "hostonly": ""}  # an installed system keeps its host-only images
+    live_marker.symlink_to("/dev/disk/by-label/LIVE")  # as the initramfs leaves it (the stick may be gone)
+    assert _sourced(str(copy)) == {**installed, "hostonly": "no"}
