@@ -32,6 +32,7 @@ class OverlayProbe:
     path: str = ""  # absolute path in the initramfs
     device_present: bool = True
     fresh: bool = False  # a DM COW file never used: all zeros, no snapshot header yet
+    fstype: str | None = None  # a filesystem image's type
 
 
 def overlay_path(opts: LiveOptions, spec: OverlaySpec, live_label: str, live_uuid: str) -> str:
@@ -99,10 +100,12 @@ FULL_BYTES = MIB
 
 
 def check_overlay_room(intent: Intent, probe: OverlayProbe, room: Room | None) -> None:
-    """Refuse to write a persistent overlay on a device with less than FULL_BYTES free: the overlay would
-    be made (device mode) or written (the identity record, the upper's first files, a sparse COW's first
-    blocks) only in part. Nothing has been written to the device yet when this is refused."""
-    if intent.readonly or room is None or room.avail >= FULL_BYTES or probe.found is Found.NOTHING:
+    """Refuse to use an OverlayFS upper layer on its device's filesystem (a directory, or device mode's
+    overlay/) with less than FULL_BYTES free: the overlay would be made only in part, or the boot's first
+    writes fail. Nothing has been written to the device yet when this is refused. A COW file or a
+    filesystem image holds the overlay's writes in its own size: a full one is reported by its own check."""
+    if (intent.readonly or room is None or room.avail >= FULL_BYTES
+            or probe.found not in (Found.OVERLAYFS_DIR, Found.DEVICE_TOP)):
         return
     sizes = f"{room.avail // 1024} KiB of {room.size // MIB} MiB free"
     assert intent.persistent is not None
@@ -130,7 +133,7 @@ def classify_overlay(path: str, *, is_file: bool, size: int, fstype: str | None,
         if fstype == "DM_snapshot_cow" or (fstype is None and head_zero):
             return OverlayProbe(Found.DM_COW, path, fresh=fstype is None)
         if fstype is not None:
-            return OverlayProbe(Found.FS_IMAGE, path)
+            return OverlayProbe(Found.FS_IMAGE, path, fstype=fstype)
         raise LiveError(f"the persistent overlay {path.removeprefix(OVERLAY_MNT)} is neither a device-mapper "
                         "COW file nor a filesystem image; it was left untouched",
                         "move it away, or choose another path with rd.live.overlay=<dev>:<path>")
