@@ -102,7 +102,8 @@ FULL_BYTES = MIB
 def check_overlay_room(intent: Intent, probe: OverlayProbe, room: Room | None) -> None:
     """Refuse to use an OverlayFS upper layer on its device's filesystem (a directory, or device mode's
     overlay/) with less than FULL_BYTES free: the overlay would be made only in part, or the boot's first
-    writes fail. Nothing has been written to the device yet when this is refused. A COW file or a
+    writes fail. Nothing has been made or written on it yet when this is refused (its filesystem was
+    mounted writable, which updates its superblock as any mount does). A COW file or a
     filesystem image holds the overlay's writes in its own size: a full one is reported by its own check."""
     if (intent.readonly or room is None or room.avail >= FULL_BYTES
             or probe.found not in (Found.OVERLAYFS_DIR, Found.DEVICE_TOP)):
@@ -112,10 +113,10 @@ def check_overlay_room(intent: Intent, probe: OverlayProbe, room: Room | None) -
     device = intent.persistent.device
     if probe.fresh and probe.found is Found.DEVICE_TOP:
         raise LiveError(f"the persistent overlay's device {device} is full ({sizes}): overlay/ and ovlwork/ "
-                        "cannot be made there; nothing was written to it",
+                        "cannot be made there, and were not",
                         "free some room on it, or name another device in rd.overlay=")
     raise LiveError(f"the persistent overlay's device {device} is full ({sizes}): this boot could not write "
-                    f"to the overlay {probe.path.removeprefix(OVERLAY_MNT)}; nothing was written to it",
+                    f"to the overlay {probe.path.removeprefix(OVERLAY_MNT)}, which is left as it is",
                     "free some room on it (boot with rd.live.overlay.readonly to reach your files)")
 
 

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from guestreport import mounts, pylive_lines, root_ok, written
-from persist import debugfs, run_boot, vfat_disk_with_overlay_image
+from persist import checksums, debugfs, run_boot, vfat_disk_with_overlay_image
 
 from qemu import NO_SHELL_ARGS, boot
 from qemu._util import run
@@ -128,6 +128,10 @@ def test_dirty_vfat_stick(kernel, pylive_initrd, live_iso, qemu_workdir):
     assert sha256(stick) == before
 
 
+def free_blocks(stick: Path) -> int:
+    return int(re.search(r"Free blocks:\s+(\d+)", run(["dumpe2fs", "-h", stick], quiet=True).stdout)[1])  # type: ignore[index]
+
+
 def full_ext4_stick(workdir: Path) -> Path:
     """An ext4 stick (LABEL=persist, no blocks reserved for root) with less than 1 MiB free."""
     tree = workdir / "full-tree"
@@ -135,14 +139,14 @@ def full_ext4_stick(workdir: Path) -> Path:
     (tree / "photos.bin").write_bytes(hashlib.shake_256(b"photos").digest(20 << 20))  # data: not made sparse
     stick = workdir / "full.img"
     run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-m", "0", "-L", "persist", "-d", tree, stick, "32M"])
-    free = int(re.search(r"Free blocks:\s+(\d+)", run(["dumpe2fs", "-h", stick], quiet=True).stdout)[1])  # type: ignore[index]
+    free = free_blocks(stick)
     n = 0
     while free > 64:  # top it up to under 256 KiB free with files of data
         chunk = workdir / "chunk.bin"
         chunk.write_bytes(hashlib.shake_256(str(n).encode()).digest(min(free - 32, 2048) * 4096))
         debugfs_out = run(["debugfs", "-w", "-R", f"write {chunk} more-{n}.bin", stick], quiet=True).stdout
         assert "Allocated inode" in debugfs_out, debugfs_out
-        free = int(re.search(r"Free blocks:\s+(\d+)", run(["dumpe2fs", "-h", stick], quiet=True).stdout)[1])  # type: ignore[index]
+        free = free_blocks(stick)
         n += 1
     return stick
 
@@ -150,7 +154,7 @@ def full_ext4_stick(workdir: Path) -> Path:
 def test_full_stick_and_too_little_ram(kernel, pylive_initrd, live_iso, qemu_workdir):
     # dracut-ng's device mode makes overlay/ and ovlwork/ at the top of the device on first use
     stick = full_ext4_stick(qemu_workdir)
-    before = sha256(stick)
+    before = checksums(stick, qemu_workdir), debugfs(stick, "ls -l /"), free_blocks(stick)
     r1 = run_boot(kernel, pylive_initrd, live_iso, stick, "rd.overlay=LABEL=persist rd.retry=5",
                   workdir=qemu_workdir, name="boot1-full")
     assert not r1.report and not r1.timed_out, r1.console[-3000:]
@@ -158,10 +162,12 @@ def test_full_stick_and_too_little_ram(kernel, pylive_initrd, live_iso, qemu_wor
     assert len(lines) == 1, r1.console[-3000:]
     assert re.fullmatch(
         r"pylive: the persistent overlay's device LABEL=persist is full \(\d{1,3} KiB of \d\d MiB free\): overlay/ "
-        r"and ovlwork/ cannot be made there; nothing was written to it: free some room on it, or name another "
+        r"and ovlwork/ cannot be made there, and were not: free some room on it, or name another "
         r"device in rd.overlay=", lines[0]), lines
     assert "Traceback" not in r1.console
-    assert sha256(stick) == before
+    # every file, the root directory and the free blocks as they were (the writable mount updated only
+    # its superblock's mount count and times, as any mount does)
+    assert (checksums(stick, qemu_workdir), debugfs(stick, "ls -l /"), free_blocks(stick)) == before
     assert "ovlwork" not in debugfs(stick, "ls /")
 
     # rd.live.ram on a 1 GiB machine: the copy would leave less than rd.minmem (1024 MiB) free

@@ -125,7 +125,7 @@ def test_full_device_refuses_to_make_the_overlay_and_writes_nothing() -> None:
                                                                                   32 * MIB, 200 * 1024))
     assert str(e.value) == (
         "the persistent overlay's device LABEL=persist is full (200 KiB of 32 MiB free): overlay/ and ovlwork/ cannot "
-        "be made there; nothing was written to it: free some room on it, or name another device in rd.overlay=")
+        "be made there, and were not: free some room on it, or name another device in rd.overlay=")
 
 
 def test_full_device_refuses_to_write_an_existing_overlayfs_upper() -> None:
@@ -135,7 +135,7 @@ def test_full_device_refuses_to_write_an_existing_overlayfs_upper() -> None:
         boot.run(parse_options(Args.from_text(f"{LIVE} {P}")), sys)
     assert str(e.value) == (
         f"the persistent overlay's device LABEL=persist is full (0 KiB of 64 MiB free): this boot could not write to "
-        f"the overlay /{OVL}; nothing was written to it: free some room on it (boot with rd.live.overlay.readonly "
+        f"the overlay /{OVL}, which is left as it is: free some room on it (boot with rd.live.overlay.readonly "
         "to reach your files)")
     assert not [c for c in sys.calls if c.startswith(("write ", "wipe "))]
     assert sys.mounts == {} and sys.loops == {}  # unwound
