@@ -59,6 +59,7 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
             intent, probe = _probe_overlay(opts, intent, system, ex, livedev)
             # before anything is written to the overlay's device (the reset, the identity record)
             planner.check_overlay_room(intent, probe, system.fs_space(planner.OVERLAY_MNT))
+            ex.run(planner.plan_overlay_writable(intent, probe, ex.handles.get(planner.OVERLAY_DEV.name) == livedev))
         decision = planner.choose_mode(opts, intent, image, probe)
         for warning in decision.warnings:
             log.warning("%s", warning)

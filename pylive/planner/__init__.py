@@ -50,6 +50,7 @@ from pylive.planner.overlay import (
     plan_missing_overlay_notice,
     plan_overlay_mount,
     plan_overlay_wait,
+    plan_overlay_writable,
     plan_reset,
 )
 from pylive.planner.paths import (
@@ -164,6 +165,7 @@ __all__ = [
     "plan_modules",
     "plan_overlay_mount",
     "plan_overlay_wait",
+    "plan_overlay_writable",
     "plan_release",
     "plan_reset",
     "plan_room",

@@ -50,9 +50,9 @@ def plan_overlay_wait(intent: Intent, opts: LiveOptions) -> tuple[Step, ...]:
 
 
 def plan_overlay_mount(intent: Intent, same_as_live: bool, fstype: str | None = None) -> tuple[Step, ...]:
-    """Mount the overlay's filesystem at OVERLAY_MNT. On the live medium itself: remount it
+    """Mount the overlay's filesystem at OVERLAY_MNT, read-only. On the live medium itself: remount it
     read-write and bind it there (dracut 057+). Read-only mode never mounts it writable, and an
-    ext3/4 is mounted without its journal (noload): a read-only mount would otherwise replay it,
+    ext3/4 is then mounted without its journal (noload): a read-only mount would otherwise replay it,
     writing to the device, and on a write-protected device it could not be mounted at all."""
     if same_as_live:
         return (
@@ -60,11 +60,17 @@ def plan_overlay_mount(intent: Intent, same_as_live: bool, fstype: str | None = 
             MakeDir(OVERLAY_MNT),
             Mount(LIVE, OVERLAY_MNT, "none", ("bind",)),
         )
-    if not intent.readonly:
-        options: tuple[str, ...] = ("rw",)
-    else:
-        options = ("ro", "noload") if fstype == "ext4" else ("ro",)
+    # read-only until the overlay is known to be used and to fit (plan_overlay_writable)
+    options = ("ro", "noload") if intent.readonly and fstype == "ext4" else ("ro",)
     return (MakeDir(OVERLAY_MNT), Mount(OVERLAY_DEV, OVERLAY_MNT, "auto", options))
+
+
+def plan_overlay_writable(intent: Intent, probe: OverlayProbe, same_as_live: bool) -> tuple[Step, ...]:
+    """Remount the overlay's device read-write once the overlay was found and may be written: a device
+    whose overlay is missing, or full, or that is used read-only, is never mounted writable."""
+    if intent.readonly or same_as_live or probe.found is Found.NOTHING:
+        return ()
+    return (Mount(OVERLAY_DEV, OVERLAY_MNT, "none", ("remount", "rw")),)
 
 
 def check_overlay_device(intent: Intent, node: str, fstype: str | None, health: FsHealth) -> tuple[Intent, str | None]:

@@ -107,7 +107,8 @@ def test_filesystem_that_needs_repair_is_not_written(fstype, health, fsck, pyliv
 def test_journal_to_replay_is_said_and_the_overlay_is_used(pylive_logs) -> None:
     sys, result = run(f"{LIVE} {P}", "dm-cow", FsHealth(replay=True))
     assert result.mode is DM_P
-    assert "mount -t ext4 -o rw /dev/sdb1 /run/initramfs/overlayfs" in sys.calls
+    i = sys.calls.index("mount -t ext4 -o ro /dev/sdb1 /run/initramfs/overlayfs")  # found first, then written
+    assert sys.calls[i + 1] == "mount -t none -o remount,rw /dev/sdb1 /run/initramfs/overlayfs", sys.calls[i:]
     assert any("was not cleanly unmounted: the kernel replays its journal" in r.getMessage()
                for r in pylive_logs.records)
 
@@ -119,10 +120,14 @@ def test_readonly_option_mounts_ext4_without_its_journal(pylive_logs) -> None:
     assert not any("journal" in r.getMessage() for r in pylive_logs.records)  # nothing replayed, nothing to say
 
 
-def test_full_device_refuses_to_make_the_overlay_and_writes_nothing() -> None:
+def test_full_device_refuses_to_make_the_overlay_and_is_never_mounted_writable() -> None:
+    sys = machine("inner", "nothing")
+    sys.rooms["/run/initramfs/overlayfs"] = Room("/run/initramfs/overlayfs", "ext4", 32 * MIB, 200 * 1024)
     with pytest.raises(LiveError) as e:
-        run(f"{LIVE} rd.overlay=LABEL=persist", "nothing", FsHealth(), room=Room("/run/initramfs/overlayfs", "ext4",
-                                                                                  32 * MIB, 200 * 1024))
+        boot.run(parse_options(Args.from_text(f"{LIVE} rd.overlay=LABEL=persist")), sys)
+    assert "mount -t auto -o ro /dev/sdb1 /run/initramfs/overlayfs" in sys.calls
+    made = ("mkdir /run/initramfs/overlayfs/", "write ")
+    assert not [c for c in sys.calls if "remount,rw" in c or c.startswith(made)]
     assert str(e.value) == (
         "the persistent overlay's device LABEL=persist is full (200 KiB of 32 MiB free): overlay/ and ovlwork/ cannot "
         "be made there, and were not: free some room on it, or name another device in rd.overlay=")
@@ -137,7 +142,7 @@ def test_full_device_refuses_to_write_an_existing_overlayfs_upper() -> None:
         f"the persistent overlay's device LABEL=persist is full (0 KiB of 64 MiB free): this boot could not write to "
         f"the overlay /{OVL}, which is left as it is: free some room on it (boot with rd.live.overlay.readonly "
         "to reach your files)")
-    assert not [c for c in sys.calls if c.startswith(("write ", "wipe "))]
+    assert not [c for c in sys.calls if c.startswith(("write ", "wipe ")) or "remount,rw /dev/sdb1" in c]
     assert sys.mounts == {} and sys.loops == {}  # unwound
 
 
@@ -147,3 +152,9 @@ def test_full_device_with_room_enough_or_read_only_boots() -> None:
     full = Room("/run/initramfs/overlayfs", "ext4", 64 * MIB, 0)
     assert run(f"{LIVE} {P} rd.live.overlay.readonly", "ovl-dir", FsHealth(), room=full)[1].mode is OV_P_RO
     assert run(f"{LIVE} {P}", "dm-cow", FsHealth(), room=full)[1].mode is DM_P  # writes go into the file
+
+
+def test_missing_overlay_leaves_its_device_read_only() -> None:
+    sys, result = run(f"{LIVE} {P} rd.live.overlay.nouserconfirmprompt", "nothing", FsHealth())
+    assert "mount -t ext4 -o ro /dev/sdb1 /run/initramfs/overlayfs" in sys.calls
+    assert not [c for c in sys.calls if "remount,rw" in c]
