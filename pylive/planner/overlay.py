@@ -108,8 +108,7 @@ FULL_BYTES = MIB
 def check_overlay_room(intent: Intent, probe: OverlayProbe, room: Room | None) -> None:
     """Refuse to use an OverlayFS upper layer on its device's filesystem (a directory, or device mode's
     overlay/) with less than FULL_BYTES free: the overlay would be made only in part, or the boot's first
-    writes fail. Nothing has been made or written on it yet when this is refused (its filesystem was
-    mounted writable, which updates its superblock as any mount does). A COW file or a
+    writes fail. The device is still mounted read-only when this is refused. A COW file or a
     filesystem image holds the overlay's writes in its own size: a full one is reported by its own check."""
     if (intent.readonly or room is None or room.avail >= FULL_BYTES
             or probe.found not in (Found.OVERLAYFS_DIR, Found.DEVICE_TOP)):
