@@ -56,7 +56,10 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
 
         probe = None
         if intent.persistent is not None:
-            probe = _probe_overlay(opts, intent, system, ex, livedev)
+            intent, probe = _probe_overlay(opts, intent, system, ex, livedev)
+            # before anything is written to the overlay's device (the reset, the identity record)
+            planner.check_overlay_room(intent, probe, system.fs_space(planner.OVERLAY_MNT))
+            ex.run(planner.plan_overlay_writable(intent, probe, ex.handles.get(planner.OVERLAY_DEV.name) == livedev))
         decision = planner.choose_mode(opts, intent, image, probe)
         for warning in decision.warnings:
             log.warning("%s", warning)
@@ -152,8 +155,9 @@ def _root_image(system: System, images: planner.MediumImages) -> RootImage:
 
 
 def _probe_overlay(opts: LiveOptions, intent: planner.Intent, system: System, ex: Executor,
-                   livedev: str) -> planner.OverlayProbe:
-    """Find the persistent overlay: its device, then what its path holds."""
+                   livedev: str) -> tuple[planner.Intent, planner.OverlayProbe]:
+    """Find the persistent overlay: its device, then what its path holds. The intent comes back
+    read-only when the device must not be written (write-protected, or a filesystem that needs repair)."""
     assert intent.persistent is not None
     ex.run(planner.plan_overlay_wait(intent, opts))
     node = ex.handles[planner.OVERLAY_DEV.name]
@@ -161,16 +165,21 @@ def _probe_overlay(opts: LiveOptions, intent: planner.Intent, system: System, ex
         device = intent.persistent.device
         suggestion = label_suggestion(str(device), device.udev_path() or "", system.block_devices())
         log.warning("persistent overlay device %s is not there%s", device, f": {suggestion}" if suggestion else "")
-        return planner.OverlayProbe(Found.NOTHING, "", device_present=False)
+        return intent, planner.OverlayProbe(Found.NOTHING, "", device_present=False)
     if node == ex.handles.get(planner.ISOSCAN_DEV.name):
         raise LiveError(f"the persistent overlay's device {intent.persistent.device} holds the ISO file of "
                         "iso-scan/filename, which pylive mounts read-only without journal replay and never writes to",
                         "put the persistent overlay on another device")
-    ex.run(planner.plan_overlay_mount(intent, same_as_live=node == livedev))
+    fstype = system.fstype(node)
+    intent, warning = planner.check_overlay_device(intent, node, fstype, system.fs_health(node))
+    assert intent.persistent is not None
+    if warning:
+        log.warning("%s", warning)
+    ex.run(planner.plan_overlay_mount(intent, same_as_live=node == livedev, fstype=fstype))
     label, uuid = system.label_uuid(livedev)
     path = planner.OVERLAY_MNT + planner.overlay_path(opts, intent.persistent, label, uuid)
     is_file = system.is_file(path)
-    return planner.classify_overlay(
+    return intent, planner.classify_overlay(
         path, is_file=is_file, size=system.file_size(path) if is_file else 0,
         fstype=system.fstype(path) if is_file else None, is_dir=system.is_dir(path),
         head_zero=not any(system.read_head(path, 4096)) if is_file else False,

@@ -133,8 +133,9 @@ class Executor:
             if fstype == "auto":
                 fstype = s.fstype(source) or "auto"
             s.mount(source, step.target, fstype, step.options)
-            self._unmounted.discard(step.target)
-            self._undo(f"mount {step.target}", self._umount_unless_done, step.target)
+            if "remount" not in step.options:  # a remount's mount has its undo already
+                self._unmounted.discard(step.target)
+                self._undo(f"mount {step.target}", self._umount_unless_done, step.target)
         elif isinstance(step, Unmount):
             s.umount(step.target, step.lazy)
             self._unmounted.add(step.target)

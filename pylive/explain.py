@@ -206,6 +206,9 @@ class ExplainSystem:
     def fs_space(self, path: str) -> Room | None:
         return None  # the initramfs's /run is not this machine's: its size is known only at boot
 
+    def fs_health(self, dev: str) -> probe.FsHealth:
+        return probe.FsHealth()  # the overlay's device is not read offline: the boot reads its state
+
     # A dry run lists these steps without running them (executor._run_media_step).
     def check_media(self, dev: str) -> isomd5.Verdict:
         raise AssertionError("a dry run does not check media")

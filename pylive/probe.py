@@ -379,3 +379,65 @@ def parent_disk(root: Path, dev: str) -> str | None:
     if not (entry / "partition").exists():
         return None
     return "/dev/" + os.path.basename(os.path.dirname(os.path.realpath(entry)))
+
+
+# --- Is a filesystem safe to write? ----------------------------------------------------------------
+
+EXT4_SB = 1024
+EXT4_VALID_FS, EXT4_ERROR_FS = 0x0001, 0x0002  # s_state
+EXT4_COMPAT_HAS_JOURNAL = 0x0004
+EXT4_INCOMPAT_RECOVER = 0x0004  # needs_recovery: a journal with transactions the kernel replays on mount
+FAT_STATE_DIRTY = 0x01  # the boot sector's state byte (FAT12/16 at 37, FAT32 at 65), as the kernel's fat driver sets it
+
+
+@record
+class FsHealth:
+    """Whether a device and its filesystem may be written (the persistent overlay's device, before it is mounted)."""
+
+    read_only: bool = False  # the block device refuses writes: a write-protected stick, a read-only drive
+    repair: str = ""  # why the filesystem must be repaired before it is written; "" when it need not be
+    fsck: str = ""  # the program that repairs it
+    replay: bool = False  # an ext3/4 journal the kernel replays as it mounts the filesystem writable
+
+
+def fs_health(head: bytes) -> FsHealth:
+    """The filesystem's own record of its state (superblock or boot sector), from its first bytes.
+
+    ext2/3/4: errors recorded by the kernel, or a state that is not clean without a journal to replay
+    (an unclean ext2, an interrupted e2fsck), need e2fsck; a journal to replay (needs_recovery, left by
+    any unclean shutdown) is what the journal is for, and the kernel replays it. vfat: the dirty bit the
+    kernel sets while it is mounted and clears on unmount; FAT has no journal, so it needs fsck.vfat."""
+    fstype = sniff_fstype(head)
+    if fstype == "ext4" and len(head) >= EXT4_SB + 0x64:
+        state = struct.unpack_from("<H", head, EXT4_SB + 0x3A)[0]
+        compat, incompat = struct.unpack_from("<II", head, EXT4_SB + 0x5C)
+        replay = bool(compat & EXT4_COMPAT_HAS_JOURNAL and incompat & EXT4_INCOMPAT_RECOVER)
+        if state & EXT4_ERROR_FS:
+            return FsHealth(repair="the kernel recorded errors in it", fsck="e2fsck -f", replay=replay)
+        if not state & EXT4_VALID_FS and not replay:
+            return FsHealth(repair="it is marked as not cleanly unmounted and has no journal to replay",
+                            fsck="e2fsck -f")
+        return FsHealth(replay=replay)
+    if fstype == "vfat":
+        state = head[65] if head[82:87] == b"FAT32" else head[37]
+        if state & FAT_STATE_DIRTY:
+            return FsHealth(repair="it was not cleanly unmounted (its dirty bit is set) and FAT has no journal",
+                            fsck="fsck.vfat -a")
+    return FsHealth()
+
+
+def read_health(root: Path, dev: str) -> FsHealth:
+    """fs_health of a block device, with its read-only flag (/sys/class/block/<name>/ro)."""
+    try:
+        health = fs_health(read_head(dev, SNIFF_BYTES))
+    except OSError:  # unreadable: its mount says why
+        health = FsHealth()
+    name = os.path.basename(os.path.realpath(dev))
+    if _read(root / "sys/class/block" / name / "ro") == "1":
+        return FsHealth(True, health.repair, health.fsck, health.replay)
+    return health
+
+
+def read_head(path: str, size: int) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(size)

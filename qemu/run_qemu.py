@@ -481,7 +481,8 @@ def boot(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | None = Non
                          accel=accel, smp=smp, cdrom_bus=cdrom_bus, cdrom_read_mib_s=cdrom_read_mib_s,
                          extra_qemu_args=extra_qemu_args, console_socket=sock, qmp_socket=qmp_sock)
     log(f"booting ({accel}, timeout {timeout_s:.0f}s): {quote_cmd(cmd)}")
-    (workdir / "qemu-cmd.sh").write_text("#!/bin/sh\n" + quote_cmd(cmd) + "\n")
+    # surrogateescape: a test's -append may carry bytes that are not UTF-8, as a boot loader can
+    (workdir / "qemu-cmd.sh").write_text("#!/bin/sh\n" + quote_cmd(cmd) + "\n", errors="surrogateescape")
     qmp_log: list[dict[str, object]] = []
     try:
         rc, timed_out, halted, power_cut, out, seconds = _run_qemu(cmd, timeout_s, console, events, sock,

@@ -40,6 +40,8 @@ from pylive.planner.overlay import (
     SNAPSHOT_WARN_PERCENT,
     Found,
     OverlayProbe,
+    check_overlay_device,
+    check_overlay_room,
     check_snapshot_usage,
     classify_overlay,
     identity_path,
@@ -48,6 +50,7 @@ from pylive.planner.overlay import (
     plan_missing_overlay_notice,
     plan_overlay_mount,
     plan_overlay_wait,
+    plan_overlay_writable,
     plan_reset,
 )
 from pylive.planner.paths import (
@@ -137,6 +140,8 @@ __all__ = [
     "THIN_POOL",
     "TMPFS_UPPER",
     "TMP_COW",
+    "check_overlay_device",
+    "check_overlay_room",
     "check_snapshot_usage",
     "choose_mode",
     "classify_overlay",
@@ -160,6 +165,7 @@ __all__ = [
     "plan_modules",
     "plan_overlay_mount",
     "plan_overlay_wait",
+    "plan_overlay_writable",
     "plan_release",
     "plan_reset",
     "plan_room",

@@ -11,6 +11,8 @@ from pylive.options import LiveOptions
 from pylive.plan import EmptyDir, MakeDir, Mount, Notice, Step, WaitForDevice, WipeHeader, WriteFile
 from pylive.planner.intent import Intent, OverlaySpec
 from pylive.planner.paths import LIVE, LIVEDEV_REF, OVERLAY_DEV, OVERLAY_MNT
+from pylive.probe import FsHealth
+from pylive.ramcopy import MIB, Room
 from pylive.record import record
 
 
@@ -30,6 +32,7 @@ class OverlayProbe:
     path: str = ""  # absolute path in the initramfs
     device_present: bool = True
     fresh: bool = False  # a DM COW file never used: all zeros, no snapshot header yet
+    fstype: str | None = None  # a filesystem image's type
 
 
 def overlay_path(opts: LiveOptions, spec: OverlaySpec, live_label: str, live_uuid: str) -> str:
@@ -46,17 +49,80 @@ def plan_overlay_wait(intent: Intent, opts: LiveOptions) -> tuple[Step, ...]:
     return (WaitForDevice(str(intent.persistent.device), path, min(opts.retry_s, 10), OVERLAY_DEV, optional=True),)
 
 
-def plan_overlay_mount(intent: Intent, same_as_live: bool) -> tuple[Step, ...]:
-    """Mount the overlay's filesystem at OVERLAY_MNT. On the live medium itself: remount it
-    read-write and bind it there (dracut 057+). Read-only mode never mounts it writable."""
-    rw = () if intent.readonly else ("rw",)
+def plan_overlay_mount(intent: Intent, same_as_live: bool, fstype: str | None = None) -> tuple[Step, ...]:
+    """Mount the overlay's filesystem at OVERLAY_MNT, read-only. On the live medium itself: remount it
+    read-write and bind it there (dracut 057+). Read-only mode never mounts it writable, and an
+    ext3/4 is then mounted without its journal (noload): a read-only mount would otherwise replay it,
+    writing to the device, and on a write-protected device it could not be mounted at all."""
     if same_as_live:
         return (
             *(() if intent.readonly else (Mount(LIVEDEV_REF, LIVE, "none", ("remount", "rw")),)),
             MakeDir(OVERLAY_MNT),
             Mount(LIVE, OVERLAY_MNT, "none", ("bind",)),
         )
-    return (MakeDir(OVERLAY_MNT), Mount(OVERLAY_DEV, OVERLAY_MNT, "auto", rw or ("ro",)))
+    # read-only until the overlay is known to be used and to fit (plan_overlay_writable)
+    options = ("ro", "noload") if intent.readonly and fstype == "ext4" else ("ro",)
+    return (MakeDir(OVERLAY_MNT), Mount(OVERLAY_DEV, OVERLAY_MNT, "auto", options))
+
+
+def plan_overlay_writable(intent: Intent, probe: OverlayProbe, same_as_live: bool) -> tuple[Step, ...]:
+    """Remount the overlay's device read-write once the overlay was found and may be written: a device
+    whose overlay is missing, or full, or that is used read-only, is never mounted writable."""
+    if intent.readonly or same_as_live or probe.found is Found.NOTHING:
+        return ()
+    return (Mount(OVERLAY_DEV, OVERLAY_MNT, "none", ("remount", "rw")),)
+
+
+def check_overlay_device(intent: Intent, node: str, fstype: str | None, health: FsHealth) -> tuple[Intent, str | None]:
+    """A persistent overlay is written only to a device that takes writes, on a filesystem that needs no
+    repair. Otherwise the boot goes on as with rd.live.overlay.readonly (the overlay read-only under a
+    temporary one in RAM), and one warning says why and what to do: (the intent to boot with, the warning).
+    A journal to replay is the kernel's to replay; that it writes is said (a warning too)."""
+    assert intent.persistent is not None
+    if intent.readonly:
+        return intent, None
+    where = f"{intent.persistent.device} ({node}, {fstype or 'unknown filesystem'})"
+    if health.read_only:
+        why = f"the persistent overlay's device {where} is write-protected"
+        todo = "to keep changes, switch off the stick's write protection and boot again"
+    elif health.repair:
+        why = (f"the persistent overlay's filesystem on {where} needs repair: {health.repair}; "
+               "pylive does not write to it")
+        todo = (f"to keep changes, boot once without the persistent overlay and run {health.fsck} {node} "
+                "(or repair it on another computer), then boot again")
+    elif health.replay:
+        return intent, (f"the persistent overlay's filesystem on {where} was not cleanly unmounted: the kernel "
+                        "replays its journal as it mounts it (this writes to the device)")
+    else:
+        return intent, None
+    reset = "; rd.live.overlay.reset was not done" if intent.reset else ""
+    readonly = Intent(intent.overlayfs, intent.tmpfs_options, intent.persistent, intent.no_overlay, reset=False,
+                      readonly=True, thin=intent.thin, warnings=intent.warnings)
+    return readonly, (f"{why}: this boot uses the overlay read-only, and changes go to a temporary overlay in RAM, "
+                      f"lost at shutdown{reset}: {todo}")
+
+
+FULL_BYTES = MIB
+
+
+def check_overlay_room(intent: Intent, probe: OverlayProbe, room: Room | None) -> None:
+    """Refuse to use an OverlayFS upper layer on its device's filesystem (a directory, or device mode's
+    overlay/) with less than FULL_BYTES free: the overlay would be made only in part, or the boot's first
+    writes fail. The device is still mounted read-only when this is refused. A COW file or a
+    filesystem image holds the overlay's writes in its own size: a full one is reported by its own check."""
+    if (intent.readonly or room is None or room.avail >= FULL_BYTES
+            or probe.found not in (Found.OVERLAYFS_DIR, Found.DEVICE_TOP)):
+        return
+    sizes = f"{room.avail // 1024} KiB of {room.size // MIB} MiB free"
+    assert intent.persistent is not None
+    device = intent.persistent.device
+    if probe.fresh and probe.found is Found.DEVICE_TOP:
+        raise LiveError(f"the persistent overlay's device {device} is full ({sizes}): overlay/ and ovlwork/ "
+                        "cannot be made there, and were not",
+                        "free some room on it, or name another device in rd.overlay=")
+    raise LiveError(f"the persistent overlay's device {device} is full ({sizes}): this boot could not write "
+                    f"to the overlay {probe.path.removeprefix(OVERLAY_MNT)}, which is left as it is",
+                    "free some room on it (boot with rd.live.overlay.readonly to reach your files)")
 
 
 def classify_overlay(path: str, *, is_file: bool, size: int, fstype: str | None, is_dir: bool,
@@ -73,7 +139,7 @@ def classify_overlay(path: str, *, is_file: bool, size: int, fstype: str | None,
         if fstype == "DM_snapshot_cow" or (fstype is None and head_zero):
             return OverlayProbe(Found.DM_COW, path, fresh=fstype is None)
         if fstype is not None:
-            return OverlayProbe(Found.FS_IMAGE, path)
+            return OverlayProbe(Found.FS_IMAGE, path, fstype=fstype)
         raise LiveError(f"the persistent overlay {path.removeprefix(OVERLAY_MNT)} is neither a device-mapper "
                         "COW file nor a filesystem image; it was left untouched",
                         "move it away, or choose another path with rd.live.overlay=<dev>:<path>")

@@ -172,8 +172,10 @@ def _persistent_dirs(probe: OverlayProbe, readonly: bool = False) -> tuple[list[
     """Steps to reach a found persistent OverlayFS layer, and its upper and work directories."""
     if probe.found is Found.FS_IMAGE:  # e.g. on a vfat stick: a filesystem image holding the dirs
         loop = Ref("overlay-image-loop")
+        # read-only: an ext3/4 without its journal (a read-only loop device cannot replay it)
+        options = ("ro", "noload") if readonly and probe.fstype == "ext4" else ("ro",) if readonly else ()
         return ([AttachLoop(probe.path, readonly, loop), MakeDir(OVERLAY_IMG_MNT),
-                 Mount(loop, OVERLAY_IMG_MNT, "auto", ("ro",) if readonly else ())],
+                 Mount(loop, OVERLAY_IMG_MNT, "auto", options)],
                 f"{OVERLAY_IMG_MNT}/overlayfs", f"{OVERLAY_IMG_MNT}/ovlwork")
     if probe.found is Found.DEVICE_TOP:  # dracut-ng device mode creates them, on its /run/overlayfs-backing
         upper, work = f"{OVERLAY_MNT}/overlay", f"{OVERLAY_MNT}/ovlwork"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from qemu import NO_SHELL_ARGS, boot
 from qemu._util import run
-from qemu.media import make_ext4_image
+from qemu.media import fat_add_tree, make_ext4_image
 
 
 def persist_disk(workdir: Path, files: dict[str, int | None]) -> Path:
@@ -42,3 +42,27 @@ def checksums(disk: Path, workdir: Path) -> dict[str, str]:
     debugfs(disk, f"rdump / {out}")
     return {str(f.relative_to(out)): hashlib.sha256(f.read_bytes()).hexdigest()
             for f in sorted(out.rglob("*")) if f.is_file()}
+
+
+def vfat_disk_with_overlay_image(workdir: Path, name: str, upper: dict[str, str] | None = None,
+                                 image_needs_recovery: bool = False) -> Path:
+    """A vfat disk (LABEL=PERSIST) holding <name>: an ext4 image with overlayfs/ and ovlwork/ (the
+    layout livecd-iso-to-disk writes on FAT sticks, which cannot hold an OverlayFS upper); upper: files in
+    overlayfs/, as a previous boot would have left them; image_needs_recovery: the image's ext4 flagged as a
+    crash leaves it (its journal to replay)."""
+    inner_tree = workdir / "inner-tree"
+    (inner_tree / "overlayfs").mkdir(parents=True)
+    (inner_tree / "ovlwork").mkdir()
+    for rel, text in (upper or {}).items():  # files a previous boot left in the upper layer
+        (inner_tree / "overlayfs" / rel).write_text(text)
+    stick_tree = workdir / "stick-tree"
+    (stick_tree / name).parent.mkdir(parents=True)
+    make_ext4_image(inner_tree, stick_tree / name, 48, "overlay")
+    if image_needs_recovery:
+        run(["debugfs", "-w", "-R", "feature needs_recovery", stick_tree / name])
+    disk = workdir / "stick.img"
+    with open(disk, "wb") as f:
+        f.truncate(128 << 20)
+    run(["mkfs.vfat", "-n", "PERSIST", disk])
+    fat_add_tree(disk, stick_tree)
+    return disk

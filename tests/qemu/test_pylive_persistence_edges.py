@@ -6,31 +6,11 @@ overflows, and a power cut while writing. Chained boots share one disk image."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from guestreport import pylive_lines, pylive_status, status_limits, written
-from persist import debugfs, persist_disk, run_boot
+from persist import debugfs, persist_disk, run_boot, vfat_disk_with_overlay_image
 
 from qemu import NO_SHELL_ARGS, ConsoleEvent, boot
-from qemu._util import run
-from qemu.media import fat_add_tree, make_ext4_image
-
-
-def vfat_disk_with_overlay_image(workdir: Path, name: str) -> Path:
-    """A vfat disk (LABEL=PERSIST) holding <name>: an ext4 image with overlayfs/ and ovlwork/ (the
-    layout livecd-iso-to-disk writes on FAT sticks, which cannot hold an OverlayFS upper)."""
-    inner_tree = workdir / "inner-tree"
-    (inner_tree / "overlayfs").mkdir(parents=True)
-    (inner_tree / "ovlwork").mkdir()
-    stick_tree = workdir / "stick-tree"
-    (stick_tree / name).parent.mkdir(parents=True)
-    make_ext4_image(inner_tree, stick_tree / name, 48, "overlay")
-    disk = workdir / "stick.img"
-    with open(disk, "wb") as f:
-        f.truncate(128 << 20)
-    run(["mkfs.vfat", "-n", "PERSIST", disk])
-    fat_add_tree(disk, stick_tree)
-    return disk
 
 
 def test_vfat_stick_with_overlay_filesystem_image(kernel, pylive_initrd, live_iso, qemu_workdir):
@@ -151,5 +131,8 @@ def test_power_cut_while_writing(kernel, pylive_initrd, live_iso, qemu_workdir):
     r2 = run_boot(kernel, pylive_initrd, live_iso, disk, option, workdir=qemu_workdir, name="boot2")
     assert r2.report, r2.console[-3000:]
     assert r2.report["previous-powercut"].strip() == synced
+    replay = pylive_lines(r2.console, "replays its journal")  # the cut left the stick's ext4 journal to replay
+    assert len(replay) == 1 and "LABEL=persist (/dev/sd" in replay[0], r2.console[-3000:]
+    assert not pylive_lines(r1.console, "replays its journal")  # a fresh disk
     assert written(r2.report)[0] == token1
     assert r2.report["root-write"].splitlines()[2] == "match=yes"  # the overlay still takes writes

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pylive import isomd5, isoscan
 from pylive.dmtable import TargetLine
 from pylive.plan import FindFile
-from pylive.probe import BlockDevice, FsIdentity
+from pylive.probe import BlockDevice, FsHealth, FsIdentity
 from pylive.ramcopy import BlockSums, Room
 
 
@@ -46,6 +46,7 @@ class FakeSystem:
     verdict: isomd5.Verdict = isomd5.Verdict(isomd5.Status.PASSED, total=700 << 20)  # what a media check finds
     held: list[str] = field(default_factory=list)  # messages held on the console
     rooms: dict[str, Room] = field(default_factory=dict)  # statvfs of a directory
+    health: dict[str, FsHealth] = field(default_factory=dict)  # device → its read-only flag and filesystem state
     copy_damage: str | None = None  # "source": fewer bytes read than the size; "copy": a block differs
 
     def _call(self, text: str) -> None:
@@ -259,6 +260,9 @@ class FakeSystem:
 
     def fs_space(self, path: str) -> Room | None:
         return self.rooms.get(path)
+
+    def fs_health(self, dev: str) -> FsHealth:
+        return self.health.get(dev, FsHealth())
 
     def resize_tmpfs(self, mountpoint: str, size_mib: int) -> None:
         self._call(f"mount -o remount,size={size_mib}m {mountpoint}")

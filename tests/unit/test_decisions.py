@@ -383,7 +383,7 @@ CASES = [
          steps=("mount -t auto -o ro <overlay-dev> /run/initramfs/overlayfs",)),
     Case("persist-readonly-fs-image", f"{LIVE} {P} rd.live.overlay.readonly", overlay="fs-image", mode=OV_P_RO,
          steps=(f"losetup -r /run/initramfs/overlayfs/{OVL} → <overlay-image-loop>",
-                "mount -t auto -o ro <overlay-image-loop> /run/initramfs/overlayfs-image",
+                "mount -t auto -o ro,noload <overlay-image-loop> /run/initramfs/overlayfs-image",
                 "ln -s /run/initramfs/overlayfs-image/overlayfs /run/overlayfs-r",
                 "lowerdir=/run/overlayfs-r:/run/rootfsbase")),
     Case("test21-device-readonly-fresh", LIVE + " rd.overlay=LABEL=persist rd.overlay.readonly", overlay="nothing",
