@@ -53,7 +53,7 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
                 raise
             dev = ex.livedev
             raise MediumUnreadable(e.filename or dev or "the live medium", dev, e,
-                                   gone=dev is not None and not system.exists(dev)) from e
+                                   gone=dev is not None and ex.gone(dev)) from e
     _leave_state(system, state(opts, result))
     return result
 

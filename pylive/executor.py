@@ -116,8 +116,18 @@ class Executor:
         if e.errno not in READ_ERRNOS:
             return ""
         dev = self.livedev
-        gone = e.errno == errno.ENOMEDIUM or (dev is not None and not self.system.exists(dev))
+        gone = e.errno == errno.ENOMEDIUM or (dev is not None and self.gone(dev))
         return read_error_hint(dev, gone=gone)
+
+    def gone(self, dev: str, wait_s: float = 1.0) -> bool:
+        """Whether the device node went away: a disk pulled out fails its reads before the kernel removes its
+        node, so a read error waits up to `wait_s` for that."""
+        deadline = time.monotonic() + wait_s
+        while self.system.exists(dev):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def _undo(self, what: str, fn: Any, *args: Any) -> None:
         def undo() -> None:
