@@ -145,6 +145,8 @@ class Executor:
             self._run_media_step(step)
         elif isinstance(step, WaitForDevice):
             t0 = time.monotonic()
+            if not self.dry_run and not s.exists(step.udev_path):
+                log.info("waiting up to %d s for %s (%s)", step.timeout_s, step.spec, step.udev_path)
             node = s.wait_for_device(step.udev_path, step.timeout_s)
             if node is None and step.optional:
                 node = ""
