@@ -7,12 +7,13 @@ import posixpath
 
 from pylive import planner
 from pylive.devspec import SpecKind, label_suggestion
-from pylive.errors import LiveError
+from pylive.errors import READ_ERRNOS, LiveError, MediumTruncated, MediumUnreadable
 from pylive.executor import Executor
 from pylive.log import log
 from pylive.options import LiveOptions
 from pylive.plan import Step
 from pylive.planner import Found, ImageKind, Mode, RootImage
+from pylive.probe import PVD_END, SQUASHFS_SUPERBLOCK, iso_shortfall, iso_volume_bytes, squashfs_shortfall
 from pylive.ramcopy import MIB
 from pylive.record import record
 
@@ -45,49 +46,60 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
     for warning in intent.warnings:
         log.warning("%s", warning)
     with Executor(system, dry_run) as ex:
-        ex.run(planner.plan_modules())
-        livedev, images = _medium(opts, system, ex)
-        mem = system.mem_total_mib()
-        squash_bytes = (system.file_size(images.squashfs) if images.squashfs and planner.copies_squashfs(opts)
-                        else None)
-        room = system.fs_space(planner.RAM_DIR) if squash_bytes is not None else None
-        ex.run(planner.plan_squashfs(opts, images, squash_bytes, mem, room))
-        image = _root_image(system, images)
-
-        probe = None
-        if intent.persistent is not None:
-            intent, probe = _probe_overlay(opts, intent, system, ex, livedev)
-            # before anything is written to the overlay's device (the reset, the identity record)
-            planner.check_overlay_room(intent, probe, system.fs_space(planner.OVERLAY_MNT))
-            ex.run(planner.plan_overlay_writable(intent, probe, ex.handles.get(planner.OVERLAY_DEV.name) == livedev))
-        decision = planner.choose_mode(opts, intent, image, probe)
-        for warning in decision.warnings:
-            log.warning("%s", warning)
-        if probe is not None and probe.found is Found.NOTHING:
-            ex.run(planner.plan_missing_overlay_notice(opts, intent))
-        elif probe is not None:
-            base_file = image.squashfs or image.fsimg
-            identity = system.image_identity(base_file)
-            record = system.read_small(planner.identity_path(probe))
-            # planned before the reset runs: a mismatch is refused before anything is wiped
-            identity_steps = planner.plan_identity(probe, intent, identity, record)
-            ex.run(planner.plan_reset(probe, intent))
-            ex.run(identity_steps)
-        root_fstype = "squashfs" if image.kind is ImageKind.FLATTENED else system.fstype(image.fsimg) or "auto"
-        copies = planner.copies_fsimg(opts, image)
-        ex.run(planner.plan_root(
-            opts, intent, image, decision, newroot, root_fstype=root_fstype, mem_total_mib=mem, probe=probe,
-            fsimg_bytes=system.file_size(image.fsimg) if copies else None,
-            room=system.fs_space(planner.RAM_DIR) if copies else None,  # after the squashfs copy, if any
-            in_ram_mib=-(-squash_bytes // MIB) if squash_bytes is not None else 0,
-            overlay_on_medium=probe is not None and ex.handles.get(planner.OVERLAY_DEV.name) == livedev,
-        ))
-        log.info("root: %s over %s, mounted on %s", decision.mode.value,
-                 (image.squashfs or image.fsimg).removeprefix(planner.LIVE), newroot)
-        ex.commit()
-        result = BootResult(decision, image, probe, tuple(ex.done), dict(ex.handles))
+        try:
+            result = _build(opts, intent, system, ex, newroot)
+        except OSError as e:  # pylive's own reads (a superblock, a head): a read error on the medium is one line
+            if e.errno not in READ_ERRNOS:
+                raise
+            dev = ex.livedev
+            raise MediumUnreadable(e.filename or dev or "the live medium", dev, e,
+                                   gone=dev is not None and ex.gone(dev)) from e
     _leave_state(system, state(opts, result))
     return result
+
+
+def _build(opts: LiveOptions, intent: planner.Intent, system: System, ex: Executor, newroot: str) -> BootResult:
+    ex.run(planner.plan_modules())
+    livedev, images = _medium(opts, system, ex)
+    mem = system.mem_total_mib()
+    squash_bytes = (system.file_size(images.squashfs) if images.squashfs and planner.copies_squashfs(opts)
+                    else None)
+    room = system.fs_space(planner.RAM_DIR) if squash_bytes is not None else None
+    ex.run(planner.plan_squashfs(opts, images, squash_bytes, mem, room))
+    image = _root_image(system, images)
+
+    probe = None
+    if intent.persistent is not None:
+        intent, probe = _probe_overlay(opts, intent, system, ex, livedev)
+        # before anything is written to the overlay's device (the reset, the identity record)
+        planner.check_overlay_room(intent, probe, system.fs_space(planner.OVERLAY_MNT))
+        ex.run(planner.plan_overlay_writable(intent, probe, ex.handles.get(planner.OVERLAY_DEV.name) == livedev))
+    decision = planner.choose_mode(opts, intent, image, probe)
+    for warning in decision.warnings:
+        log.warning("%s", warning)
+    if probe is not None and probe.found is Found.NOTHING:
+        ex.run(planner.plan_missing_overlay_notice(opts, intent))
+    elif probe is not None:
+        base_file = image.squashfs or image.fsimg
+        identity = system.image_identity(base_file)
+        record = system.read_small(planner.identity_path(probe))
+        # planned before the reset runs: a mismatch is refused before anything is wiped
+        identity_steps = planner.plan_identity(probe, intent, identity, record)
+        ex.run(planner.plan_reset(probe, intent))
+        ex.run(identity_steps)
+    root_fstype = "squashfs" if image.kind is ImageKind.FLATTENED else system.fstype(image.fsimg) or "auto"
+    copies = planner.copies_fsimg(opts, image)
+    ex.run(planner.plan_root(
+        opts, intent, image, decision, newroot, root_fstype=root_fstype, mem_total_mib=mem, probe=probe,
+        fsimg_bytes=system.file_size(image.fsimg) if copies else None,
+        room=system.fs_space(planner.RAM_DIR) if copies else None,  # after the squashfs copy, if any
+        in_ram_mib=-(-squash_bytes // MIB) if squash_bytes is not None else 0,
+        overlay_on_medium=probe is not None and ex.handles.get(planner.OVERLAY_DEV.name) == livedev,
+    ))
+    log.info("root: %s over %s, mounted on %s", decision.mode.value,
+             (image.squashfs or image.fsimg).removeprefix(planner.LIVE), newroot)
+    ex.commit()
+    return BootResult(decision, image, probe, tuple(ex.done), dict(ex.handles))
 
 
 def _leave_state(system: System, record: dict[str, object]) -> None:
@@ -112,6 +124,8 @@ def _medium(opts: LiveOptions, system: System, ex: Executor) -> tuple[str, plann
         livedev = ex.handles[medium.name]
         medium_fstype = system.fstype(livedev)
     log.info("live medium %s is %s (%s)", opts.spec, livedev, medium_fstype or "unknown filesystem")
+    if medium_fstype in planner.ISO_TYPES and system.parent_disk(livedev) is None:
+        _refuse_truncated_iso(system, livedev)
     check_device, check_fstype = _check_device(opts, system, livedev)
     ex.run(planner.plan_medium(opts, medium_fstype, medium, mounted=mounted, check_device=check_device,
                                check_fstype=check_fstype))
@@ -119,6 +133,8 @@ def _medium(opts: LiveOptions, system: System, ex: Executor) -> tuple[str, plann
         return livedev, planner.MediumImages(livedev, None, (livedev,))
     candidates = planner.medium_candidates(opts)
     images = planner.find_medium_images(opts, frozenset(p for p in candidates if system.exists(p)))
+    if images.squashfs is not None:
+        _refuse_truncated_squashfs(system, images.squashfs, livedev)
     if (images.squashfs is None and images.rootfs is None and opts.spec is not None and not mounted
             and opts.spec.kind is SpecKind.IMG_FILE and system.is_dir(posixpath.join(planner.LIVE, "usr"))):
         # dracut: an .img in the initramfs that is no squashfs is the root filesystem itself (FSIMG=$livedev)
@@ -126,6 +142,27 @@ def _medium(opts: LiveOptions, system: System, ex: Executor) -> tuple[str, plann
         ex.run(planner.plan_file_is_root())
         return livedev, planner.MediumImages(None, opts.spec.value, images.searched)
     return livedev, images
+
+
+def _refuse_truncated_iso(system: System, dev: str) -> None:
+    """A whole device (a CD, an ISO file's loop, an ISO written to a disk without partitions) that ends before
+    the end its ISO 9660 volume gives: refused before anything is mounted (reads past the end would fail with
+    I/O errors at some later point). Partitions of a hybrid ISO are left alone: their sizes follow other rules."""
+    head = system.read_head(dev, PVD_END)
+    if iso_volume_bytes(head) is None:
+        return
+    have = system.device_sectors(dev) * 512
+    want = iso_shortfall(head, have)
+    if want is not None:
+        raise MediumTruncated(f"the medium {dev}", have, want, "ISO 9660 volume")
+
+
+def _refuse_truncated_squashfs(system: System, image: str, dev: str) -> None:
+    """A squashfs image (a file, or the medium itself) smaller than its superblock's bytes_used."""
+    want = squashfs_shortfall(system.read_head(image, SQUASHFS_SUPERBLOCK), system.file_size(image))
+    if want is not None:
+        where = image if image == dev else f"{image.removeprefix(planner.LIVE + '/')} on {dev}"
+        raise MediumTruncated(where, system.file_size(image), want, "squashfs superblock's size")
 
 
 def _check_device(opts: LiveOptions, system: System, livedev: str) -> tuple[str | None, str | None]:

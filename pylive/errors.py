@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
@@ -117,11 +118,49 @@ class NotSupportedYet(LiveError):
 class StepFailed(LiveError):
     """A kernel operation failed while executing the plan."""
 
-    def __init__(self, step: str, error: OSError) -> None:
+    def __init__(self, step: str, error: OSError, hint: str = "") -> None:
         super().__init__(f"{step} failed: {error.strerror or error}",
-                         "see the messages above; add rd.debug for details")
+                         hint or "see the messages above; add rd.debug for details")
         self.step = step
         self.error = error
+
+
+# What a medium that cannot be read (a damaged disc, a failing stick, one pulled out) makes reads fail with.
+READ_ERRNOS = frozenset({errno.EIO, errno.ENXIO, errno.ENODEV, errno.ENOMEDIUM})
+
+
+def read_error_hint(device: str | None, gone: bool = False) -> str:
+    """What to do about a read error on the live medium `device` (None: unknown), or about its removal."""
+    if gone and device:
+        return f"{device} was removed while pylive read it: put the medium back and boot again"
+    named = device or "the live medium"
+    return (f"{named} may be damaged or unreadable: check it with rd.live.check, or with `pylive check-media "
+            f"{device or 'DEVICE'}` on another machine, and write it again if it fails")
+
+
+class MediumUnreadable(LiveError):
+    """A read of the live medium failed outside a kernel operation of the plan (pylive's own reads)."""
+
+    def __init__(self, what: str, device: str | None, error: OSError, gone: bool = False) -> None:
+        where = f" on {device}" if device and not what.startswith(device) else ""
+        super().__init__(f"reading {what}{where} failed: {error.strerror or error}", read_error_hint(device, gone))
+        self.device = device
+        self.error = error
+
+
+class MediumTruncated(LiveError):
+    """The medium, or the image on it, ends before the size its own header gives."""
+
+    def __init__(self, what: str, have: int, want: int, header: str) -> None:
+        super().__init__(f"{what} is truncated: it ends at {_mib(have)}, but its {header} is {_mib(want)} "
+                         "(an incomplete download, copy or write)",
+                         "write it again from a complete image; rd.live.check or `pylive check-media` verify a medium")
+        self.have = have
+        self.want = want
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
 
 
 class NotFoundOnDisks(LiveError):

@@ -6,10 +6,18 @@ import contextlib
 import errno
 import time
 
-from pylive import planner
+from pylive import planner, probe
 from pylive.devspec import label_suggestion
 from pylive.dmtable import TargetLine, parse_snapshot_status
-from pylive.errors import CopyFailed, DeviceTimeout, MediaCheckFailed, StepFailed
+from pylive.errors import (
+    READ_ERRNOS,
+    CopyFailed,
+    DeviceTimeout,
+    MediaCheckFailed,
+    StepFailed,
+    one_line,
+    read_error_hint,
+)
 from pylive.isoscan import pick_medium
 from pylive.log import log
 from pylive.plan import (
@@ -94,8 +102,32 @@ class Executor:
             try:
                 self._run(step)
             except OSError as e:
-                raise StepFailed(step.describe(), e) from e
+                reads = isinstance(step, Mount | AttachLoop)  # read the medium (the media steps say so themselves)
+                raise StepFailed(step.describe(), e, self.read_hint(e) if reads else "") from e
             self.done.append(step)
+
+    @property
+    def livedev(self) -> str | None:
+        """The live medium's device, once the wait found it."""
+        return self.handles.get(planner.LIVEDEV_REF.name) or None
+
+    def read_hint(self, e: OSError) -> str:
+        """What to do about an error: for a read error (EIO, a medium gone), check or put back the medium."""
+        if e.errno not in READ_ERRNOS:
+            return ""
+        dev = self.livedev
+        gone = e.errno == errno.ENOMEDIUM or (dev is not None and self.gone(dev))
+        return read_error_hint(dev, gone=gone)
+
+    def gone(self, dev: str, wait_s: float = 1.0) -> bool:
+        """Whether the device node went away: a disk pulled out fails its reads before the kernel removes its
+        node, so a read error waits up to `wait_s` for that."""
+        deadline = time.monotonic() + wait_s
+        while self.system.exists(dev):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def _undo(self, what: str, fn: Any, *args: Any) -> None:
         def undo() -> None:
@@ -112,6 +144,9 @@ class Executor:
         if isinstance(step, CheckMedia | ResizeTmpfs | CopyToRam | ReleaseMedium):
             self._run_media_step(step)
         elif isinstance(step, WaitForDevice):
+            t0 = time.monotonic()
+            if not self.dry_run and not s.exists(step.udev_path):
+                log.info("waiting up to %d s for %s (%s)", step.timeout_s, step.spec, step.udev_path)
             node = s.wait_for_device(step.udev_path, step.timeout_s)
             if node is None and step.optional:
                 node = ""
@@ -119,6 +154,11 @@ class Executor:
                 devices = s.block_devices()
                 raise DeviceTimeout(step.spec, step.udev_path, step.timeout_s, [str(d) for d in devices],
                                     label_suggestion(step.spec, step.udev_path, devices))
+            else:
+                waited = time.monotonic() - t0
+                if waited >= 1.0:
+                    log.info("%s appeared after %.1f s: %s", step.spec, waited, node)
+                node = self._one_of_same(step, node)
             self.handles[step.out.name] = node
         elif isinstance(step, LoadModules):
             s.load_modules(step.names)
@@ -193,6 +233,20 @@ class Executor:
         elif not usage.state:
             log.info("persistent overlay %s: %d of %d MiB used", step.overlay, usage.allocated // 2048,
                      usage.total // 2048)
+
+    def _one_of_same(self, step: WaitForDevice, node: str) -> str:
+        """A label or UUID that more than one disk carries: the device with the lowest number, whichever one
+        udev's link points at (the last one udev probed), and a warning naming them all."""
+        same = probe.same_filesystem(step.udev_path, self.system.block_devices())
+        if not same:
+            return node
+        what = "labelled" if step.udev_path.startswith("/dev/disk/by-label/") else "have the UUID"
+        value = step.spec.partition("=")[2] or step.spec
+        listed = ", ".join(f"{d.node} ({d.devnum})" for d in same)
+        log.warning("%d devices are %s '%s': %s; using %s, the lowest device number: take the others out, or "
+                    "name one by another label, UUID or its /dev path on the command line", len(same), what,
+                    one_line(value), listed, same[0].node)
+        return same[0].node
 
     def _run_media_step(self, step: CheckMedia | ResizeTmpfs | CopyToRam | ReleaseMedium) -> None:
         """Steps that read a whole medium, or free it. A dry run only lists them (and reads a copy as
@@ -285,9 +339,10 @@ class Executor:
                 raise CopyFailed(step.option, f"no room in RAM for the copy of {step.src} ({mib} MiB) at {step.dest}",
                                  f"give the machine more memory, or boot without {step.option}") from e
             if e.filename == step.src:
-                raise CopyFailed(step.option, f"reading {step.src} for the RAM copy failed: {e.strerror}",
-                                 f"the medium may be damaged: check it with rd.live.check, or boot without "
-                                 f"{step.option}") from e
+                on = f" on {self.livedev}" if self.livedev else ""
+                hint = self.read_hint(e) or "the medium may be damaged: check it with rd.live.check"
+                raise CopyFailed(step.option, f"reading {step.src}{on} for the RAM copy failed: {e.strerror}",
+                                 f"{hint}; or boot without {step.option}") from e
             raise
         seconds = time.monotonic() - t0
         self._undo(f"file {step.dest}", s.unlink, step.dest)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 
@@ -175,7 +176,9 @@ def check(blocks: Iterable[memoryview], implanted: Implanted,
         try:
             view = next(it, None)
         except OSError as e:
-            return verdict(Status.FAILED, f"read error at {done >> 20} MiB: {e.strerror or e}")
+            # the errno's own words: the reader's strerror may carry its offset too, which is `done` here
+            what = os.strerror(e.errno) if e.errno else e.strerror or str(e)
+            return verdict(Status.FAILED, f"read error at {done >> 20} MiB: {what}")
         if view is None:
             return verdict(Status.FAILED, f"it ends at {done >> 20} MiB, but its ISO 9660 volume is "
                                           f"{implanted.volume_size >> 20} MiB (an incomplete copy)")

@@ -39,7 +39,46 @@ def sniff_fstype(head: bytes) -> str | None:
 
 def read_fstype(path: str) -> str | None:
     with open(path, "rb") as f:
-        return sniff_fstype(f.read(SNIFF_BYTES))
+        try:
+            head = f.read(SNIFF_BYTES)
+        except OSError as e:  # a read error names the file it happened in
+            raise OSError(e.errno, e.strerror, path) from e
+    return sniff_fstype(head)
+
+
+# --- the size a medium or an image says it has ----------------------------------------------------------
+
+PVD_END = 32768 + 2048  # the primary volume descriptor is the first at sector 16
+SQUASHFS_SUPERBLOCK = 96
+# Sectors at the end of an ISO that may be missing without harm: isomd5sum leaves out the last 15 (burned
+# discs misread them), and a drive may report a capacity a few sectors short of the volume.
+ISO_TAIL_SLACK = 15 * 2048
+
+
+def iso_volume_bytes(head: bytes) -> int | None:
+    """The size an ISO 9660 volume gives itself (volume space size times logical block size, both-endian
+    fields read little-endian), from a device's first PVD_END bytes; None when no PVD is at sector 16."""
+    pvd = head[32768:PVD_END]
+    if len(pvd) < 2048 or pvd[0] != 1 or pvd[1:6] != b"CD001":
+        return None
+    block = int.from_bytes(pvd[128:130], "little")
+    return int.from_bytes(pvd[80:84], "little") * (block if block in (512, 1024, 2048) else 2048)
+
+
+def iso_shortfall(head: bytes, device_bytes: int) -> int | None:
+    """The volume size when the device holding an ISO 9660 volume ends more than ISO_TAIL_SLACK before it
+    (a truncated image); None otherwise."""
+    want = iso_volume_bytes(head)
+    return want if want is not None and device_bytes + ISO_TAIL_SLACK < want else None
+
+
+def squashfs_shortfall(head: bytes, size: int) -> int | None:
+    """The bytes a squashfs superblock says the image uses (bytes_used) when the file or device holding it
+    is smaller; None otherwise, or when `head` is no squashfs superblock."""
+    if len(head) < SQUASHFS_SUPERBLOCK or head[:4] != b"hsqs":
+        return None
+    used = int.from_bytes(head[40:48], "little")
+    return used if size < used else None
 
 
 @record
@@ -52,6 +91,8 @@ class BlockDevice:
     partition: int = 0  # the partition number; 0 for a whole device
     removable: bool = False  # the disk's removable flag (CD/DVD drives, most USB sticks)
     partlabel: str | None = None  # a GPT partition's name (/dev/disk/by-partlabel/)
+    devnum: str = ""  # major:minor
+    uuid: str | None = None  # the filesystem's UUID (ID_FS_UUID)
 
     def __str__(self) -> str:
         extra = ",".join(x for x in (self.fstype, f'"{self.label}"' if self.label else None) if x)
@@ -83,7 +124,8 @@ def block_devices(root: Path = Path("/")) -> list[BlockDevice]:
         disk = sysblock / (parent or entry.name)
         removable = _read(disk / "removable") == "1"
         partlabel = unescape_udev(props["ID_PART_ENTRY_NAME"]) if "ID_PART_ENTRY_NAME" in props else None
-        out.append(BlockDevice(entry.name, size, label, props.get("ID_FS_TYPE"), parent, number, removable, partlabel))
+        out.append(BlockDevice(entry.name, size, label, props.get("ID_FS_TYPE"), parent, number, removable, partlabel,
+                               dev, props.get("ID_FS_UUID")))
     return out
 
 
@@ -101,6 +143,25 @@ def _partition_of(entry: Path) -> tuple[int, str | None]:
     if not number.isdigit():
         return 0, None
     return int(number), entry.resolve().parent.name
+
+
+def devnum_key(device: BlockDevice) -> tuple[int, int]:
+    """A device's number as (major, minor), for sorting; devices without one last."""
+    major, _, minor = device.devnum.partition(":")
+    return (int(major), int(minor)) if major.isdigit() and minor.isdigit() else (1 << 32, 0)
+
+
+def same_filesystem(udev_path: str, devices: list[BlockDevice]) -> list[BlockDevice]:
+    """The devices a /dev/disk/by-label/ or by-uuid/ link could point at, in device number order, when they
+    lie on more than one disk (a hybrid ISO's disk and its first partition carry the same label: one
+    medium); [] when the link names one medium."""
+    kind, _, name = udev_path.removeprefix("/dev/disk/").partition("/")
+    if not name or kind not in ("by-label", "by-uuid"):
+        return []
+    value = unescape_udev(name)
+    found = [d for d in devices if (d.label if kind == "by-label" else d.uuid) == value]
+    disks = {d.parent or d.name for d in found}
+    return sorted(found, key=devnum_key) if len(disks) > 1 else []
 
 
 def partitions(root: Path, node: str) -> list[str]:

@@ -26,7 +26,7 @@ _EXPORTS = {
     "build_initrd": "initrd",
     "BootResult": "run_qemu", "boot": "run_qemu", "parse_report": "run_qemu",
     "parse_kv_lines": "run_qemu", "kvm_usable": "run_qemu",
-    "NO_SHELL_ARGS": "run_qemu", "BASE_CMDLINE": "run_qemu", "ConsoleEvent": "run_qemu",
+    "NO_SHELL_ARGS": "run_qemu", "BASE_CMDLINE": "run_qemu", "ConsoleEvent": "run_qemu", "QmpEvent": "run_qemu",
     "initqueue_to_root_ms": "timing", "initqueue_match": "timing",
     "TIMING_CMDLINE": "timing",
 }
@@ -55,6 +55,7 @@ __all__ = [
     "build_initrd",
     "BootResult",
     "ConsoleEvent",
+    "QmpEvent",
     "boot",
     "parse_report",
     "kvm_usable",

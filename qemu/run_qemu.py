@@ -421,9 +421,9 @@ def build_qemu_cmd(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | 
         cmd += ["-drive", f"if=none,id=cd0,media=cdrom,readonly=on,format=raw{throttle},"
                           f"file={_chardev_path(Path(cdrom).resolve())}"]
         if cdrom_bus == "scsi":
-            cmd += ["-device", "scsi-cd,drive=cd0,bus=scsi0.0"]
+            cmd += ["-device", "scsi-cd,drive=cd0,bus=scsi0.0,id=cd0dev"]  # id: QMP device_del
         elif cdrom_bus == "ahci":          # q35 has a built-in AHCI controller (ide.N)
-            cmd += ["-device", "ide-cd,drive=cd0,bus=ide.0"]
+            cmd += ["-device", "ide-cd,drive=cd0,bus=ide.0,id=cd0dev"]
         else:
             raise ValueError(f"cdrom_bus must be 'scsi' or 'ahci', not {cdrom_bus!r}")
     for i, spec in enumerate(disks):
@@ -434,7 +434,7 @@ def build_qemu_cmd(kernel: Kernel, initrd: Path, cmdline: str, *, cdrom: Path | 
             serial = path.stem
         cmd += ["-drive", f"if=none,id=disk{i},format=raw,cache=unsafe,"
                           f"file={_chardev_path(path.resolve())}",
-                "-device", f"scsi-hd,drive=disk{i},bus=scsi0.0,serial={serial}"]
+                "-device", f"scsi-hd,drive=disk{i},bus=scsi0.0,serial={serial},id=disk{i}dev"]
     if qmp_socket is not None:
         cmd += ["-qmp", f"unix:{_chardev_path(qmp_socket)},server=on,wait=off"]
     cmd += [str(a) for a in extra_qemu_args]

@@ -14,6 +14,17 @@ ctypes.util.find_library = lambda name: _PINNED.get(name) or _find_library(name)
 
 import pyudev  # noqa: E402
 
+UDEV_QUEUE = "/run/udev/queue"  # exists while udevd has events to process (what `udevadm settle` waits on)
+SETTLE_S = 1.0
+
+
+def settle(timeout_s: float = SETTLE_S, queue: str = UDEV_QUEUE) -> None:
+    """Wait, `timeout_s` at most, until udev has processed the events it has: a device found by its label
+    is compared with the others that carry it, and udev must have probed those too."""
+    deadline = time.monotonic() + timeout_s
+    while os.path.exists(queue) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
 
 def wait_for_path(path: str, timeout_s: float) -> str | None:
     """Wait until udev has created `path` (a /dev node or symlink); return the real node or None.
@@ -21,6 +32,13 @@ def wait_for_path(path: str, timeout_s: float) -> str | None:
     A monitor on the block subsystem wakes us on every event; the existence check comes after
     the monitor is started, so an event between the check and the wait cannot be missed.
     """
+    found = _wait_for_path(path, timeout_s)
+    if found is not None:
+        settle()
+    return found
+
+
+def _wait_for_path(path: str, timeout_s: float) -> str | None:
     if os.path.exists(path):
         return os.path.realpath(path)
     context = pyudev.Context()

@@ -122,8 +122,9 @@ def test_a_copy_that_is_not_what_was_read_is_not_used(damage: str, problem: str)
      f"rd.live.ram: no room in RAM for the copy of {SQUASH} (700 MiB) at /run/initramfs/squashed.img: "
      "give the machine more memory, or boot without rd.live.ram"),
     (OSError(errno.EIO, "Input/output error (reading at 12 MiB)", SQUASH),
-     f"rd.live.ram: reading {SQUASH} for the RAM copy failed: Input/output error (reading at 12 MiB): the medium "
-     "may be damaged: check it with rd.live.check, or boot without rd.live.ram"),
+     f"rd.live.ram: reading {SQUASH} on /dev/sr0 for the RAM copy failed: Input/output error (reading at 12 MiB): "
+     "/dev/sr0 may be damaged or unreadable: check it with rd.live.check, or with `pylive check-media /dev/sr0` on "
+     "another machine, and write it again if it fails; or boot without rd.live.ram"),
 ])
 def test_copy_errors_are_one_line(err: OSError, message: str) -> None:
     sys = ram_system()
@@ -132,6 +133,7 @@ def test_copy_errors_are_one_line(err: OSError, message: str) -> None:
         raise err
 
     sys.copy_file = failing  # type: ignore[method-assign,assignment]
+    sys.paths.add("/dev/sr0")  # the medium is still there (tests/unit/test_medium_faults.py: pulled out)
     with pytest.raises(CopyFailed) as e:
         run(CMDLINE + " rd.live.ram", sys)
     assert str(e.value) == message

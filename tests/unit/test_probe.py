@@ -40,9 +40,9 @@ def test_block_devices_from_sysfs_and_udev_db(tmp_path: Path) -> None:
                                                 "ID_PART_ENTRY_NAME": r"live\x20data"})
     devices = block_devices(tmp_path)
     assert devices == [
-        BlockDevice("sdb1", 100, "OLD", "vfat", partlabel="live data"),
-        BlockDevice("sr0", 6292, "PYLIVE TEST 1", "iso9660"),
-        BlockDevice("vda", 4096, None, None),
+        BlockDevice("sdb1", 100, "OLD", "vfat", partlabel="live data", devnum="8:17"),
+        BlockDevice("sr0", 6292, "PYLIVE TEST 1", "iso9660", devnum="11:0"),
+        BlockDevice("vda", 4096, None, None, devnum="254:0"),
     ]
     assert [str(d) for d in devices] == ['sdb1(vfat,"OLD")', 'sr0(iso9660,"PYLIVE TEST 1")', "vda"]
 
@@ -53,7 +53,7 @@ def test_a_udev_database_line_that_is_not_utf8_hides_nothing(tmp_path: Path) -> 
     _fake_block(tmp_path, "sdb1", "8:17", 100, {})
     (tmp_path / "run/udev/data/b8:17").write_bytes(b"E:ID_MODEL=Stick \xff\xfe\nE:ID_FS_TYPE=vfat\n"
                                                    b"E:ID_FS_LABEL=\xe9t\xe9\n")
-    assert block_devices(tmp_path) == [BlockDevice("sdb1", 100, "\udce9t\udce9", "vfat")]
+    assert block_devices(tmp_path) == [BlockDevice("sdb1", 100, "\udce9t\udce9", "vfat", devnum="8:17")]
 
 
 def test_unescape_udev() -> None:
@@ -97,8 +97,8 @@ def test_partitions_and_removable_from_sysfs(tmp_path: Path) -> None:
         (tmp_path / "sys/class/block").mkdir(parents=True, exist_ok=True)
         (tmp_path / "sys/class/block" / d.name).symlink_to(d)
     by_name = {d.name: d for d in block_devices(tmp_path)}
-    assert by_name["sdb"] == BlockDevice("sdb", 4096, None, None, None, 0, True)
-    assert by_name["sdb1"] == BlockDevice("sdb1", 100, None, None, "sdb", 1, True)
+    assert by_name["sdb"] == BlockDevice("sdb", 4096, None, None, None, 0, True, devnum="8:16")
+    assert by_name["sdb1"] == BlockDevice("sdb1", 100, None, None, "sdb", 1, True, devnum="8:17")
     assert partitions(tmp_path, "/dev/sdb") == ["/dev/sdb1", "/dev/sdb2"]
     assert BlockDevice("cciss!c0d0", 1).node == "/dev/cciss/c0d0"
 
