@@ -159,14 +159,13 @@ class _Run:
         part = dest + ".part"
         with contextlib.ExitStack() as stack:
             f = stack.enter_context(open(part, "wb", buffering=0))
-            stack.callback(_remove, part)  # a failed download leaves no file (popped on success)
+            stack.callback(_remove, part)  # a failed download leaves no file (gone by then on success)
             into = _Into(url, f, expected, room_bytes=room_bytes, progress=progress, stack=stack)
             self.with_retries(lambda: into.one_try(self.options), lambda: into.done)
             got = into.digest.hexdigest() if into.digest is not None else None
             if expected is not None and got != expected.hexdigest:
                 raise ChecksumMismatch(url.text, expected.algorithm, expected.hexdigest, got or "")
             os.replace(part, dest)
-            stack.pop_all()
         seconds = self.clock() - start
         done = into.done
         log.info("%s: %d MiB in %.1f s (%.0f MiB/s)%s", url.text, _mib(done), seconds,
