@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -189,3 +190,11 @@ def test_tls_verification(tmp_path: Path, files: Files, pylive_logs: pytest.LogC
         assert _fetch(localhost, tmp_path, ca_file=str(cert)).size == 1000
         assert _fetch(url, tmp_path, verify_tls=False).size == 1000
     assert any("certificate is not verified" in r.getMessage() for r in pylive_logs.records)
+
+
+def test_a_server_that_never_answers(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts; nobody reads or answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/x.img"
+        with pytest.raises(NetError) as e:
+            fetch(url, str(tmp_path / "img"), timeout_s=0.3, retry=RetryPolicy(tries=2, first_delay_s=0.0))
+    assert str(e.value).startswith(f"{url}: the server sent nothing for 0.3s after 0 MiB (gave up after 2 tries in ")
