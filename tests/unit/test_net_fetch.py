@@ -198,3 +198,12 @@ def test_a_server_that_never_answers(tmp_path: Path) -> None:
         with pytest.raises(NetError) as e:
             fetch(url, str(tmp_path / "img"), timeout_s=0.3, retry=RetryPolicy(tries=2, first_delay_s=0.0))
     assert str(e.value).startswith(f"{url}: the server sent nothing for 0.3s after 0 MiB (gave up after 2 tries in ")
+
+
+def test_write_failures_are_one_line(server: str, tmp_path: Path) -> None:
+    with pytest.raises(FetchFailed, match=r"/small.img: cannot write .*/no/dir/img.part \(No such file or direc"):
+        fetch(f"{server}/small.img", str(tmp_path / "no/dir/img"))
+    if Path("/dev/full").exists():  # ENOSPC on the first write
+        (tmp_path / "full.part").symlink_to("/dev/full")
+        with pytest.raises(FetchFailed, match=r"cannot write .* \(No space left on device\): the image does not fit"):
+            fetch(f"{server}/small.img", str(tmp_path / "full"))
