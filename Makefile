@@ -15,8 +15,10 @@ APT_PACKAGES := python3-dev python3-venv gcc patchelf ccache dracut-core dracut-
 	squashfs-tools xorriso e2fsprogs erofs-utils dosfstools qemu-system-x86 zstd isomd5sum shellcheck fdisk
 
 # Stdlib pieces pylive never reaches; guarded or lazy imports, so leaving them out is safe
-# (measured: ../shared/reference/nuitka-initramfs.md §4).
-NOFOLLOW := ssl,_ssl,_hashlib,bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_decimal,_pydecimal,csv,_csv,pydoc,doctest,email,http,xml,xmlrpc,pyexpat,urllib.request,tkinter,curses,distutils,lib2to3,ensurepip,idlelib,venv,tarfile,mailbox,ftplib,smtplib,imaplib,poplib,nntplib,telnetlib,dbm,shelve,lark,pytest,_pytest
+# (measured: ../shared/reference/nuitka-initramfs.md §4). ssl, _ssl and _hashlib are in for network
+# images (pylive/net: https; OpenSSL's SHA-256 runs ~9x the built-in _sha256 here, and libcrypto is
+# there for ssl anyway).
+NOFOLLOW := bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_decimal,_pydecimal,csv,_csv,pydoc,doctest,email,http,xml,xmlrpc,pyexpat,urllib.request,tkinter,curses,distutils,lib2to3,ensurepip,idlelib,venv,tarfile,mailbox,ftplib,smtplib,imaplib,poplib,nntplib,telnetlib,dbm,shelve,lark,pytest,_pytest
 
 # The initramfs's size (`make bench`; the two lists below are the one place to adjust it). Nuitka's standalone
 # mode adds these stdlib modules whether anything imports them or not (build/nuitka-report.xml: "non-excluded
