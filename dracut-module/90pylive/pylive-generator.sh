@@ -6,7 +6,7 @@
 
 # Only the shell's own tools here: the initramfs has no coreutils beyond what modules install.
 case "$(/sbin/pylive cmdline-hook --no-kmsg 2> /dev/null)" in
-    *rootok=1) ;;
+    *rootok=1*) ;;
     *) exit 0 ;;
 esac
 
