@@ -13,7 +13,15 @@ from pylive.log import log
 from pylive.options import LiveOptions
 from pylive.plan import ApplyUpdates, Step
 from pylive.planner import Found, ImageKind, Mode, RootImage
-from pylive.planner.net import UPDATES_IMG, as_file_root, image_file, is_network, parse_net_root, plan_network, plan_updates
+from pylive.planner.net import (
+    UPDATES_IMG,
+    as_file_root,
+    image_file,
+    is_network,
+    parse_net_root,
+    plan_network,
+    plan_updates,
+)
 from pylive.ramcopy import MIB
 from pylive.record import record
 

@@ -30,11 +30,10 @@ def fetch_image(step: FetchImage, progress: Progress) -> None:
 
     got = fetch(list(step.urls), step.dest, checksum=step.checksum, verify_tls=step.verify_tls,
                 room_bytes=step.room_bytes, progress=progress)
-    rate = got.size / got.seconds / (1 << 20) if got.seconds > 0 else 0.0
-    checked = f", {step.checksum.partition(':')[0] if step.checksum and '://' not in step.checksum else 'checksum'} " \
-              "verified" if got.digest else ""
-    log.notice("%s: %s downloaded: %d MiB in %.1f s (%.1f MiB/s)%s", step.option, got.url, got.size >> 20,
-               got.seconds, rate, checked)
+    mib = got.size / (1 << 20)
+    rate = mib / got.seconds if got.seconds > 0 else 0.0
+    log.info("%s: %s downloaded: %.1f MiB in %.2f s (%.1f MiB/s)%s", step.option, got.url, mib, got.seconds, rate,
+             ", checksum verified" if got.digest else "")
 
 
 def mount_nfs(export: str, target: str, version: str) -> None:

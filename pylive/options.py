@@ -123,7 +123,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
              "(sha256sum or BSD style, e.g. Fedora's CHECKSUM) gives the line for the image's file name",
     ),
     OptionSpec(
-        "rd.pylive.mirror", "mirrors", Kind.TEXT, None,
+        "rd.pylive.mirror", "mirrors", Kind.TEXT, (),
         "pylive extension: another URL of the same network image, tried after root='s (repeatable)",
         example="rd.pylive.mirror=http://192.168.1.2/LiveOS/squashfs.img",
         note="tried in the order given; each failure is named",
@@ -426,7 +426,7 @@ def parse_options(args: Args) -> LiveOptions:
             raise CmdlineError("root", values.get("root"), "is not a live medium pylive knows",
                                "root=live:CDLABEL=<label>, live:LABEL=, live:UUID=, live:/dev/… or live:http://…")
         values["spec"] = spec_
-        if spec_.kind is SpecKind.URL:
+        if spec_.kind is SpecKind.URL or spec_.value.startswith(("nfs://", "nfs4://")):
             _check_urls(values, spec_.value)
     _check_values(values)
     return LiveOptions(**values, warnings=tuple(warnings))
@@ -467,9 +467,10 @@ def _check_urls(values: dict[str, Any], root: str) -> None:
     for option, url, given in (("root", root, values["root"]),
                                *(("rd.pylive.mirror", m, m) for m in values.get("mirrors", ()))):
         try:
-            parse_url(url)
+            parse_url(url.replace("nfs4://", "nfs://", 1) if url.startswith("nfs4://") else url)
         except BadUrl as e:
-            raise CmdlineError(option, given, e.message.removeprefix(f"{shown(url)}: "), example) from None
+            problem = e.message.partition(": ")[2] or e.message
+            raise CmdlineError(option, given, problem, example) from None
 
 
 def _path_on_medium(opt: OptionSpec, value: str) -> str:
@@ -487,7 +488,7 @@ def markdown_table() -> str:
     """README's option table, made from OPTIONS (a unit test keeps the README in step)."""
     rows = ["| option | dracut-ng name | default | meaning | old names | pylive |", "|---|---|---|---|---|---|"]
     for o in OPTIONS:
-        default = "—" if o.default is None else f"`{o.default}`" if not isinstance(o.default, bool) else (
+        default = "—" if o.default is None or o.default == () else f"`{o.default}`" if not isinstance(o.default, bool) else (
             "on" if o.default else "off")
         old = ", ".join(f"`{n}`" for n in o.old_names)
         ng = f"`{o.ng_name}`" if o.ng_name else ""

@@ -133,6 +133,9 @@ section previous-write
 cat /pylive-write-test 2>/dev/null >&3 || true
 section previous-powercut
 cat /pylive-powercut-synced 2>/dev/null >&3 || true
+section updates
+# a file live.updates= put into the root (tests/qemu/test_pylive_net.py)
+cat /etc/pylive-updates 2>/dev/null >&3 || true
 section root-write
 token=$(cat /proc/sys/kernel/random/uuid 2>/dev/null)
 [ -n "$token" ] || token="t$$-$(date +%s)"
@@ -178,6 +181,8 @@ fi
 #   livesys     what Fedora's livesys service does for a persistent /home (livesys-scripts'
 #               livesys-main): loop-mount <rd.live.dir>/home.img from the live medium on /home,
 #               remounting the medium rw, unless nopersistenthome; then read and write a token there
+#   netbench=<url>
+#               download <url> twice with busybox wget into /run: bytes and seconds (against pylive's own)
 #   benchcopy   `pylive bench-copy` of the medium's squashfs.img with every copy method, when the
 #               root carries the binary in /opt/pylive (make bench)
 tests=
@@ -313,6 +318,20 @@ for t in $(echo "$tests" | tr ',' ' '); do
             done
             umount /mnt/medium
         fi
+        ;;
+    netbench=*)
+        # the same URL pylive downloaded, fetched twice by busybox wget into /run (RAM, as pylive's)
+        section netbench
+        for _ in 1 2; do
+            rm -f /run/netbench.img
+            read -r t0 _ < /proc/uptime
+            busybox wget -q -O /run/netbench.img "${t#netbench=}" >&3 2>&1
+            rc=$?
+            read -r t1 _ < /proc/uptime
+            printf 'rc=%s bytes=%s seconds=%s\n' "$rc" "$(stat -c %s /run/netbench.img 2>/dev/null)" \
+                "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" >&3
+        done
+        rm -f /run/netbench.img
         ;;
     powercut)
         section powercut

@@ -221,8 +221,8 @@ CASES = [
     Case("isoscan-and-file", "root=live:/images/live.iso iso-scan/filename=/isos/live.iso",
          error=r"and root=live:/images/live.iso both name a file"),
     Case("isoscan-url", "root=live:http://10.0.2.2/x.iso iso-scan/filename=/isos/live.iso",
-         error=r"^iso-scan/filename=/isos/live.iso: looks for the ISO on the disks, but root=live:http://10.0.2.2/x.iso "
-               r"is on the network"),
+         error=r"^iso-scan/filename=/isos/live.iso: looks for the ISO on the disks, but "
+               r"root=live:http://10.0.2.2/x.iso is on the network"),
     Case("isoscan-persist-on-host", f"{LIVE} iso-scan/filename=/isos/live.iso rd.live.overlay=LABEL=data",
          source="isoscan",
          error=r"^the persistent overlay's device LABEL=data holds the ISO file of iso-scan/filename"),
@@ -239,7 +239,8 @@ CASES = [
          "rd.pylive.checksum=sha256:" + "ab" * 32 + " rd.pylive.mirror=http://10.0.2.3/live.iso",
          source="net-iso", mode=OV_TEMP,
          steps=("download http://10.0.2.2/live.iso (then 1 mirror) into /run/initramfs/live-net/live.iso",
-                "verify sha256:abab", "check the implanted MD5", "mount -t iso9660 -o ro <livedev> /run/initramfs/live")),
+                "verify sha256:abab", "check the implanted MD5",
+                "mount -t iso9660 -o ro <livedev> /run/initramfs/live")),
     Case("url-alias-noverifyssl", "root=https://10.0.2.2/live.iso rd.noverifyssl", source="net-iso", mode=DM_TEMP,
          steps=("TLS certificates not verified", "tell: rd.noverifyssl: the HTTPS server's certificate is not "
                 "verified")),
