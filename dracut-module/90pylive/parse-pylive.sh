@@ -21,9 +21,12 @@ case $? in
         fi
         if [ -z "$DRACUT_SYSTEMD" ]; then
             # Without systemd, dracut's initqueue runs the boot; it is finished once pylive
-            # has left its state file. Settled jobs run after the queued ifup jobs of the same pass.
+            # has left its state file, or has failed (pylive-root's die leaves .die): then dracut
+            # goes on to its emergency action at once instead of waiting out rd.retry.
+            # Settled jobs run after the queued ifup jobs of the same pass.
             /sbin/initqueue --settled --onetime --unique --name pylive /sbin/pylive-root
-            echo '[ -e /run/initramfs/pylive.json ]' > "$hookdir/initqueue/finished/pylive.sh"
+            echo '[ -e /run/initramfs/pylive.json ] || [ -e /run/initramfs/.die ]' \
+                > "$hookdir/initqueue/finished/pylive.sh"
         fi
         ;;
     3) ;;

@@ -140,11 +140,11 @@ def test_iso_url_overlayfs_check_and_throughput(kernel, net_nosd_initrd, server,
     assert mib >= 48
     bench = [dict(kv.split("=", 1) for kv in ln.split()) for ln in r.report["netbench"].splitlines() if "rc=" in ln]
     assert bench and all(b["rc"] == "0" for b in bench), r.report["netbench"]
-    wget_rate = max(int(b["bytes"]) / (1 << 20) / float(b["seconds"]) for b in bench)
-    print(f"\nthroughput: pylive {pylive_rate:.1f} MiB/s, busybox wget {wget_rate:.1f} MiB/s "
-          f"({100 * pylive_rate / wget_rate:.0f} %)")
-    (BUILD_DIR / "qemu-tests" / "net-throughput.txt").write_text(
-        f"pylive {pylive_rate:.2f} MiB/s, busybox wget {wget_rate:.2f} MiB/s\n")
+    wget = [int(b["bytes"]) / (1 << 20) / max(float(b["seconds"]), 0.01) for b in bench]
+    line = (f"pylive {pylive_rate:.1f} MiB/s (sha256 on); busybox wget " + ", ".join(f"{w:.1f}" for w in wget)
+            + f" MiB/s: {100 * pylive_rate / max(wget):.0f} % of wget's best")
+    print(f"\nthroughput: {line}")
+    (BUILD_DIR / "qemu-tests" / "net-throughput.txt").write_text(line + "\n")
 
 
 def test_checksum_mismatch_stops_with_one_line(kernel, net_nosd_initrd, server, qemu_workdir):
