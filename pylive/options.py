@@ -488,7 +488,7 @@ def markdown_table() -> str:
     """README's option table, made from OPTIONS (a unit test keeps the README in step)."""
     rows = ["| option | dracut-ng name | default | meaning | old names | pylive |", "|---|---|---|---|---|---|"]
     for o in OPTIONS:
-        default = "—" if o.default is None or o.default == () else f"`{o.default}`" if not isinstance(o.default, bool) else (
+        default = "—" if o.default in (None, ()) else f"`{o.default}`" if not isinstance(o.default, bool) else (
             "on" if o.default else "off")
         old = ", ".join(f"`{n}`" for n in o.old_names)
         ng = f"`{o.ng_name}`" if o.ng_name else ""
