@@ -15,10 +15,12 @@ APT_PACKAGES := python3-dev python3-venv gcc patchelf ccache dracut-core dracut-
 	squashfs-tools xorriso e2fsprogs erofs-utils dosfstools qemu-system-x86 zstd isomd5sum shellcheck fdisk
 
 # Stdlib pieces pylive never reaches; guarded or lazy imports, so leaving them out is safe
-# (measured: ../shared/reference/nuitka-initramfs.md §4).
-NOFOLLOW := ssl,_ssl,_hashlib,bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_decimal,_pydecimal,csv,_csv,pydoc,doctest,email,http,xml,xmlrpc,pyexpat,urllib.request,tkinter,curses,distutils,lib2to3,ensurepip,idlelib,venv,tarfile,mailbox,ftplib,smtplib,imaplib,poplib,nntplib,telnetlib,dbm,shelve,lark,pytest,_pytest
+# (measured: ../shared/reference/nuitka-initramfs.md §4). ssl, _ssl and _hashlib are in for network
+# images (pylive/net: https; OpenSSL's SHA-256 runs ~9x the built-in _sha256 here, and libcrypto is
+# there for ssl anyway).
+NOFOLLOW := bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_decimal,_pydecimal,csv,_csv,pydoc,doctest,email,http,xml,xmlrpc,pyexpat,urllib.request,tkinter,curses,distutils,lib2to3,ensurepip,idlelib,venv,tarfile,mailbox,ftplib,smtplib,imaplib,poplib,nntplib,telnetlib,dbm,shelve,lark,pytest,_pytest
 
-SOURCES := $(wildcard pylive/*.py pylive/linux/*.py pylive/planner/*.py pylive/health/*.py pylive/overlay/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
+SOURCES := $(wildcard pylive/*.py pylive/linux/*.py pylive/planner/*.py pylive/health/*.py pylive/overlay/*.py pylive/net/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
 
 .PHONY: help deps venv grammar binary docs dracut-base run test test-unit test-privileged test-qemu lint clean bench \
 	readme-options install install-dracut-conf uninstall deb rpm test-package fuzz

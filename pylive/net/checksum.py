@@ -8,8 +8,6 @@ binary has it and the built-in _sha256/_sha512/_md5 modules otherwise (the Makef
 
 from __future__ import annotations
 
-import hashlib
-
 from pylive.net.errors import BadUrl, NetError
 from pylive.net.url import NetUrl, parse_url
 from pylive.record import record
@@ -78,14 +76,17 @@ class Digest:
     """The running digest of the bytes downloaded so far; reset() when a download starts over."""
 
     def __init__(self, algorithm: str) -> None:
+        import hashlib  # only with a checksum: OpenSSL's _hashlib loads libcrypto (about 6 ms, PYTHONPROFILEIMPORTTIME)
+
         self.algorithm = algorithm
+        self._new = hashlib.new
         self._hash = hashlib.new(algorithm)
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
         self._hash.update(data)
 
     def reset(self) -> None:
-        self._hash = hashlib.new(self.algorithm)
+        self._hash = self._new(self.algorithm)
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()

@@ -6,6 +6,7 @@ retry policy, and a checksum taken on the way. The image is written to `<dest>.p
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -158,15 +159,20 @@ class _Run:
         start = self.clock()
         part = dest + ".part"
         with contextlib.ExitStack() as stack:
-            f = stack.enter_context(open(part, "wb", buffering=0))
-            stack.callback(_remove, part)  # a failed download leaves no file (popped on success)
+            try:
+                f = stack.enter_context(open(part, "wb", buffering=0))
+            except OSError as e:
+                raise _write_failed(url, part, e) from None
+            stack.callback(_remove, part)  # a failed download leaves no file (gone by then on success)
             into = _Into(url, f, expected, room_bytes=room_bytes, progress=progress, stack=stack)
             self.with_retries(lambda: into.one_try(self.options), lambda: into.done)
             got = into.digest.hexdigest() if into.digest is not None else None
             if expected is not None and got != expected.hexdigest:
                 raise ChecksumMismatch(url.text, expected.algorithm, expected.hexdigest, got or "")
-            os.replace(part, dest)
-            stack.pop_all()
+            try:
+                os.replace(part, dest)
+            except OSError as e:
+                raise _write_failed(url, dest, e) from None
         seconds = self.clock() - start
         done = into.done
         log.info("%s: %d MiB in %.1f s (%.0f MiB/s)%s", url.text, _mib(done), seconds,
@@ -223,7 +229,10 @@ class _Into:
             f, digest, sink, buf, room = self.file, self.digest, self.sink, self.buf, self.room
             while n := stream.readinto(buf):
                 chunk = buf[:n]
-                f.write(chunk)
+                try:
+                    f.write(chunk)
+                except OSError as e:
+                    raise _write_failed(self.url, f.name, e) from None
                 if digest is not None:
                     digest.update(chunk)
                 self.done += n
@@ -258,6 +267,12 @@ class _Into:
         log.info("%s: %s", url.text, f"{_mib(size)} MiB" if size is not None else "size unknown")
         if self.progress is not None:
             self.sink = self.stack.enter_context(self.progress(f"downloading {url.file_name}", size or 0))
+
+
+def _write_failed(url: NetUrl, path: object, error: OSError) -> NetError:
+    hint = ("the image does not fit in RAM: give the machine more memory" if error.errno == errno.ENOSPC
+            else "check where the image is written")
+    return FetchFailed(url.text, f"cannot write {path} ({error.strerror or error})", hint)
 
 
 def _room(room_bytes: int | Callable[[], int] | None) -> int | None:

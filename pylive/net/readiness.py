@@ -23,6 +23,7 @@ RTM_NEWLINK, RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE, RTM_DELROUTE =
 IFF_UP, IFF_LOOPBACK, IFF_LOWER_UP = 0x1, 0x8, 0x10000
 IFA_F_DADFAILED, IFA_F_TENTATIVE = 0x08, 0x40
 RT_SCOPE_LINK = 253
+RTN_UNICAST, RTN_LOCAL = 1, 2
 HINTS = {
     "no such interface": "check the interface named by ip=, and that its driver is in the initramfs",
     "no network interface": "check that the network driver is in the initramfs (dracut --add-drivers)",
@@ -59,6 +60,7 @@ class RouteFound:
     oif: int
     gateway: str | None
     prefsrc: str | None
+    kind: int = 1  # rtm_type: RTN_UNICAST, RTN_LOCAL (the server is this machine), or unreachable, prohibit…
 
 
 @record
@@ -115,7 +117,7 @@ def decode(data: bytes) -> list[Event]:
                 route = rtmsg(chunk)
                 route.decode()
                 events.append(RouteFound(seq, route.get_attr("RTA_OIF") or 0, route.get_attr("RTA_GATEWAY"),
-                                         route.get_attr("RTA_PREFSRC")))
+                                         route.get_attr("RTA_PREFSRC"), route["type"]))
             else:
                 events.append(RoutesChanged())
         elif kind == NLMSG_ERROR:
@@ -175,8 +177,10 @@ class Readiness:
             self.stale = True  # a route added by another program (`ip route add` sets a seq of its own)
         elif isinstance(event, RouteFound | RouteMissing) and event.seq == self.asked:
             self.answered = event.seq
-            self.route = event if isinstance(event, RouteFound) else None
-            self.route_error = event.error if isinstance(event, RouteMissing) else None
+            usable = isinstance(event, RouteFound) and event.kind in (RTN_UNICAST, RTN_LOCAL)
+            self.route = event if isinstance(event, RouteFound) and usable else None
+            self.route_error = (event.error if isinstance(event, RouteMissing)
+                                else None if usable else errno.EHOSTUNREACH)
 
     def ask_route(self, seq: int) -> None:
         """The caller sends RTM_GETROUTE for the server with this seq now."""

@@ -81,7 +81,7 @@ def connect_failed(url: NetUrl, where: str, error: OSError | None, timeout_s: fl
         return FetchFailed(url.text, f"connection refused by {where}",
                            f"check that {what} runs and listens on that port", retry=True)
     if isinstance(error, TimeoutError):
-        return FetchFailed(url.text, f"no answer from {where} in {timeout_s:.0f}s",
+        return FetchFailed(url.text, f"no answer from {where} in {timeout_s:g}s",
                            "check the server's address and the network path to it (ip=, the gateway)", retry=True)
     reason = error.strerror if error is not None and error.strerror else str(error)
     return FetchFailed(url.text, f"cannot connect to {where} ({reason})",
@@ -92,7 +92,7 @@ def dropped(url: NetUrl, error: OSError | None, done: int, size: int | None, tim
     """A transfer that stopped at `done` bytes: the one line says where and why."""
     at = f"at {done // MIB} of {size // MIB} MiB" if size else f"after {done // MIB} MiB"
     if isinstance(error, TimeoutError):
-        problem = f"the server sent nothing for {timeout_s:.0f}s {at}"
+        problem = f"the server sent nothing for {timeout_s:g}s {at}"
     elif error is None:
         problem = f"the server closed the connection {at}"
     else:

@@ -35,7 +35,6 @@ def netns() -> Iterator[None]:
     try:
         ip("-n", NS, "link", "set", "lo", "up")
         ip("-n", NS, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", PEER)
-        ip("-n", PEER, "addr", "add", "10.231.0.1/24", "dev", "eth0")
         yield
     finally:
         ip("netns", "del", NS)
@@ -59,13 +58,20 @@ def result(proc: subprocess.Popen[str]) -> dict[str, object]:
     return got
 
 
-def test_returns_when_the_route_exists(netns: None) -> None:
-    proc = waiter(SERVER, "20")
+V4 = (SERVER, "10.231.0.2/24", "10.231.0.1/24", "10.231.1.0/24", "10.231.0.1")
+V6 = ("fd00:231:1::1", "fd00:231::2/64", "fd00:231::1/64", "fd00:231:1::/64", "fd00:231::1")
+
+
+@pytest.mark.parametrize("net", [V4, V6], ids=["ipv4", "ipv6"])
+def test_returns_when_the_route_exists(netns: None, net: tuple[str, str, str, str, str]) -> None:
+    server, address, peer, subnet, gateway = net
+    ip("-n", PEER, "addr", "add", peer, "dev", "eth0")
+    proc = waiter(server, "20")
     subscribed(proc)
     steps = [("-n", NS, "link", "set", "eth0", "up"),  # up, but the peer is down: no carrier
              ("-n", PEER, "link", "set", "eth0", "up"),  # carrier
-             ("-n", NS, "addr", "add", "10.231.0.2/24", "dev", "eth0"),  # an address, no route to 10.231.1.1
-             ("-n", NS, "route", "add", "10.231.1.0/24", "via", "10.231.0.1")]
+             ("-n", NS, "addr", "add", address, "dev", "eth0"),  # an address (IPv6: tentative a while), no route
+             ("-n", NS, "route", "add", subnet, "via", gateway)]
     for step in steps:
         time.sleep(0.4)
         assert proc.poll() is None, f"returned before {step}"
@@ -73,21 +79,24 @@ def test_returns_when_the_route_exists(netns: None) -> None:
         ip(*step)
     route_added = time.monotonic()
     got = result(proc)
-    if os.environ.get("PYLIVE_RECORD_NETLINK"):  # the unit tests' fixture (tests/unit/test_net_readiness.py)
-        fixture = {"server": SERVER, "datagrams": got["datagrams"]}
-        Path(os.environ["PYLIVE_RECORD_NETLINK"]).write_text(json.dumps(fixture, indent=0) + "\n")
-    assert got["ready"] == ["eth0", "10.231.0.1", "10.231.0.2"]
-    assert isinstance(got["end"], float) and before < got["end"] < route_added + 0.5, (before, route_added, got["end"])
+    if os.environ.get("PYLIVE_RECORD_NETLINK"):  # the unit tests' fixtures (tests/unit/test_net_readiness.py)
+        fixture = {"server": server, "datagrams": got["datagrams"]}
+        name = "route-added.json" if net == V4 else "route-added-ipv6.json"
+        Path(os.environ["PYLIVE_RECORD_NETLINK"], name).write_text(json.dumps(fixture, indent=0) + "\n")
+    assert got["ready"] == ["eth0", gateway, address.partition("/")[0]]
+    if net == V4:  # IPv6: ready when duplicate address detection is done too, up to a second or two later
+        assert isinstance(got["end"], float) and before < got["end"] < route_added + 0.5, (before, route_added, got)
 
 
 def test_one_line_for_what_is_missing(netns: None) -> None:
     ip("-n", NS, "link", "set", "eth0", "up")
-    got = result(waiter(SERVER, "1"))
-    assert got["error"] == ("network not ready after 1s: eth0: no carrier: check the cable (or the virtual switch) "
+    got = result(waiter(SERVER, "3"))
+    assert got["error"] == ("network not ready after 3s: eth0: no carrier: check the cable (or the virtual switch) "
                             "and the link partner")
     ip("-n", PEER, "link", "set", "eth0", "up")
+    ip("-n", PEER, "addr", "add", "10.231.0.1/24", "dev", "eth0")
     ip("-n", NS, "addr", "add", "10.231.0.2/24", "dev", "eth0")
-    got = result(waiter(SERVER, "1"))
-    assert str(got["error"]).startswith(f"network not ready after 1s: no route to {SERVER} (ENETUNREACH): check the")
-    got = result(waiter(SERVER, "1", "eth1"))
-    assert str(got["error"]).startswith("network not ready after 1s: eth1: no such interface: check the interface")
+    got = result(waiter(SERVER, "3"))
+    assert str(got["error"]).startswith(f"network not ready after 3s: no route to {SERVER} (ENETUNREACH): check the")
+    got = result(waiter(SERVER, "3", "eth1"))
+    assert str(got["error"]).startswith("network not ready after 3s: eth1: no such interface: check the interface")

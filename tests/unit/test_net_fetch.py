@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from pylive.net.checksum import parse_checksum
 from pylive.net.errors import AllMirrorsFailed, ChecksumMismatch, FetchFailed, NetError, TooLarge
 from pylive.net.fetch import Fetched, RetryPolicy, fetch
+from pylive.progress import Display, Meter, Watch
 
 from .netservers import Files, closed_port, http_server, self_signed
 
@@ -158,23 +161,22 @@ def test_checksum_file_without_the_image(server: str, tmp_path: Path) -> None:
         _fetch(f"{server}/small.img", tmp_path, checksum=f"{server}/SHA256SUMS")
 
 
-def test_progress(server: str, tmp_path: Path) -> None:
-    seen: list[tuple[str, int]] = []
-    done: list[int] = []
-
-    class Sink:
-        def update(self, n: int) -> bool:
-            done.append(n)
-            return False
+def test_progress(server: str, files: Files, tmp_path: Path) -> None:
+    """The RAM copy's progress line (pylive.progress), opened once with the size, across a resume, and closed."""
+    lines: list[str] = []
+    opened: list[tuple[str, int]] = []
 
     @contextmanager
-    def progress(what: str, total: int) -> Iterator[Sink]:
-        seen.append((what, total))
-        yield Sink()
+    def progress(what: str, total: int) -> Iterator[Watch]:
+        opened.append((what, total))
+        with Watch(Meter(what, total, time.monotonic()), Display(lines.append, overwrite=False, every_s=0.0)) as w:
+            yield w
+        lines.append("closed")
 
+    files.drop_after["/LiveOS/squashfs.img"] = [2 * MIB]
     _fetch(f"{server}/LiveOS/squashfs.img", tmp_path, progress=progress)
-    assert seen == [("downloading squashfs.img", len(IMAGE))]
-    assert done[-1] == len(IMAGE) and done == sorted(done)
+    assert opened == [("downloading squashfs.img", len(IMAGE))]
+    assert lines[-2].startswith("downloading squashfs.img: 100% of 4 MiB in ") and lines[-1] == "closed"
 
 
 def test_tls_verification(tmp_path: Path, files: Files, pylive_logs: pytest.LogCaptureFixture) -> None:
@@ -188,3 +190,20 @@ def test_tls_verification(tmp_path: Path, files: Files, pylive_logs: pytest.LogC
         assert _fetch(localhost, tmp_path, ca_file=str(cert)).size == 1000
         assert _fetch(url, tmp_path, verify_tls=False).size == 1000
     assert any("certificate is not verified" in r.getMessage() for r in pylive_logs.records)
+
+
+def test_a_server_that_never_answers(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts; nobody reads or answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/x.img"
+        with pytest.raises(NetError) as e:
+            fetch(url, str(tmp_path / "img"), timeout_s=0.3, retry=RetryPolicy(tries=2, first_delay_s=0.0))
+    assert str(e.value).startswith(f"{url}: the server sent nothing for 0.3s after 0 MiB (gave up after 2 tries in ")
+
+
+def test_write_failures_are_one_line(server: str, tmp_path: Path) -> None:
+    with pytest.raises(FetchFailed, match=r"/small.img: cannot write .*/no/dir/img.part \(No such file or direc"):
+        fetch(f"{server}/small.img", str(tmp_path / "no/dir/img"))
+    if Path("/dev/full").exists():  # ENOSPC on the first write
+        (tmp_path / "full.part").symlink_to("/dev/full")
+        with pytest.raises(FetchFailed, match=r"cannot write .* \(No space left on device\): the image does not fit"):
+            fetch(f"{server}/small.img", str(tmp_path / "full"))

@@ -54,6 +54,18 @@ def test_recorded_bring_up() -> None:
     assert sent[-1].endswith(socket.inet_aton("10.231.1.1"))
 
 
+def test_recorded_bring_up_ipv6() -> None:
+    """IPv6: the address is tentative (duplicate address detection) for a while after it is added."""
+    talk, missing, _ = _replay("route-added-ipv6.json")
+    assert talk.state.ready() == Ready("fd00:231:1::1", "eth0", "fd00:231::1", "fd00:231::2")
+    # the route came while the address was still tentative: "no address" until it was not
+    assert missing[:3] == [("eth0", "down"), ("eth0", "no carrier"), ("eth0", "no address")]
+    recording = json.loads((FIXTURES / "route-added-ipv6.json").read_text())
+    tentative = [e for d in recording["datagrams"] for e in decode(bytes.fromhex(d))
+                 if isinstance(e, AddrSeen) and e.address == "fd00:231::2"]
+    assert tentative[0].flags & 0x40 and not tentative[-1].flags & 0x40  # IFA_F_TENTATIVE, then not
+
+
 def test_decode_recorded_messages() -> None:
     recording = json.loads((FIXTURES / "route-added.json").read_text())
     events = [e for d in recording["datagrams"] for e in decode(bytes.fromhex(d))]
@@ -100,6 +112,9 @@ def test_ready_only_for_the_answer_asked_and_a_usable_link() -> None:
     state.ask_route(8)
     state.feed(RouteFound(8, 2, None, "192.0.2.2"))
     assert state.ready() == Ready("192.0.2.9", "eth0", None, "192.0.2.2")
+    state.ask_route(10)
+    state.feed(RouteFound(10, 1, None, None, kind=7))  # RTN_UNREACHABLE (an `ip route add unreachable …`)
+    assert state.ready() is None and state.missing()[1] == "no route to 192.0.2.9 (EHOSTUNREACH)"
     state.feed(LinkSeen(2, "eth0", IFF_UP))  # the carrier goes
     state.ask_route(9)
     state.feed(RouteFound(9, 2, None, "192.0.2.2"))
