@@ -11,8 +11,11 @@ export NUITKA_CACHE_DIR ?= $(CURDIR)/$(B)/cache/nuitka
 export CCACHE_DIR       ?= $(CURDIR)/$(B)/cache/ccache
 
 # Debian packages for building, imaging and booting (see README).
+# isc-dhcp-client, iputils-arping: what network-legacy needs in the test initramfs without systemd (dracut-network
+# itself is unpacked into build/ by qemu/pylive_initrd.py, not installed: it would change every other image)
 APT_PACKAGES := python3-dev python3-venv gcc patchelf ccache dracut-core dracut-live udev dmsetup kmod cpio man-db \
-	squashfs-tools xorriso e2fsprogs erofs-utils dosfstools qemu-system-x86 zstd isomd5sum shellcheck fdisk
+	squashfs-tools xorriso e2fsprogs erofs-utils dosfstools qemu-system-x86 zstd isomd5sum shellcheck fdisk \
+	isc-dhcp-client iputils-arping
 
 # Stdlib pieces pylive never reaches; guarded or lazy imports, so leaving them out is safe
 # (measured: ../shared/reference/nuitka-initramfs.md §4). ssl, _ssl and _hashlib are in for network

@@ -90,6 +90,8 @@ def cmd_cmdline_hook(args: SimpleNamespace) -> int:
     root = f"live:{opts.spec.udev_path() or opts.spec}"
     print(f"root={shlex.quote(root)}")
     print("rootok=1")
+    if opts.spec.kind.value in ("url", "nfs"):
+        print("pylive_net=1")
     return EXIT_OK
 
 

@@ -11,8 +11,18 @@ from pylive.errors import READ_ERRNOS, LiveError, MediumTruncated, MediumUnreada
 from pylive.executor import Executor
 from pylive.log import log
 from pylive.options import LiveOptions
-from pylive.plan import Step
+from pylive.plan import ApplyUpdates, Step
 from pylive.planner import Found, ImageKind, Mode, RootImage
+from pylive.planner.net import (
+    UPDATES_IMG,
+    NetRoot,
+    as_file_root,
+    image_file,
+    is_network,
+    parse_net_root,
+    plan_network,
+    plan_updates,
+)
 from pylive.probe import PVD_END, SQUASHFS_SUPERBLOCK, iso_shortfall, iso_volume_bytes, squashfs_shortfall
 from pylive.ramcopy import MIB
 from pylive.record import record
@@ -45,9 +55,10 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
     intent = planner.resolve_intent(opts)
     for warning in intent.warnings:
         log.warning("%s", warning)
+    net = parse_net_root(opts) if is_network(opts) else None
     with Executor(system, dry_run) as ex:
         try:
-            result = _build(opts, intent, system, ex, newroot)
+            result = _build(opts, intent, system, ex, newroot, net=net)
         except OSError as e:  # pylive's own reads (a superblock, a head): a read error on the medium is one line
             if e.errno not in READ_ERRNOS:
                 raise
@@ -58,10 +69,18 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
     return result
 
 
-def _build(opts: LiveOptions, intent: planner.Intent, system: System, ex: Executor, newroot: str) -> BootResult:
+def _build(opts: LiveOptions, intent: planner.Intent, system: System, ex: Executor, newroot: str, *,
+           net: NetRoot | None) -> BootResult:
+    """The boot's steps; a network root (`net`) is fetched first and then booted as `root=live:<file>`."""
     ex.run(planner.plan_modules())
-    livedev, images = _medium(opts, system, ex)
     mem = system.mem_total_mib()
+    net_bytes = 0
+    if net is not None:  # the image becomes a file in RAM (or on the NFS export): root=live:<file> from here
+        ex.run(plan_network(opts, net, mem))
+        if not net.is_nfs and not ex.dry_run:
+            net_bytes = system.file_size(image_file(net))
+        opts = as_file_root(opts, net)
+    livedev, images = _medium(opts, system, ex)
     squash_bytes = (system.file_size(images.squashfs) if images.squashfs and planner.copies_squashfs(opts)
                     else None)
     room = system.fs_space(planner.RAM_DIR) if squash_bytes is not None else None
@@ -93,11 +112,14 @@ def _build(opts: LiveOptions, intent: planner.Intent, system: System, ex: Execut
         opts, intent, image, decision, newroot, root_fstype=root_fstype, mem_total_mib=mem, probe=probe,
         fsimg_bytes=system.file_size(image.fsimg) if copies else None,
         room=system.fs_space(planner.RAM_DIR) if copies else None,  # after the squashfs copy, if any
-        in_ram_mib=-(-squash_bytes // MIB) if squash_bytes is not None else 0,
+        in_ram_mib=-(-(squash_bytes or 0) // MIB) + -(-net_bytes // MIB),
         overlay_on_medium=probe is not None and ex.handles.get(planner.OVERLAY_DEV.name) == livedev,
     ))
     log.info("root: %s over %s, mounted on %s", decision.mode.value,
              (image.squashfs or image.fsimg).removeprefix(planner.LIVE), newroot)
+    updates = plan_updates(opts, mem)
+    if updates:
+        ex.run((*updates, ApplyUpdates(UPDATES_IMG, newroot)))
     ex.commit()
     return BootResult(decision, image, probe, tuple(ex.done), dict(ex.handles))
 

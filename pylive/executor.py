@@ -21,6 +21,7 @@ from pylive.errors import (
 from pylive.isoscan import pick_medium
 from pylive.log import log
 from pylive.plan import (
+    ApplyUpdates,
     AttachLoop,
     CheckMedia,
     CheckSnapshot,
@@ -31,11 +32,13 @@ from pylive.plan import (
     DmMessage,
     DmTarget,
     EmptyDir,
+    FetchImage,
     FindFile,
     LoadModules,
     MakeDir,
     MarkDone,
     Mount,
+    MountNfs,
     Notice,
     Ref,
     ReleaseMedium,
@@ -48,6 +51,7 @@ from pylive.plan import (
     TriggerUevent,
     Unmount,
     WaitForDevice,
+    WaitNetwork,
     WipeHeader,
     WriteFile,
 )
@@ -203,12 +207,32 @@ class Executor:
             self._run_file_step(step)
         elif isinstance(step, FindFile | TriggerUevent | SelectMedium):
             self._run_search_step(step)
+        elif isinstance(step, WaitNetwork | FetchImage | MountNfs | ApplyUpdates):
+            self._run_net_step(step)
         elif isinstance(step, MarkDone):
             s.symlink("null", "/dev/root")
             s.make_dir("/run/initramfs")
             s.touch("/run/initramfs/.need_shutdown")
         else:  # pragma: no cover - the Step union is closed
             raise TypeError(step)
+
+    def _run_net_step(self, step: WaitNetwork | FetchImage | MountNfs | ApplyUpdates) -> None:
+        """The network: a dry run only lists these steps (pylive explain answers from the plan)."""
+        s = self.system
+        if self.dry_run:
+            return
+        if isinstance(step, WaitNetwork):
+            s.wait_network(step.server, step.timeout_s)
+        elif isinstance(step, FetchImage):
+            s.fetch_image(step)
+            self._undo(f"file {step.dest}", s.unlink, step.dest)
+        elif isinstance(step, MountNfs):
+            s.mount_nfs(step.export, step.target, step.version)
+            self._unmounted.discard(step.target)
+            self._undo(f"mount {step.target}", self._umount_unless_done, step.target)
+        else:
+            count = s.apply_updates(step.image, step.newroot)
+            log.notice("live.updates: %d files of %s copied into the root", count, step.image)
 
     def _detach_unless_done(self, node: str) -> None:
         if node not in self._detached:

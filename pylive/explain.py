@@ -16,7 +16,8 @@ from pylive.dmtable import TargetLine
 from pylive.errors import CmdlineError, LiveError, NotFoundOnDisks, one_line, shown
 from pylive.media import Entry, MediaView, open_media, view_directory, view_squashfs
 from pylive.options import LiveOptions
-from pylive.plan import CopyToRam, FindFile, ReleaseMedium, Step, Symlink
+from pylive.plan import CopyToRam, FetchImage, FindFile, ReleaseMedium, Step, Symlink
+from pylive.planner.net import image_file, is_network, parse_net_root
 from pylive.probe import BlockDevice, FsIdentity
 from pylive.ramcopy import BlockSums, Room
 from pylive.record import field, mutable_record
@@ -262,6 +263,11 @@ class ExplainSystem:
         return "<the device holding it>"
 
     def trigger_uevent(self, dev: str) -> None: ...
+    def wait_network(self, server: str, timeout_s: float) -> None: ...
+    def fetch_image(self, step: FetchImage) -> None: ...
+    def mount_nfs(self, export: str, target: str, version: str) -> None: ...
+    def apply_updates(self, image: str, newroot: str) -> int:
+        return 0
     def load_modules(self, names: tuple[str, ...]) -> None: ...
     def make_dir(self, path: str) -> None: ...
     def symlink(self, target: str, link: str) -> None: ...
@@ -295,6 +301,11 @@ def _found_medium(opts: LiveOptions, media: Path | None) -> tuple[Path | None, M
         return media, iso_host, planner.ISOSCAN + iso_path, f"iso-scan/filename={opts.iso_scan_filename}"
     if opts.spec.kind in planner.FILE_KINDS:
         return media, None, opts.spec.value, "file"
+    if is_network(opts):
+        try:
+            return media, None, image_file(parse_net_root(opts)), "network"
+        except LiveError:
+            return media, None, "", ""  # boot.run stops with this same error
     return media, None, "", ""
 
 
@@ -382,6 +393,9 @@ def explain(opts: LiveOptions, media: Path | None, newroot: str = "/sysroot",
 def _device_line(d: dict[str, Any]) -> str:
     if d.get("found_by") == "file":
         return f"live medium: {d['spec']}: a file in the initramfs, attached read-only with its partitions"
+    if d.get("found_by") == "network":
+        return (f"live medium: {d['spec']}: on the network; the image (--media, or else the Fedora layout "
+                "assumed) is attached read-only as a file in the initramfs is")
     if d.get("found_by"):
         return (f"live medium: {d['spec']}: in the ISO file of {d['found_by']}, looked for on the disks "
                 f"for up to {d['timeout_s']}s")

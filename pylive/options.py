@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 
 from pylive.cmdline import Arg, Args
-from pylive.devspec import DeviceSpec, live_root_text, parse_device_spec
+from pylive.devspec import DeviceSpec, SpecKind, live_root_text, parse_device_spec
 from pylive.errors import CmdlineError, shown
 from pylive.record import field, fields, record
 
@@ -48,7 +48,9 @@ OPTIONS: tuple[OptionSpec, ...] = (
         example="root=live:CDLABEL=Fedora-Live",
         note="labels as boot menus write them (`CDLABEL=CentOS\\x207`) are decoded; udev-correct escaping "
              "(`a;b`, `$x`); `live:/path.iso` and `live:/path.img` (a file in the initramfs: ISO, squashfs/EROFS "
-             "image or disk image) boot; URLs and `nfs` are parsed but not booted yet",
+             "image or disk image) boot; `live:http(s)://`, `ftp://`, `tftp://` (and dracut-ng's bare "
+             "`root=http(s)://`) download the image into RAM, `live:nfs://server/export/image` reads it from "
+             "the export (README, Booting over the network)",
     ),
     OptionSpec(
         "rd.live.image", "live_image", Kind.BOOL, False, "treat a plain root= as a live medium",
@@ -105,9 +107,32 @@ OPTIONS: tuple[OptionSpec, ...] = (
     ),
     OptionSpec(
         "live.updates", "live_updates", Kind.TEXT, None, "livenet: URL of an updates image",
+        example="live.updates=http://192.168.1.1/updates.img",
+        note="a filesystem image (squashfs, ext4, …) whose files are copied into the root, as dracut's "
+             "apply-live-updates does; also with a local live medium",
     ),
     OptionSpec(
         "rd.noverifyssl", "noverifyssl", Kind.BOOL, False, "livenet: do not verify TLS certificates",
+        note="with a warning on the console",
+    ),
+    OptionSpec(
+        "rd.pylive.checksum", "checksum", Kind.TEXT, None,
+        "pylive extension: checksum of a network image: sha256:<hex> (sha512:, md5:) or a checksum file's URL",
+        example="rd.pylive.checksum=sha256:<64 hex digits>",
+        note="verified while downloading; a mismatch stops the boot with one line; a checksum file "
+             "(sha256sum or BSD style, e.g. Fedora's CHECKSUM) gives the line for the image's file name",
+    ),
+    OptionSpec(
+        "rd.pylive.mirror", "mirrors", Kind.TEXT, (),
+        "pylive extension: another URL of the same network image, tried after root='s (repeatable)",
+        example="rd.pylive.mirror=http://192.168.1.2/LiveOS/squashfs.img",
+        note="tried in the order given; each failure is named",
+    ),
+    OptionSpec(
+        "rd.pylive.net.timeout", "net_timeout_s", Kind.SECONDS, 60,
+        "pylive extension: seconds to wait for a link, an address and a route to the image's server",
+        example="rd.pylive.net.timeout=60",
+        note="then one line naming the interface and what is missing",
     ),
     OptionSpec(
         "rd.live.overlay", "overlay", Kind.TEXT, None, "persistent overlay <dev>[:<path>|:auto] or none",
@@ -234,6 +259,9 @@ class LiveOptions:
     splash: bool = False
     live_updates: str | None = None
     noverifyssl: bool = False
+    checksum: str | None = None
+    mirrors: tuple[str, ...] = ()
+    net_timeout_s: int = 60
     retry_s: int = 180
     shell: bool = True
     debug: bool = False
@@ -386,6 +414,8 @@ def parse_options(args: Args) -> LiveOptions:
     for arg in args:
         if arg.key.startswith(KNOWN_PREFIXES) and arg.key not in known:
             warnings.append(f"unknown option '{shown(arg.key)}' is ignored{_did_you_mean(arg.key)}")
+    if "mirrors" in values:  # repeatable: every one, in order
+        values["mirrors"] = tuple(a.value for a in args.all("rd.pylive.mirror") if a.value)
     rw = args.last("ro", "rw")
     values["medium_rw"] = rw is not None and rw.key == "rw"
     if args.has("ro") and args.has("rw"):
@@ -396,8 +426,10 @@ def parse_options(args: Args) -> LiveOptions:
         spec_ = parse_device_spec(text)
         if spec_ is None:
             raise CmdlineError("root", values.get("root"), "is not a live medium pylive knows",
-                               "root=live:CDLABEL=<label>, live:LABEL=, live:UUID= or live:/dev/…")
+                               "root=live:CDLABEL=<label>, live:LABEL=, live:UUID=, live:/dev/… or live:http://…")
         values["spec"] = spec_
+        if spec_.kind is SpecKind.URL or spec_.value.startswith(("nfs://", "nfs4://")):
+            _check_urls(values, spec_.value)
     _check_values(values)
     return LiveOptions(**values, warnings=tuple(warnings))
 
@@ -414,9 +446,33 @@ def _check_values(values: dict[str, Any]) -> None:
             parse_levels(values["watch"])
         except ValueError as e:
             raise CmdlineError("rd.pylive.watch", values["watch"], str(e), "rd.pylive.watch=80,90,95") from None
+    if values.get("checksum") is not None:
+        from pylive.net.checksum import parse_checksum
+        from pylive.net.errors import NetError
+
+        try:
+            parse_checksum(values["checksum"], "rd.pylive.checksum")
+        except NetError as e:
+            raise CmdlineError("rd.pylive.checksum", values["checksum"], e.message.partition(": ")[2] or e.message,
+                               "rd.pylive.checksum=sha256:<64 hex digits>") from None
     ng = values.get("rd_overlay") or ""
     if ng.lower() == "tmpfs" or ng.lower().startswith("tmpfs:"):
         parse_tmpfs_options(ng)
+
+
+def _check_urls(values: dict[str, Any], root: str) -> None:
+    """A network root= and its mirrors: URLs pylive can fetch (one line naming the option otherwise)."""
+    from pylive.net.errors import BadUrl
+    from pylive.net.url import parse_url
+
+    example = "root=live:http://192.168.1.1/LiveOS/squashfs.img"
+    for option, url, given in (("root", root, values["root"]),
+                               *(("rd.pylive.mirror", m, m) for m in values.get("mirrors", ()))):
+        try:
+            parse_url(url.replace("nfs4://", "nfs://", 1) if url.startswith("nfs4://") else url)
+        except BadUrl as e:
+            problem = e.message.partition(": ")[2] or e.message
+            raise CmdlineError(option, given, problem, example) from None
 
 
 def _path_on_medium(opt: OptionSpec, value: str) -> str:
@@ -434,7 +490,7 @@ def markdown_table() -> str:
     """README's option table, made from OPTIONS (a unit test keeps the README in step)."""
     rows = ["| option | dracut-ng name | default | meaning | old names | pylive |", "|---|---|---|---|---|---|"]
     for o in OPTIONS:
-        default = "—" if o.default is None else f"`{o.default}`" if not isinstance(o.default, bool) else (
+        default = "—" if o.default in (None, ()) else f"`{o.default}`" if not isinstance(o.default, bool) else (
             "on" if o.default else "off")
         old = ", ".join(f"`{n}`" for n in o.old_names)
         ng = f"`{o.ng_name}`" if o.ng_name else ""

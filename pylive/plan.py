@@ -331,8 +331,65 @@ class SelectMedium:
         return f"take {self.device}, or the partition of it, whose filesystem carries {self.spec} → {self.out}"
 
 
+@record
+class WaitNetwork:
+    """Wait (netlink, no polling) until a link is up with carrier and an address, and the kernel has a
+    route to `server`; dracut's network modules bring the interfaces up."""
+
+    server: str
+    timeout_s: int
+
+    def describe(self) -> str:
+        return f"wait up to {self.timeout_s}s for a link, an address and a route to {self.server}"
+
+
+@record
+class FetchImage:
+    """Download an image into RAM: the size checked against `room_bytes` before the first byte, the
+    checksum (if any) verified, a dropped connection resumed, the URLs (mirrors) tried in order."""
+
+    urls: tuple[str, ...]
+    dest: str
+    checksum: str | None
+    verify_tls: bool
+    room_bytes: int | None
+    option: str = "root"  # the option that names it, for the messages
+
+    def describe(self) -> str:
+        more = f" (then {len(self.urls) - 1} mirror{'s' if len(self.urls) > 2 else ''})" if len(self.urls) > 1 else ""
+        room = f", at most {self.room_bytes >> 20} MiB" if self.room_bytes is not None else ""
+        check = f", verify {self.checksum}" if self.checksum else ""
+        tls = "" if self.verify_tls else ", TLS certificates not verified"
+        return f"download {self.urls[0]}{more} into {self.dest}{room}{check}{tls}"
+
+
+@record
+class MountNfs:
+    """Mount an NFS export read-only (mount.nfs when the initramfs has it, else the kernel's own
+    text options with addr= and nolock)."""
+
+    export: str  # server:/path
+    target: str
+    version: str = ""  # "" (3, as dracut's nfs:// default) or "4"
+
+    def describe(self) -> str:
+        return f"mount -t nfs{self.version if self.version == '4' else ''} -o ro,nolock {self.export} {self.target}"
+
+
+@record
+class ApplyUpdates:
+    """live.updates=: copy the updates image's files into the root (dracut's apply-live-updates)."""
+
+    image: str
+    newroot: str
+
+    def describe(self) -> str:
+        return f"copy the files of {self.image} into {self.newroot}"
+
+
 Step = (
     WaitForDevice | LoadModules | MakeDir | Symlink | Mount | Unmount | AttachLoop | DetachLoop | CreateSparseFile
     | CreateDm | MarkDone | DmMessage | CheckSnapshot | CheckMedia | ResizeTmpfs | CopyToRam | ReleaseMedium
-    | WipeHeader | EmptyDir | Notice | WriteFile | FindFile | TriggerUevent | SelectMedium
+    | WipeHeader | EmptyDir | Notice | WriteFile | FindFile | TriggerUevent | SelectMedium | WaitNetwork | FetchImage
+    | MountNfs | ApplyUpdates
 )

@@ -14,7 +14,7 @@ from pylive import isomd5, probe
 from pylive.dmtable import TargetLine
 from pylive.log import log
 from pylive.mountinfo import mount_of
-from pylive.plan import FindFile
+from pylive.plan import FetchImage, FindFile
 
 if TYPE_CHECKING:
     from pylive.linux.udev import BlockEvents
@@ -72,6 +72,10 @@ class System(Protocol):
     def resize_tmpfs(self, mountpoint: str, size_mib: int) -> None: ...
     def copy_file(self, src: str, dest: str) -> BlockSums: ...
     def file_sums(self, path: str, block: int) -> BlockSums: ...
+    def wait_network(self, server: str, timeout_s: float) -> None: ...
+    def fetch_image(self, step: FetchImage) -> None: ...
+    def mount_nfs(self, export: str, target: str, version: str) -> None: ...
+    def apply_updates(self, image: str, newroot: str) -> int: ...
 
 
 class RealSystem:
@@ -389,3 +393,24 @@ class RealSystem:
         with self._watch("verifying the RAM copy", os.stat(path).st_size) as watch:
             return sums_of(path, block=block, progress=watch.update)
 
+    # --- the network (root=live:<url>, live.updates=) ---
+
+    def wait_network(self, server: str, timeout_s: float) -> None:
+        from pylive.netsystem import wait_network
+
+        wait_network(server, timeout_s)
+
+    def fetch_image(self, step: FetchImage) -> None:
+        from pylive.netsystem import fetch_image
+
+        fetch_image(step, self._watch)
+
+    def mount_nfs(self, export: str, target: str, version: str) -> None:
+        from pylive.netsystem import mount_nfs
+
+        mount_nfs(export, target, version)
+
+    def apply_updates(self, image: str, newroot: str) -> int:
+        from pylive.netsystem import apply_updates
+
+        return apply_updates(image, newroot, self.fstype(image))

@@ -11,23 +11,46 @@ import os
 from pathlib import Path
 
 from . import BUILD_DIR, REPO_ROOT
-from ._util import HarnessError, serialized
+from ._util import HarnessError, run, serialized
 from .initrd import build_initrd
 from .kernel import Kernel
 
 SYSTEM_DRACUT = Path("/usr/lib/dracut")
 MODULE_DIR = REPO_ROOT / "dracut-module" / "90pylive"
+NET_MODULE_DIR = REPO_ROOT / "dracut-module" / "90pylive-net"
+# The network modules (Debian's dracut-network), unpacked into the build tree rather than installed: an
+# installed dracut-network would change every other --no-hostonly image the tests build.
+NETWORK_DEB_DIR = BUILD_DIR / "dracut-network"
 DIST = BUILD_DIR / "pylive.dist"
 # dracut modules that make up the systemd flavour of the initramfs
 SYSTEMD_MODULES = ("systemd", "systemd-initrd", "dracut-systemd")
 
 
+def network_modules() -> Path:
+    """modules.d of dracut-network: the system's when it is installed, else the package unpacked here."""
+    if (SYSTEM_DRACUT / "modules.d" / "40network").is_dir():
+        return SYSTEM_DRACUT / "modules.d"
+    mods = NETWORK_DEB_DIR / "usr/lib/dracut/modules.d"
+    if not (mods / "40network").is_dir():
+        NETWORK_DEB_DIR.mkdir(parents=True, exist_ok=True)
+        run(["apt-get", "download", "dracut-network"], cwd=NETWORK_DEB_DIR)
+        debs = sorted(NETWORK_DEB_DIR.glob("dracut-network_*.deb"))
+        if not debs:
+            raise HarnessError("apt-get download dracut-network gave no package")
+        run(["dpkg-deb", "-x", debs[-1], NETWORK_DEB_DIR])
+    return mods
+
+
 @serialized
-def ensure_dracut_base(dest: Path = BUILD_DIR / "dracut-base") -> Path:
-    """A dracutbasedir with the system's files and modules plus ours (rebuilt when out of date)."""
+def ensure_dracut_base(dest: Path = BUILD_DIR / "dracut-base", *, net: bool = False) -> Path:
+    """A dracutbasedir with the system's files and modules plus ours (rebuilt when out of date);
+    net: also dracut-network's modules and pylive-net (a tree of its own, so the others stay as they are)."""
     want = {p.name: p for p in SYSTEM_DRACUT.iterdir() if p.name != "modules.d"}
     modules = {p.name: p for p in (SYSTEM_DRACUT / "modules.d").iterdir()}
     modules["90pylive"] = MODULE_DIR
+    if net:
+        modules.update({p.name: p for p in network_modules().iterdir()})
+        modules["90pylive-net"] = NET_MODULE_DIR
     current = {p.name: p.readlink() for p in dest.iterdir() if p.is_symlink()} if dest.is_dir() else {}
     current_mods = ({p.name: p.readlink() for p in (dest / "modules.d").iterdir()}
                     if (dest / "modules.d").is_dir() else {})
@@ -45,15 +68,19 @@ def ensure_dracut_base(dest: Path = BUILD_DIR / "dracut-base") -> Path:
 
 
 def build_pylive_initrd(kernel: Kernel, out: Path | None = None, *, systemd: bool = True,
-                        extra_modules: tuple[str, ...] = (), dist: Path = DIST) -> Path:
-    """dracut's default initramfs (with or without systemd) with `pylive` added."""
+                        extra_modules: tuple[str, ...] = (), dist: Path = DIST, net: bool = False) -> Path:
+    """dracut's default initramfs (with or without systemd) with `pylive` added; net: with `pylive-net`
+    and the network handler of the flavour (systemd-networkd, or network-legacy without systemd)."""
     if not (dist / "pylive").is_file():
         raise HarnessError(f"no pylive binary in {dist}: run `make binary` first")
     flavour = "systemd" if systemd else "nosystemd"
     out = out or BUILD_DIR / "initrd" / f"pylive-{flavour}.img"
     os.environ["PYLIVE_DIST"] = str(dist)
+    if net:
+        extra_modules = ("pylive-net", "systemd-networkd" if systemd else "network-legacy", *extra_modules)
+    base = ensure_dracut_base(BUILD_DIR / "dracut-base-net", net=True) if net else ensure_dracut_base()
     return build_initrd(
         kernel, out, add_modules=("pylive", *extra_modules),
         omit_modules=() if systemd else SYSTEMD_MODULES,
-        dracutbasedir=ensure_dracut_base(), extra_inputs=(dist, MODULE_DIR),
+        dracutbasedir=base, extra_inputs=(dist, MODULE_DIR, *((NET_MODULE_DIR,) if net else ())),
     )

@@ -138,6 +138,9 @@ section previous-write
 cat /pylive-write-test 2>/dev/null >&3 || true
 section previous-powercut
 cat /pylive-powercut-synced 2>/dev/null >&3 || true
+section updates
+# a file live.updates= put into the root (tests/qemu/test_pylive_net.py)
+cat /etc/pylive-updates 2>/dev/null >&3 || true
 section root-write
 token=$(cat /proc/sys/kernel/random/uuid 2>/dev/null)
 [ -n "$token" ] || token="t$$-$(date +%s)"
@@ -188,6 +191,8 @@ fi
 #               disk labelled PAIRS (read-only): its kernels and initramfs images are the root's;
 #               with `stickfull`, the stick is filled up first (fallocate), and emptied again after;
 #               then the stick's boot directory and its free space
+#   netbench=<url>
+#               download <url> twice with busybox wget into /run: bytes and seconds (against pylive's own)
 #   benchcopy   `pylive bench-copy` of the medium's squashfs.img with every copy method, when the
 #               root carries the binary in /opt/pylive (make bench)
 tests=
@@ -352,6 +357,20 @@ for t in $(echo "$tests" | tr ',' ' '); do
             done
             umount /mnt/medium
         fi
+        ;;
+    netbench=*)
+        # the same URL pylive downloaded, fetched twice by busybox wget into /run (RAM, as pylive's)
+        section netbench
+        for _ in 1 2; do
+            rm -f /run/netbench.img
+            read -r t0 _ < /proc/uptime
+            busybox wget -q -O /run/netbench.img "${t#netbench=}" >&3 2>&1
+            rc=$?
+            read -r t1 _ < /proc/uptime
+            printf 'rc=%s bytes=%s seconds=%s\n' "$rc" "$(stat -c %s /run/netbench.img 2>/dev/null)" \
+                "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" >&3
+        done
+        rm -f /run/netbench.img
         ;;
     powercut)
         section powercut

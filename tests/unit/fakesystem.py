@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from pylive import isomd5, isoscan
 from pylive.dmtable import TargetLine
-from pylive.plan import FindFile
+from pylive.plan import FetchImage, FindFile
 from pylive.probe import BlockDevice, FsHealth, FsIdentity
 from pylive.ramcopy import BlockSums, Room
 
@@ -284,6 +284,22 @@ class FakeSystem:
         if self.copy_damage == "copy":
             crcs[-1] += 1
         return BlockSums(size, block, tuple(crcs))
+
+    # --- the network: the image "arrives" as a file the test described beforehand ---
+    def wait_network(self, server: str, timeout_s: float) -> None:
+        self._call(f"wait_network {server} {timeout_s}")
+
+    def fetch_image(self, step: FetchImage) -> None:
+        self._call(f"fetch {' '.join(step.urls)} {step.dest}")
+        self.paths.add(step.dest)
+
+    def mount_nfs(self, export: str, target: str, version: str) -> None:
+        self._call(f"mount_nfs {export} {target} {version}")
+        self.mounts[target] = export
+
+    def apply_updates(self, image: str, newroot: str) -> int:
+        self._call(f"apply_updates {image} {newroot}")
+        return 1
 
 
 def live_iso_system(label: str = "Test Live 1", squash: set[str] | None = None, medium: set[str] | None = None,

@@ -56,15 +56,17 @@ OVERLAYS = {
 # Where the medium is: a CD (/dev/sr0), or an ISO file found by iso-scan on /dev/sda1 (ext4), or a
 # file inside the initramfs: an ISO, a squashfs image, a disk image whose second partition is the medium.
 ISO_FILES = {"isoscan": "/run/initramfs/isoscan/isos/live.iso", "iso": "/images/live.iso",
-             "img-squashfs": "/live.img", "img-disk": "/live.img", "img-ext4": "/live.img"}
+             "img-squashfs": "/live.img", "img-disk": "/live.img", "img-ext4": "/live.img",
+             "net-iso": "/run/initramfs/live-net/live.iso", "net-squashfs": "/run/initramfs/live-net/squashfs.img",
+             "net-ext4": "/run/initramfs/live-net/rootfs.img", "nfs-iso": "/run/initramfs/nfs/live.iso"}
 
 
 def _file_medium(sys: FakeSystem, source: str, medium: set[str], squash: set[str] | None, iso: str) -> None:
     file = ISO_FILES[source] if source != "isoscan" else "/run/initramfs/isoscan" + iso
     sys.labels["/dev/loop0"] = (LABEL, UUID)
-    if source == "img-squashfs":
+    if source in ("img-squashfs", "net-squashfs"):
         sys.fstypes[file], sys.contents[file] = "squashfs", set(squash or ())
-    elif source == "img-ext4":
+    elif source in ("img-ext4", "net-ext4"):
         sys.fstypes[file], sys.contents[file], sys.sectors[file] = "ext4", set(medium), 131072
     elif source == "img-disk":
         sys.parts[file] = ["/dev/loop0p1", "/dev/loop0p2"]
@@ -219,13 +221,46 @@ CASES = [
     Case("isoscan-and-file", "root=live:/images/live.iso iso-scan/filename=/isos/live.iso",
          error=r"and root=live:/images/live.iso both name a file"),
     Case("isoscan-url", "root=live:http://10.0.2.2/x.iso iso-scan/filename=/isos/live.iso",
-         error=rf"\(url\) {NOT_YET}"),
+         error=r"^iso-scan/filename=/isos/live.iso: looks for the ISO on the disks, but "
+               r"root=live:http://10.0.2.2/x.iso is on the network"),
     Case("isoscan-persist-on-host", f"{LIVE} iso-scan/filename=/isos/live.iso rd.live.overlay=LABEL=data",
          source="isoscan",
          error=r"^the persistent overlay's device LABEL=data holds the ISO file of iso-scan/filename"),
-    Case("url", "root=live:http://10.0.2.2/root.squashfs", error=rf"\(url\) {NOT_YET}"),
-    Case("url-alias", "root=https://10.0.2.2/root.squashfs", error=rf"\(url\) {NOT_YET}"),
-    Case("nfs", "root=live:nfs://10.0.2.2/live", error=rf"\(nfs\) {NOT_YET}"),
+    # root=live:<url>: the image downloaded into a tmpfs of its own, then booted as a file in the initramfs
+    Case("url-squashfs", "root=live:http://10.0.2.2:8000/LiveOS/squashfs.img", source="net-squashfs", mode=DM_TEMP,
+         steps=("wait up to 60s for a link, an address and a route to 10.0.2.2",
+                "mount -t tmpfs -o size=3072m,mode=0755 tmpfs /run/initramfs/live-net",  # 4096 MiB less rd.minmem
+                "download http://10.0.2.2:8000/LiveOS/squashfs.img into /run/initramfs/live-net/squashfs.img, "
+                "at most 3072 MiB", "losetup -r -P /run/initramfs/live-net/squashfs.img",
+                "ln -s <livedev> /run/initramfs/livedev")),
+    Case("url-squashfs-flat-minmem", "root=live:http://10.0.2.2/squashfs.img rd.minmem=3000", "flat",
+         source="net-squashfs", mode=OV_TEMP, steps=("at most 1096 MiB",)),
+    Case("url-iso-overlayfs-check", "root=live:http://10.0.2.2/live.iso rd.live.overlay.overlayfs rd.live.check "
+         "rd.pylive.checksum=sha256:" + "ab" * 32 + " rd.pylive.mirror=http://10.0.2.3/live.iso",
+         source="net-iso", mode=OV_TEMP,
+         steps=("download http://10.0.2.2/live.iso (then 1 mirror) into /run/initramfs/live-net/live.iso",
+                "verify sha256:abab", "check the implanted MD5",
+                "mount -t iso9660 -o ro <livedev> /run/initramfs/live")),
+    Case("url-alias-noverifyssl", "root=https://10.0.2.2/live.iso rd.noverifyssl", source="net-iso", mode=DM_TEMP,
+         steps=("TLS certificates not verified", "tell: rd.noverifyssl: the HTTPS server's certificate is not "
+                "verified")),
+    Case("url-fsimg", "root=live:tftp://10.0.2.2/squashfs.img rd.writable.fsimg", source="net-squashfs",
+         mode=DM_RW, steps=("download tftp://10.0.2.2/squashfs.img", "copy /run/initramfs/squashfs/LiveOS/"
+                                  "rootfs.img to RAM as /run/initramfs/fsimg/rootfs.img")),
+    Case("url-rootfs", "root=live:ftp://10.0.2.2/rootfs.img", "root-tree", source="net-ext4", mode=DM_TEMP,
+         steps=("download ftp://10.0.2.2/rootfs.img", "umount /run/initramfs/live")),
+    Case("nfs-iso", "root=live:nfs://10.0.2.2/srv/live/live.iso", source="nfs-iso", mode=DM_TEMP,
+         steps=("mount -t nfs -o ro,nolock 10.0.2.2:/srv/live /run/initramfs/nfs",
+                "losetup -r -P /run/initramfs/nfs/live.iso")),
+    Case("nfs4-iso-ram", "root=live:nfs4://10.0.2.2/srv/live/live.iso rd.live.ram", source="nfs-iso", mode=DM_TEMP,
+         steps=("mount -t nfs4 -o ro,nolock 10.0.2.2:/srv/live /run/initramfs/nfs",
+                "copy /run/initramfs/live/LiveOS/squashfs.img to RAM")),
+    Case("nfs-other-form", "root=live:nfs:10.0.2.2:/srv/live", error=rf"an NFS root other than .*{NOT_YET}"),
+    Case("url-no-file", "root=live:http://10.0.2.2/", error=r"^root=live:http://10.0.2.2/: the URL names no file"),
+    Case("url-bad-mirror", "root=live:http://10.0.2.2/x.img rd.pylive.mirror=gopher://h/x",
+         error=r"^rd.pylive.mirror=gopher://h/x: not a URL pylive can fetch"),
+    Case("url-bad-checksum", "root=live:http://10.0.2.2/x.img rd.pylive.checksum=sha256:abc",
+         error=r"^rd.pylive.checksum=sha256:abc: a sha256 checksum is 64 hex digits"),
     Case("plain-root", "root=/dev/sda1", not_live=True),
     Case("plain-label", "root=LABEL=dracut", not_live=True),
     # --- dracut-live.md §4.9, row by row ---

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -205,9 +206,22 @@ def test_explain_without_media_assumes_the_fedora_layout(capsys) -> None:
 def test_explain_not_live_and_unsupported(capsys) -> None:
     assert main(["explain", "--cmdline", "root=/dev/sda1"]) == 1
     assert "error: root=/dev/sda1 is not a live medium" in capsys.readouterr().out
-    assert main(["explain", "--cmdline", "root=live:http://10.0.2.2/live.iso"]) == 1
+    assert main(["explain", "--cmdline", "root=live:nfs:10.0.2.2:/live"]) == 1
     out = capsys.readouterr().out
-    assert "root=live:http://10.0.2.2/live.iso (url) is not supported by this pylive yet" in out
+    assert "root=live:nfs:10.0.2.2:/live (an NFS root other than nfs://server/path/image) is not supported" in out
+
+
+def test_explain_network_root(capsys) -> None:
+    """The download into its own tmpfs, sized to RAM less rd.minmem, then the image as a file in the initramfs."""
+    assert main(["explain", "--cmdline", "root=live:http://10.0.2.2/live.iso rd.minmem=512 "
+                 "rd.pylive.mirror=http://10.0.2.3/live.iso rd.live.overlay.overlayfs"]) == 0
+    out = capsys.readouterr().out
+    assert "on the network" in out
+    assert "wait up to 60s for a link, an address and a route to 10.0.2.2" in out
+    assert re.search(r"download http://10\.0\.2\.2/live\.iso \(then 1 mirror\) into "
+                     r"/run/initramfs/live-net/live\.iso, at most \d+ MiB", out), out
+    assert "losetup -r -P /run/initramfs/live-net/live.iso" in out
+    assert "which disk holds" not in out
 
 
 def test_explain_thin_lists_the_pool_message(capsys) -> None:

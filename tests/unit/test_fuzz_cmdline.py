@@ -135,7 +135,8 @@ def check_hook(line: str) -> None:
         return
     assert rc == 0
     root = f"live:{expected.spec.udev_path() or expected.spec}"
-    assert shlex.split(out.decode("utf-8", "surrogateescape")) == [f"root={root}", "rootok=1"]
+    net = ["pylive_net=1"] if expected.spec.kind.value in ("url", "nfs") else []
+    assert shlex.split(out.decode("utf-8", "surrogateescape")) == [f"root={root}", "rootok=1", *net]
 
 
 def check_hook_in_sh(line: str) -> None:

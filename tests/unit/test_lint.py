@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SH_SCRIPTS = (sorted((ROOT / "dracut-module/90pylive").glob("*.sh")) + sorted((ROOT / "qemu/guest").glob("*.sh"))
+SH_SCRIPTS = (sorted((ROOT / "dracut-module").glob("*/*.sh")) + sorted((ROOT / "qemu/guest").glob("*.sh"))
               + [ROOT / "packaging/dracut/50-pylive.conf"])
 
 

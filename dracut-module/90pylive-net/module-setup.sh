@@ -1,0 +1,32 @@
+#!/bin/bash
+# dracut module "pylive-net": live images over the network (root=live:http(s)://, ftp://, tftp://,
+# nfs://) for the "pylive" module. Like dracut's livenet, it is included only when asked for
+# (`dracut --add pylive-net`, or add_dracutmodules+=" pylive-net "), so a plain live initramfs does
+# not grow. The network is brought up by dracut's own "network" module (dracut-network on Debian:
+# network-legacy, systemd-networkd or network-manager, whichever the build has); without it this
+# module cannot be included and dracut says so in one line at build time.
+
+# called by dracut
+check() {
+    [[ $hostonly ]] && return 1
+    return 255
+}
+
+# called by dracut
+depends() {
+    echo pylive network
+    return 0
+}
+
+# called by dracut
+installkernel() {
+    # the kernel's NFS client for root=live:nfs:// (mount.nfs is used when the build host has it)
+    hostonly='' instmods nfs nfsv3 nfsv4 sunrpc
+}
+
+# called by dracut
+install() {
+    inst_multiple -o mount.nfs
+    # name resolution for a server given by name (glibc loads these with dlopen)
+    inst_libdir_file "libnss_dns.so.*" "libnss_files.so.*" "libresolv.so.*"
+}
