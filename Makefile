@@ -27,14 +27,12 @@ NOFOLLOW := bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_decimal,_pydecimal,csv
 # mode adds these stdlib modules whether anything imports them or not (build/nuitka-report.xml: "non-excluded
 # parts of standard library"); no import in pylive reaches them. tests/unit/test_dist_trim.py fails, naming
 # the module, when one becomes reachable (e.g. a new feature imports it): then take it off this list.
-STDLIB_UNUSED := __hello__ __phello__ __phello__.spam _aix_support _bootsubprocess _compression _markupbase \
-	_osx_support _pyio _sitebuiltins _sysconfigdata__linux_x86_64-linux-gnu \
-	_sysconfigdata__x86_64-linux-gnu base64 cgi cgitb chunk cmd code codeop colorsys configparser \
-	contextvars crypt filecmp fileinput getopt glob graphlib gzip html html.entities html.parser imghdr \
-	imp importlib.resources.simple importlib.simple mailcap mimetypes modulefinder netrc nturl2path \
-	pickletools pipes pkgutil platform pstats pyclbr quopri rlcompleter sched sndhdr socketserver \
-	stringprep symtable sysconfig timeit tomllib tomllib._parser \
-	tomllib._re tomllib._types trace uu webbrowser xdrlib
+STDLIB_UNUSED := __hello__ __phello__ __phello__.spam _markupbase _pyio _sitebuiltins \
+	_sysconfigdata__linux_x86_64-linux-gnu _sysconfigdata__x86_64-linux-gnu cgi cgitb chunk cmd code codeop \
+	colorsys configparser crypt filecmp fileinput graphlib html html.entities html.parser imghdr imp \
+	importlib.resources.simple importlib.simple mailcap mimetypes modulefinder netrc nturl2path pickletools \
+	pipes pstats pyclbr quopri rlcompleter sched sndhdr socketserver stringprep symtable timeit tomllib \
+	tomllib._parser tomllib._re tomllib._types trace uu webbrowser xdrlib
 space := $(subst ,, )
 commas = $(subst $(space),$(comma),$(strip $(1)))
 comma := ,
