@@ -125,23 +125,29 @@ MANDIR      ?= $(PREFIX)/share/man
 DOCDIR      ?= $(PREFIX)/share/doc/pylive
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 MODULE_FILES := $(wildcard dracut-module/90pylive/*)
+NET_MODULE_FILES := $(wildcard dracut-module/90pylive-net/*)
 CONF_SNIPPET := packaging/dracut/50-pylive.conf
 # Every file install and install-dracut-conf write (directories of their own: PKGLIBDIR, the module, DOCDIR).
-INSTALLED := $(BINDIR)/pylive $(PKGLIBDIR) $(DRACUTDIR)/modules.d/90pylive $(DRACUTDIR)/dracut.conf.d/50-pylive.conf \
+INSTALLED := $(BINDIR)/pylive $(PKGLIBDIR) $(DRACUTDIR)/modules.d/90pylive $(DRACUTDIR)/modules.d/90pylive-net \
+	$(DRACUTDIR)/dracut.conf.d/50-pylive.conf \
 	$(MANDIR)/man8/pylive.8 $(BASHCOMPDIR)/pylive $(DOCDIR)
 
 install:
 	@for f in $(DIST)/pylive $(MANPAGE) $(COMPLETION); do \
 		[ -e "$$f" ] || { echo "make install: $$f is missing: run make binary docs first" >&2; exit 1; }; done
 	install -d $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive \
+	  $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive-net \
 	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)/examples
 	cp -R --preserve=mode $(DIST)/. $(DESTDIR)$(PKGLIBDIR)/
 	ln -sfn $$(realpath -m --relative-to=$(BINDIR) $(PKGLIBDIR)/pylive) $(DESTDIR)$(BINDIR)/pylive
 	install -m 0644 $(MODULE_FILES) $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/
-	chmod 0755 $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/*.sh
+	install -m 0644 $(NET_MODULE_FILES) $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive-net/
+	chmod 0755 $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/*.sh $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive-net/*.sh
 	@# module-setup.sh copies the dist from where this install put it
-	sed -i 's|:-/usr/lib/pylive}|:-$(PKGLIBDIR)}|' $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/module-setup.sh
-	grep -qF ':-$(PKGLIBDIR)}' $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/module-setup.sh
+	for m in 90pylive 90pylive-net; do \
+		sed -i 's|:-/usr/lib/pylive}|:-$(PKGLIBDIR)}|' $(DESTDIR)$(DRACUTDIR)/modules.d/$$m/module-setup.sh \
+		&& grep -qF ':-$(PKGLIBDIR)}' $(DESTDIR)$(DRACUTDIR)/modules.d/$$m/module-setup.sh || exit 1; \
+	done
 	sed 's|/usr/lib/pylive/|$(PKGLIBDIR)/|' $(MANPAGE) > $(DESTDIR)$(MANDIR)/man8/pylive.8
 	chmod 0644 $(DESTDIR)$(MANDIR)/man8/pylive.8
 	install -m 0644 $(COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/pylive
@@ -238,8 +244,8 @@ test-package: deb $(VENV)/.ok
 	$(VPY) -m pytest -o addopts="" -m package tests/package
 
 lint: $(VENV)/.ok
-	shellcheck -s sh $(filter-out %/module-setup.sh,$(wildcard dracut-module/90pylive/*.sh)) qemu/guest/*.sh
-	shellcheck -s bash dracut-module/90pylive/module-setup.sh packaging/dracut/50-pylive.conf
+	shellcheck -s sh $(filter-out %/module-setup.sh,$(wildcard dracut-module/*/*.sh)) qemu/guest/*.sh
+	shellcheck -s bash dracut-module/*/module-setup.sh packaging/dracut/50-pylive.conf
 
 clean:
 	rm -rf $(B)/pylive.dist $(B)/pylive.build $(B)/hello.dist $(B)/hello.build $(B)/initrd* \

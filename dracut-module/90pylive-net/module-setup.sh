@@ -26,6 +26,13 @@ installkernel() {
 
 # called by dracut
 install() {
+    local dist f
+    # TLS (https://) and OpenSSL's hashes (rd.pylive.checksum at ~9x the speed of Python's own): in
+    # pylive's dist, left out of a plain pylive initramfs by module pylive.
+    dist=${PYLIVE_DIST:-/usr/lib/pylive}
+    for f in "$dist"/_ssl*.so "$dist"/_hashlib*.so "$dist"/libssl.so* "$dist"/libcrypto.so*; do
+        [[ -e $f ]] && inst_simple "$f" "/usr/lib/pylive/${f##*/}"
+    done
     inst_multiple -o mount.nfs
     # name resolution for a server given by name (glibc loads these with dlopen)
     inst_libdir_file "libnss_dns.so.*" "libnss_files.so.*" "libresolv.so.*"

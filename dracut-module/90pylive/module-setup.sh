@@ -38,8 +38,13 @@ install() {
         exit 1
     fi
     dist=$(pylive_dist)
-    # The whole dist: the binary and the extension modules it dlopen()s (invisible to ldd).
+    # The whole dist: the binary and the extension modules it dlopen()s (invisible to ldd), but
+    # for TLS and OpenSSL's hashes (~5.9 MB): only network images use them, and module pylive-net
+    # installs them (hashlib falls back to Python's own MD5 and SHA without _hashlib).
     while IFS= read -r -d '' f; do
+        case ${f##*/} in
+            _ssl*.so | _hashlib*.so | libssl.so* | libcrypto.so*) continue ;;
+        esac
         inst_simple "$f" "/usr/lib/pylive/${f#"$dist"/}"
         # System libraries the dist links against (libc, libm, libz, …): those inside the dist
         # are already there through $ORIGIN.

@@ -209,6 +209,7 @@ def _pylive_dist(module_setup: Path) -> str:
 
 
 MODULE = "usr/lib/dracut/modules.d/90pylive"
+NET_MODULE = "usr/lib/dracut/modules.d/90pylive-net"
 
 
 def test_install_then_uninstall_leaves_nothing(tmp_path: Path, built: list[str]) -> None:
@@ -219,11 +220,13 @@ def test_install_then_uninstall_leaves_nothing(tmp_path: Path, built: list[str])
         assert proc.returncode == 0, proc.stdout + proc.stderr
     tree = _tree(dest)
     module_files = sorted(p.name for p in (ROOT / "dracut-module/90pylive").iterdir())
+    net_module_files = sorted(p.name for p in (ROOT / "dracut-module/90pylive-net").iterdir())
     assert {k: v for k, v in tree.items() if v != "dir"} == {
         "usr/bin/pylive": "-> ../lib/pylive/pylive",
         "usr/lib/pylive/pylive": "0o755",
         "usr/lib/pylive/_ctypes.so": "0o644",
         **{f"{MODULE}/{n}": "0o755" if n.endswith(".sh") else "0o644" for n in module_files},
+        **{f"{NET_MODULE}/{n}": "0o755" if n.endswith(".sh") else "0o644" for n in net_module_files},
         "usr/lib/dracut/dracut.conf.d/50-pylive.conf": "0o644",
         "usr/share/man/man8/pylive.8": "0o644",
         "usr/share/bash-completion/completions/pylive": "0o644",
@@ -248,6 +251,8 @@ def test_install_elsewhere_points_the_module_and_man_page_there(tmp_path: Path, 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert os.readlink(dest / "opt/pl/bin/pylive") == "../lib64/pylive/pylive"
     assert _pylive_dist(dest / "opt/pl/lib/dracut/modules.d/90pylive/module-setup.sh") == "/opt/pl/lib64/pylive"
+    assert "${PYLIVE_DIST:-/opt/pl/lib64/pylive}" in \
+        (dest / "opt/pl/lib/dracut/modules.d/90pylive-net/module-setup.sh").read_text()
     assert "\\fB/opt/pl/lib64/pylive/\\fR" in (dest / "opt/pl/share/man/man8/pylive.8").read_text()
     proc = _make("uninstall", f"DESTDIR={dest}", "PREFIX=/opt/pl", "LIBDIR=/opt/pl/lib64")
     assert proc.returncode == 0, proc.stdout + proc.stderr
