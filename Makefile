@@ -31,7 +31,7 @@ STDLIB_UNUSED := __hello__ __phello__ __phello__.spam _markupbase _pyio _sitebui
 	_sysconfigdata__linux_x86_64-linux-gnu _sysconfigdata__x86_64-linux-gnu cgi cgitb chunk cmd code codeop \
 	colorsys configparser crypt filecmp fileinput graphlib html html.entities html.parser imghdr imp \
 	importlib.resources.simple importlib.simple mailcap mimetypes modulefinder netrc nturl2path pickletools \
-	pipes pstats pyclbr quopri rlcompleter sched sndhdr socketserver stringprep symtable timeit tomllib \
+	pipes pstats pyclbr quopri rlcompleter sched sndhdr socketserver symtable timeit tomllib \
 	tomllib._parser tomllib._re tomllib._types trace uu webbrowser xdrlib
 space := $(subst ,, )
 commas = $(subst $(space),$(comma),$(strip $(1)))
