@@ -88,7 +88,8 @@ NUITKA := $(VPY) -m nuitka --mode=standalone --lto=no --assume-yes-for-downloads
 	  --python-flag=no_site --python-flag=no_docstrings --python-flag=no_asserts --nofollow-import-to=$(NOFOLLOW),$(call commas,$(STDLIB_UNUSED)) \
 	  --user-package-configuration-file=nuitka-package.config.yml
 
-$(DIST)/pylive: $(SOURCES) pylive/_cmdline_parser.py $(VENV)/.ok
+# (the Makefile too: NOFOLLOW, STDLIB_UNUSED and DIST_UNUSED decide what goes into the dist)
+$(DIST)/pylive: $(SOURCES) pylive/_cmdline_parser.py $(VENV)/.ok Makefile
 	$(NUITKA) --python-flag=-m --noinclude-data-files='lark/grammars/*' \
 	  --output-dir=$(B) --output-filename=pylive --report=$(B)/nuitka-report.xml pylive > $(B)/nuitka.log 2>&1 \
 	  || { tail -30 $(B)/nuitka.log; exit 1; }
