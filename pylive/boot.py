@@ -23,7 +23,7 @@ from pylive.planner.net import (
     plan_network,
     plan_updates,
 )
-from pylive.probe import PVD_END, SQUASHFS_SUPERBLOCK, iso_shortfall, iso_volume_bytes, squashfs_shortfall
+from pylive.probe import PVD_END, SQUASHFS_SUPERBLOCK, FsHealth, iso_shortfall, iso_volume_bytes, squashfs_shortfall
 from pylive.ramcopy import MIB
 from pylive.record import record
 
@@ -230,7 +230,12 @@ def _probe_overlay(opts: LiveOptions, intent: planner.Intent, system: System, ex
                         "iso-scan/filename, which pylive mounts read-only without journal replay and never writes to",
                         "put the persistent overlay on another device")
     fstype = system.fstype(node)
-    intent, warning = planner.check_overlay_device(intent, node, fstype, system.fs_health(node))
+    health = system.fs_health(node)
+    if node == livedev and opts.medium_rw and fstype == "vfat" and health.repair:
+        # pylive mounted the medium read-write (`rw`): the kernel set FAT's dirty bit itself, as it does for
+        # every writable mount; it says nothing about the stick's state before this boot
+        health = FsHealth(health.read_only, replay=health.replay)
+    intent, warning = planner.check_overlay_device(intent, node, fstype, health)
     assert intent.persistent is not None
     if warning:
         log.warning("%s", warning)

@@ -158,3 +158,16 @@ def test_missing_overlay_leaves_its_device_read_only() -> None:
     sys, result = run(f"{LIVE} {P} rd.live.overlay.nouserconfirmprompt", "nothing", FsHealth())
     assert "mount -t ext4 -o ro /dev/sdb1 /run/initramfs/overlayfs" in sys.calls
     assert not [c for c in sys.calls if "remount,rw" in c]
+
+
+@pytest.mark.parametrize(("medium_rw", "warned"), [(True, False), (False, True)])
+def test_dirty_bit_of_a_medium_pylive_mounted_writable_is_its_own(medium_rw, warned, pylive_logs) -> None:
+    """The overlay on the live medium itself, a FAT stick mounted with `rw` (livecd-iso-to-disk's menu): the
+    kernel sets FAT's dirty bit on every writable mount, so the bit read after pylive's own mount is no
+    sign of an unclean stick (found on the EFI stick of tests/qemu/test_livecd_sticks.py)."""
+    sys = machine("inner", "ovl-dir", overlay_on_medium=True)
+    sys.fstypes["/dev/sr0"] = "vfat"
+    sys.health["/dev/sr0"] = FsHealth(repair="it was not cleanly unmounted (its dirty bit is set)", fsck="fsck.vfat -a")
+    cmdline = f"{LIVE} rd.live.overlay=CDLABEL=Test\\x20Live\\x201" + (" rw" if medium_rw else "")
+    boot.run(parse_options(Args.from_text(cmdline)), sys)
+    assert any("needs repair" in r.getMessage() for r in pylive_logs.records) is warned
