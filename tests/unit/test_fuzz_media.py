@@ -72,7 +72,11 @@ def check_superblock(data: bytes) -> None:
     with within(SECONDS):
         fstype = probe.sniff_fstype(data)
         ident = probe.fs_identity(data)
+        health = probe.fs_health(data)  # the persistent overlay's device: errors, dirty bit, journal to replay
+        shortfalls = (probe.iso_shortfall(data, len(data)), probe.squashfs_shortfall(data, len(data)))
     assert fstype in KNOWN_FSTYPES and ident.fstype == fstype
+    assert isinstance(health.repair, str) and (not health.repair or health.fsck)
+    assert all(x is None or (isinstance(x, int) and x > len(data)) for x in shortfalls)
     assert all(isinstance(x, str) for x in ident.labels) and isinstance(ident.uuid, str)
 
 
