@@ -68,9 +68,12 @@ def _leave_watcher(opts: LiveOptions, root: str) -> None:
         return
     try:
         leave.leave_behind(root, dist, levels)
+    except leave.NotLeft as e:
+        log.warning("the booted system gets no `pylive status` or overlay watcher: %s", e)
+        return
     except OSError as e:
         log.warning("the booted system gets no `pylive status` or overlay watcher: %s under %s failed (%s)",
-                    e.filename or "copying", leave.RUN_DIR, e.strerror or e)
+                    e.filename or "writing", leave.RUN_DIR, e.strerror or e)
         return
     log.info("left %s/pylive (status, watch) and %s for the booted system (warnings at %s %%)", leave.RUN_DIR,
              leave.UNIT_NAME, ",".join(str(x) for x in levels))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import posixpath
 
@@ -96,6 +97,9 @@ def _build(opts: LiveOptions, intent: planner.Intent, system: System, ex: Execut
     decision = planner.choose_mode(opts, intent, image, probe)
     for warning in decision.warnings:
         log.warning("%s", warning)
+    if planner.upper_on_run(opts, intent, decision.mode) and not ex.dry_run:
+        if low := planner.run_room_warning(system.fs_space(posixpath.dirname(planner.TMPFS_UPPER))):
+            log.warning("%s", low)
     if probe is not None and probe.found is Found.NOTHING:
         ex.run(planner.plan_missing_overlay_notice(opts, intent))
     elif probe is not None:
@@ -130,6 +134,8 @@ def _leave_state(system: System, record: dict[str, object]) -> None:
     try:
         system.write_text(STATE_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
     except OSError as e:
+        with contextlib.suppress(OSError):  # no half-written record for `pylive status` to misread
+            system.unlink(STATE_FILE)
         log.warning("%s could not be written (%s): `pylive status` in the booted system will not know the overlay",
                     STATE_FILE, e.strerror or e)
 

@@ -32,11 +32,12 @@ case $_pylive_rc in
         fi
         if [ -z "$DRACUT_SYSTEMD" ]; then
             # Without systemd, dracut's initqueue runs the boot; it is finished once pylive
-            # has left its state file, or has failed (pylive-root's die leaves .die): then dracut
+            # has built the root (pylive-root leaves .pylive-done), or has failed (its die
+            # leaves .die): then dracut
             # goes on to its emergency action at once instead of waiting out rd.retry.
             # Settled jobs run after the queued ifup jobs of the same pass.
             /sbin/initqueue --settled --onetime --unique --name pylive /sbin/pylive-root
-            echo '[ -e /run/initramfs/pylive.json ] || [ -e /run/initramfs/.die ]' \
+            echo '[ -e /run/initramfs/.pylive-done ] || [ -e /run/initramfs/.die ]' \
                 > "$hookdir/initqueue/finished/pylive.sh"
         fi
         ;;

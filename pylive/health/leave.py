@@ -49,13 +49,46 @@ Nice=10
 """
 
 
+class NotLeft(Exception):
+    """The dist was not copied to /run (too little room, or the copy failed): nothing of it is left there."""
+
+
+def copy_bytes(dist_dir: str) -> int:
+    """What the copy of the dist takes (the files it copies, rounded up to 4 KiB pages as on tmpfs)."""
+    ignore = shutil.ignore_patterns(*NOT_NEEDED)
+    total = 0
+    for top, dirs, files in os.walk(dist_dir):
+        skip = ignore(top, [*dirs, *files])
+        dirs[:] = [d for d in dirs if d not in skip]
+        for name in files:
+            if name not in skip:
+                total += -(-os.lstat(os.path.join(top, name)).st_size // 4096) * 4096
+    return total
+
+
 def leave_behind(root: str, dist_dir: str, levels: tuple[int, ...]) -> None:
-    """Copy the dist and write the wrapper and the unit under `root` (the initramfs's /)."""
+    """Copy the dist and write the wrapper and the unit under `root` (the initramfs's /). Refused
+    with NoRoom before anything is copied when /run lacks the room; a copy that fails half-way is
+    removed, so that nothing half-copied stays in RAM."""
     run = os.path.join(root, RUN_DIR.lstrip("/"))
     dest = os.path.join(run, "dist")
     if os.path.exists(dest):
         shutil.rmtree(dest)
-    shutil.copytree(dist_dir, dest, symlinks=True, ignore=shutil.ignore_patterns(*NOT_NEEDED))
+    where = run
+    while not os.path.isdir(where):  # /run/pylive is made only when the copy fits
+        where = os.path.dirname(where)
+    st = os.statvfs(where)
+    need, free = copy_bytes(dist_dir), st.f_bavail * st.f_frsize
+    if need + (1 << 20) > free:  # and a MiB for the booted system's first files on /run
+        raise NotLeft(f"/run has {free >> 10} KiB free, the copy of pylive there needs {-(-need >> 20)} MiB")
+    os.makedirs(run, exist_ok=True)
+    try:
+        shutil.copytree(dist_dir, dest, symlinks=True, ignore=shutil.ignore_patterns(*NOT_NEEDED))
+    except OSError as e:
+        shutil.rmtree(dest, ignore_errors=True)
+        if isinstance(e, shutil.Error) and e.args and e.args[0]:  # a list: (src, dest, why) per file that failed
+            raise NotLeft(f"copying it to {RUN_DIR} failed: {e.args[0][0][2]}") from e
+        raise NotLeft(f"copying it to {RUN_DIR} failed: {e.filename or ''}: {e.strerror or e}") from e
     wrapper = os.path.join(run, "pylive")
     with open(wrapper, "w") as f:
         f.write(WRAPPER)

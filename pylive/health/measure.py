@@ -76,7 +76,8 @@ def boot_record(root: str) -> dict[str, object]:
         with open(os.path.join(root, STATE_FILE)) as f:
             data = json.loads(f.read())
     except FileNotFoundError:
-        raise NotALiveSystem(f"/{STATE_FILE} is missing: this system was not booted by pylive") from None
+        raise NotALiveSystem(f"/{STATE_FILE} is missing: this system was not booted by pylive, or its boot could "
+                             "not write the file (a full /run: see pylive's warnings in dmesg)") from None
     except (OSError, ValueError) as e:
         raise NotALiveSystem(f"/{STATE_FILE} cannot be read ({e})") from None
     if not isinstance(data, dict) or data.get("mode") not in KINDS:

@@ -90,7 +90,7 @@ from pylive.planner.paths import (
     TMPFS_UPPER,
 )
 from pylive.planner.ram import copies_fsimg, copies_squashfs, plan_copy_to_ram, plan_room
-from pylive.planner.root import plan_release, plan_root
+from pylive.planner.root import plan_release, plan_root, run_room_warning, upper_on_run
 
 __all__ = [
     "BASE_LOOP",
@@ -173,6 +173,8 @@ __all__ = [
     "plan_squashfs",
     "plan_wait",
     "resolve_intent",
+    "run_room_warning",
     "spec_identity",
     "split_overlay_spec",
+    "upper_on_run",
 ]

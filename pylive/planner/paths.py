@@ -19,7 +19,8 @@ UPPER_LINK, WORK_LINK = "/run/overlayfs", "/run/ovlwork"  # → the OverlayFS up
 UPPER_RO_LINK, WORK_RO_LINK = "/run/overlayfs-r", "/run/ovlwork-r"
 OVERLAY_BACKING = "/run/overlayfs-backing"  # dracut-ng device mode (rd.overlay=<dev>): the device's filesystem
 THIN_DIR = "/run/initramfs/thin-overlay"
-TMPFS_UPPER = "/run/initramfs/overlay"  # dracut-ng: the upper layer's own tmpfs (rd.overlay=tmpfs:…)
+# the temporary upper's directory, on /run; or its own tmpfs there (dracut-ng: rd.overlay=tmpfs:…)
+TMPFS_UPPER = "/run/initramfs/overlay"
 LIVEDEV_REF = Ref("livedev")
 SQUASH_LOOP = Ref("squashfs-loop")
 BASE_LOOP = Ref("base-loop")

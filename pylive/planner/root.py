@@ -60,7 +60,9 @@ from pylive.planner.paths import (
     WORK_RO_LINK,
 )
 from pylive.planner.ram import copies_fsimg, plan_copy_to_ram
-from pylive.ramcopy import Room
+from pylive.ramcopy import MIB, Room
+
+RUN_LOW_BYTES = 64 * MIB  # a temporary upper on /run with less free than this warns (run_room_warning)
 
 
 def plan_root(opts: LiveOptions, intent: Intent, image: RootImage, decision: Decision, newroot: str, *,
@@ -205,14 +207,10 @@ def _overlayfs_steps(opts: LiveOptions, intent: Intent, mode: Mode, image: RootI
             pre, persistent_upper, persistent_work = _persistent_dirs(probe, readonly=True)
             steps += [*pre, Symlink(persistent_upper, UPPER_RO_LINK), Symlink(persistent_work, WORK_RO_LINK)]
             lower = f"{UPPER_RO_LINK}:{ROOTFSBASE}"
-        tmpfs = intent.tmpfs_options
-        if opts.overlay_size_mib != 32768 and not any(o.startswith("size=") for o in tmpfs):
-            # pylive: rd.live.overlay.size sizes the OverlayFS upper too (dracut ignores it, dracut-ng#1415)
-            tmpfs = (f"size={cow_size_mib(opts, mem_total_mib)}m", *tmpfs)
+        tmpfs = upper_tmpfs_options(opts, intent, mem_total_mib)
         if tmpfs:
             steps += [MakeDir(TMPFS_UPPER), Mount("tmpfs", TMPFS_UPPER, "tmpfs", ("mode=0755", *tmpfs))]
-        root = TMPFS_UPPER if tmpfs else "/run/initramfs/overlay"
-        upper, work = f"{root}/overlayfs", f"{root}/ovlwork"
+        upper, work = f"{TMPFS_UPPER}/overlayfs", f"{TMPFS_UPPER}/ovlwork"
         steps += [MakeDir(upper), MakeDir(work)]
     steps += [
         Symlink(upper, UPPER_LINK),
@@ -222,3 +220,29 @@ def _overlayfs_steps(opts: LiveOptions, intent: Intent, mode: Mode, image: RootI
               (*rootflags, f"lowerdir={lower}", f"upperdir={upper}", f"workdir={work}")),
     ]
     return steps
+
+
+def upper_tmpfs_options(opts: LiveOptions, intent: Intent, mem_total_mib: int | None) -> tuple[str, ...]:
+    """The options of the temporary OverlayFS upper's own tmpfs; none: the upper is a directory on /run."""
+    tmpfs = intent.tmpfs_options
+    if opts.overlay_size_mib != 32768 and not any(o.startswith("size=") for o in tmpfs):
+        # pylive: rd.live.overlay.size sizes the OverlayFS upper too (dracut ignores it, dracut-ng#1415)
+        tmpfs = (f"size={cow_size_mib(opts, mem_total_mib)}m", *tmpfs)
+    return tmpfs
+
+
+def upper_on_run(opts: LiveOptions, intent: Intent, mode: Mode) -> bool:
+    """Whether the live system's changes will be kept in a directory on /run's tmpfs."""
+    return (mode in (Mode.OVERLAYFS_TEMP, Mode.OVERLAYFS_PERSISTENT_RO)
+            and not upper_tmpfs_options(opts, intent, None))
+
+
+def run_room_warning(room: Room | None) -> str | None:
+    """A temporary upper on a /run with less than RUN_LOW_BYTES free: the first writes of the live
+    system fail (ENOSPC) soon after the boot. Said before the root is built, with what to do."""
+    if room is None or room.avail >= RUN_LOW_BYTES:
+        return None
+    return (f"{room.mountpoint} has {room.avail // 1024} KiB free (of {room.size // MIB} MiB): the temporary overlay "
+            f"keeps the live system's changes there, and its writes fail once it is full: give the overlay a tmpfs "
+            f"of its own (rd.overlay=tmpfs:size=2G, or rd.live.overlay.size=<MiB>), or find what filled "
+            f"{room.mountpoint}")

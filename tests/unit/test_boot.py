@@ -10,6 +10,7 @@ from pylive.errors import DeviceTimeout, ImageNotFound, LiveError, StepFailed
 from pylive.options import parse_options
 from pylive.planner import Mode
 from pylive.probe import BlockDevice, FsIdentity
+from pylive.ramcopy import MIB, Room
 
 from .fakesystem import FakeSystem, live_iso_system
 
@@ -173,6 +174,33 @@ def test_state_file_that_cannot_be_written_is_a_warning(pylive_logs: pytest.LogC
     assert result.mode is Mode.DM_SNAPSHOT_TEMP and sys.mounts["/sysroot"] == "/dev/mapper/live-rw"
     assert ("/run/initramfs/pylive.json could not be written (write /run/initramfs/pylive.json: Input/output error): "
             "`pylive status` in the booted system will not know the overlay") in pylive_logs.messages
+    assert "rm /run/initramfs/pylive.json" in sys.calls  # nothing half-written for `pylive status` to misread
+
+
+@pytest.mark.parametrize(("extra", "warned"), [
+    ("rd.live.overlay.overlayfs", True),
+    ("rd.overlay=1", True),  # dracut-ng's name for the same temporary OverlayFS
+    ("rd.live.overlay.overlayfs rd.live.overlay.size=2048", False),  # the upper has a tmpfs of its own
+    ("rd.overlay=tmpfs:size=1G", False),
+    ("", False),  # the temporary snapshot's COW file is in the initramfs's root, not on /run
+])
+def test_a_temporary_upper_on_a_full_run_warns_before_the_root(
+        extra: str, warned: bool, pylive_logs: pytest.LogCaptureFixture) -> None:
+    sys = live_iso_system()
+    sys.rooms["/run/initramfs"] = Room("/run", "tmpfs", 4 * MIB, 12 * 1024)
+    run(f"{CMDLINE} {extra}", sys)
+    lines = [m for m in pylive_logs.messages if "the temporary overlay keeps" in m]
+    assert lines == ([
+        "/run has 12 KiB free (of 4 MiB): the temporary overlay keeps the live system's changes there, and its "
+        "writes fail once it is full: give the overlay a tmpfs of its own (rd.overlay=tmpfs:size=2G, or "
+        "rd.live.overlay.size=<MiB>), or find what filled /run"] if warned else [])
+
+
+def test_a_temporary_upper_on_a_roomy_run_says_nothing(pylive_logs: pytest.LogCaptureFixture) -> None:
+    sys = live_iso_system()
+    sys.rooms["/run/initramfs"] = Room("/run", "tmpfs", 300 * MIB, 64 * MIB)
+    run(f"{CMDLINE} rd.live.overlay.overlayfs", sys)
+    assert not [m for m in pylive_logs.messages if "the temporary overlay keeps" in m]
 
 
 def test_no_overlay_inside_a_squashfs_stops_with_one_line() -> None:

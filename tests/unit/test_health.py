@@ -210,6 +210,38 @@ def test_leave_behind(tmp_path) -> None:
     assert leave.compiled_dist() is None  # from source: the boot leaves nothing
 
 
+def statvfs_with(free: int, real=os.statvfs):  # type: ignore[no-untyped-def]
+    def fake(path):  # type: ignore[no-untyped-def]
+        st = real(path)
+        return os.statvfs_result((4096, 4096, st.f_blocks, free // 4096, free // 4096, *st[5:]))
+    return fake
+
+
+def test_leave_behind_on_a_full_run_copies_nothing(tmp_path, monkeypatch) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "pylive").write_bytes(b"x" * (3 << 20))
+    (dist / "_codecs_jp.so").write_bytes(b"x" * (8 << 20))  # not copied, so not counted
+    assert leave.copy_bytes(str(dist)) == 3 << 20
+    root = tmp_path / "root"
+    monkeypatch.setattr(os, "statvfs", statvfs_with(2 << 20))
+    with pytest.raises(leave.NotLeft, match=r"^/run has 2048 KiB free, the copy of pylive there needs 3 MiB$"):
+        leave.leave_behind(str(root), str(dist), (70, 85))
+    assert not (root / "run").exists()
+
+
+def test_leave_behind_removes_a_copy_that_failed_half_way(tmp_path) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    for name in ("a.so", "b.so"):
+        (dist / name).write_text(name)
+    os.mkfifo(dist / "pylive")  # shutil refuses to copy a named pipe: one file fails, the others were copied
+    root = tmp_path / "root"
+    with pytest.raises(leave.NotLeft, match=r"^copying it to /run/pylive failed: .*named pipe"):
+        leave.leave_behind(str(root), str(dist), (70, 85))
+    assert list((root / "run/pylive").iterdir()) == []
+
+
 def live_root(tmp_path: Path, mode: str, *, upper_fstype: str = "tmpfs", mem_kib: int = 204800) -> Path:
     root = tmp_path / "root"
     (root / "run/initramfs").mkdir(parents=True)
