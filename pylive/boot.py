@@ -26,7 +26,7 @@ from pylive.planner.net import (
 )
 from pylive.probe import PVD_END, SQUASHFS_SUPERBLOCK, FsHealth, iso_shortfall, iso_volume_bytes, squashfs_shortfall
 from pylive.ramcopy import MIB
-from pylive.record import record
+from pylive.record import record, replace
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
 if TYPE_CHECKING:
@@ -81,7 +81,8 @@ def _build(opts: LiveOptions, intent: planner.Intent, system: System, ex: Execut
         if not net.is_nfs and not ex.dry_run:
             net_bytes = system.file_size(image_file(net))
         opts = as_file_root(opts, net)
-    livedev, images = _medium(opts, system, ex)
+    medium = _medium(opts, system, ex)
+    livedev, images, opts = medium.dev, medium.images, medium.opts
     squash_bytes = (system.file_size(images.squashfs) if images.squashfs and planner.copies_squashfs(opts)
                     else None)
     room = system.fs_space(planner.RAM_DIR) if squash_bytes is not None else None
@@ -90,7 +91,7 @@ def _build(opts: LiveOptions, intent: planner.Intent, system: System, ex: Execut
 
     probe = None
     if intent.persistent is not None:
-        intent, probe = _probe_overlay(opts, intent, system, ex, livedev)
+        intent, probe = _probe_overlay(opts, intent, system, ex, medium)
         # before anything is written to the overlay's device (the reset, the identity record)
         planner.check_overlay_room(intent, probe, system.fs_space(planner.OVERLAY_MNT))
         ex.run(planner.plan_overlay_writable(intent, probe, ex.handles.get(planner.OVERLAY_DEV.name) == livedev))
@@ -140,8 +141,9 @@ def _leave_state(system: System, record: dict[str, object]) -> None:
                     STATE_FILE, e.strerror or e)
 
 
-def _medium(opts: LiveOptions, system: System, ex: Executor) -> tuple[str, planner.MediumImages]:
-    """Find and mount the live medium; return its device and the images it offers."""
+def _medium(opts: LiveOptions, system: System, ex: Executor) -> Medium:
+    """Find and mount the live medium; return its device, the images it offers, and its health as read
+    before a writable mount (`rw`), with the options as followed (`rw` dropped when the medium must not be written)."""
     ex.run(planner.plan_wait(opts))
     livedev = ex.handles[planner.LIVEDEV_REF.name]
     medium_fstype = system.fstype(livedev)
@@ -155,10 +157,17 @@ def _medium(opts: LiveOptions, system: System, ex: Executor) -> tuple[str, plann
     if medium_fstype in planner.ISO_TYPES and system.parent_disk(livedev) is None:
         _refuse_truncated_iso(system, livedev)
     check_device, check_fstype = _check_device(opts, system, livedev)
+    health = None
+    if opts.medium_rw and not mounted and medium_fstype not in planner.SQUASH_TYPES:
+        # read before pylive's own writable mount: the kernel marks a FAT filesystem dirty while it is mounted so
+        health = system.fs_health(livedev)
+        if refusal := planner.medium_rw_refusal(opts, livedev, medium_fstype, health):
+            log.warning("%s", refusal)
+            opts = replace(opts, medium_rw=False)
     ex.run(planner.plan_medium(opts, medium_fstype, medium, mounted=mounted, check_device=check_device,
                                check_fstype=check_fstype))
     if medium_fstype in planner.SQUASH_TYPES:  # the device is the image itself (dracut: SQUASHED=$livedev)
-        return livedev, planner.MediumImages(livedev, None, (livedev,))
+        return Medium(livedev, planner.MediumImages(livedev, None, (livedev,)), health, opts)
     candidates = planner.medium_candidates(opts)
     images = planner.find_medium_images(opts, frozenset(p for p in candidates if system.exists(p)))
     if images.squashfs is not None:
@@ -168,8 +177,18 @@ def _medium(opts: LiveOptions, system: System, ex: Executor) -> tuple[str, plann
         # dracut: an .img in the initramfs that is no squashfs is the root filesystem itself (FSIMG=$livedev)
         log.info("%s holds no %s but a root tree: it is the root filesystem itself", opts.spec, opts.live_dir)
         ex.run(planner.plan_file_is_root())
-        return livedev, planner.MediumImages(None, opts.spec.value, images.searched)
-    return livedev, images
+        return Medium(livedev, planner.MediumImages(None, opts.spec.value, images.searched), health, opts)
+    return Medium(livedev, images, health, opts)
+
+
+@record
+class Medium:
+    """The live medium as found and mounted (_medium)."""
+
+    dev: str
+    images: planner.MediumImages
+    health: FsHealth | None  # read before a writable mount (`rw`); None: not read
+    opts: LiveOptions  # as followed: `rw` dropped when the medium must not be written
 
 
 def _refuse_truncated_iso(system: System, dev: str) -> None:
@@ -220,7 +239,7 @@ def _root_image(system: System, images: planner.MediumImages) -> RootImage:
 
 
 def _probe_overlay(opts: LiveOptions, intent: planner.Intent, system: System, ex: Executor,
-                   livedev: str) -> tuple[planner.Intent, planner.OverlayProbe]:
+                   medium: Medium) -> tuple[planner.Intent, planner.OverlayProbe]:
     """Find the persistent overlay: its device, then what its path holds. The intent comes back
     read-only when the device must not be written (write-protected, or a filesystem that needs repair)."""
     assert intent.persistent is not None
@@ -235,12 +254,10 @@ def _probe_overlay(opts: LiveOptions, intent: planner.Intent, system: System, ex
         raise LiveError(f"the persistent overlay's device {intent.persistent.device} holds the ISO file of "
                         "iso-scan/filename, which pylive mounts read-only without journal replay and never writes to",
                         "put the persistent overlay on another device")
+    livedev = medium.dev
     fstype = system.fstype(node)
-    health = system.fs_health(node)
-    if node == livedev and opts.medium_rw and fstype == "vfat" and health.repair:
-        # pylive mounted the medium read-write (`rw`): the kernel set FAT's dirty bit itself, as it does for
-        # every writable mount; it says nothing about the stick's state before this boot
-        health = FsHealth(health.read_only, replay=health.replay)
+    # the medium mounted writable (`rw`): its health as read before that mount, not the dirty bit it set
+    health = medium.health if node == livedev and medium.health is not None else system.fs_health(node)
     intent, warning = planner.check_overlay_device(intent, node, fstype, health)
     assert intent.persistent is not None
     if warning:

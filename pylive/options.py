@@ -497,5 +497,6 @@ def markdown_table() -> str:
         meaning = o.help.replace("|", "\\|")
         rows.append(f"| `{o.name}` | {ng} | {default} | {meaning} | {old} | {o.note} |")
     rows.append("| `ro` / `rw` | | `ro` | how the live medium is mounted (last wins) | "
-                "| a warning when both are given |")
+                "| a warning when both are given; a medium that is write-protected or whose filesystem needs "
+                "repair (an ext4 with errors, a FAT dirty bit) is mounted read-only with a warning, not `rw` |")
     return "\n".join(rows) + "\n"

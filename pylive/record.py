@@ -129,3 +129,10 @@ def _make(cls: type[T], frozen: bool) -> type[T]:
 
 def fields(obj: Any) -> tuple[str, ...]:
     return tuple(obj._fields)
+
+
+def replace(obj: T, **changes: Any) -> T:
+    """A copy of a record with some fields changed, like dataclasses.replace."""
+    values = {name: getattr(obj, name) for name in fields(obj)}
+    values.update(changes)
+    return type(obj)(**values)

@@ -23,6 +23,7 @@ from pylive.planner.image import (
 from pylive.planner.intent import Intent, OverlaySpec, resolve_intent, split_overlay_spec
 from pylive.planner.medium import (
     IsoScan,
+    medium_rw_refusal,
     parse_iso_scan,
     plan_file_is_root,
     plan_image_partition,
@@ -152,6 +153,7 @@ __all__ = [
     "find_medium_images",
     "identity_path",
     "medium_candidates",
+    "medium_rw_refusal",
     "overlay_path",
     "parse_iso_scan",
     "plan_copy_to_ram",

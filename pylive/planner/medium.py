@@ -41,7 +41,7 @@ from pylive.planner.paths import (
     SQUASHFS_MNT,
 )
 from pylive.planner.ram import copies_squashfs, plan_copy_to_ram
-from pylive.probe import unescape_udev
+from pylive.probe import FsHealth, unescape_udev
 from pylive.ramcopy import Room
 from pylive.record import record
 
@@ -166,6 +166,20 @@ def plan_file_is_root() -> tuple[Step, ...]:
     """root=live:/path.img holding a root tree rather than the live directory: dracut uses the image
     as the root filesystem itself; it is unmounted from LIVE and attached as the base (plan_root)."""
     return (Unmount(LIVE),)
+
+
+def medium_rw_refusal(opts: LiveOptions, dev: str, fstype: str | None, health: FsHealth) -> str | None:
+    """`rw` asks for the medium read-write; one that is write-protected, or whose filesystem needs repair,
+    is mounted read-only instead (the persistent overlay's rule, pylive/planner/overlay.py), said in one line."""
+    if health.read_only:
+        why, todo = "is write-protected", "switch off the stick's write protection to write to it"
+    elif health.repair:
+        why = f"needs repair: {health.repair}"
+        todo = f"run {health.fsck} {dev} (or repair it on another computer), then boot again"
+    else:
+        return None
+    return (f"the live medium {opts.spec} ({dev}, {fstype or 'unknown filesystem'}) {why}: pylive mounts it "
+            f"read-only, not read-write as rw asks: {todo}")
 
 
 def plan_medium(opts: LiveOptions, medium_fstype: str | None, device: Ref = LIVEDEV_REF, *,

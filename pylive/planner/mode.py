@@ -117,7 +117,8 @@ def _writable_base_decision(opts: LiveOptions, intent: Intent, image: RootImage,
                             "for a writable copy in RAM")
         if not opts.medium_rw:
             raise LiveError(f"rd.live.overlay=none writes straight into {where}, but the live medium is mounted "
-                            "read-only", "add rw to the command line (the medium is then mounted read-write)")
+                            "read-only", "add rw to the command line (the medium is then mounted read-write, unless "
+                            "it is write-protected or needs repair)")
     return Decision(Mode.DM_LINEAR_RW, tuple(why), tuple(warn))
 
 

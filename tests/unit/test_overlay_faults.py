@@ -160,14 +160,65 @@ def test_missing_overlay_leaves_its_device_read_only() -> None:
     assert not [c for c in sys.calls if "remount,rw" in c]
 
 
-@pytest.mark.parametrize(("medium_rw", "warned"), [(True, False), (False, True)])
-def test_dirty_bit_of_a_medium_pylive_mounted_writable_is_its_own(medium_rw, warned, pylive_logs) -> None:
-    """The overlay on the live medium itself, a FAT stick mounted with `rw` (livecd-iso-to-disk's menu): the
-    kernel sets FAT's dirty bit on every writable mount, so the bit read after pylive's own mount is no
-    sign of an unclean stick (found on the EFI stick of tests/qemu/test_livecd_sticks.py)."""
+DIRTY = "it was not cleanly unmounted (its dirty bit is set) and FAT has no journal"
+
+
+def fat_stick(dirty_before: bool, write_protected: bool = False):  # type: ignore[no-untyped-def]
+    """The overlay on the live medium itself, a FAT stick (livecd-iso-to-disk's layout) whose dirty bit
+    the kernel sets while it is mounted writable, as on a real stick: read after pylive's own `rw`
+    mount, the bit says nothing about the stick's state before this boot (found on the EFI stick of
+    tests/qemu/test_livecd_sticks.py)."""
     sys = machine("inner", "ovl-dir", overlay_on_medium=True)
     sys.fstypes["/dev/sr0"] = "vfat"
-    sys.health["/dev/sr0"] = FsHealth(repair="it was not cleanly unmounted (its dirty bit is set)", fsck="fsck.vfat -a")
-    cmdline = f"{LIVE} rd.live.overlay=CDLABEL=Test\\x20Live\\x201" + (" rw" if medium_rw else "")
-    boot.run(parse_options(Args.from_text(cmdline)), sys)
-    assert any("needs repair" in r.getMessage() for r in pylive_logs.records) is warned
+
+    def health(dev: str) -> FsHealth:
+        if dev != "/dev/sr0":
+            return FsHealth()
+        mounted_rw = any(c.startswith("mount -t vfat -o rw ") and c.endswith(" /run/initramfs/live")
+                         for c in sys.calls)
+        dirty = dirty_before or mounted_rw
+        return FsHealth(read_only=write_protected, repair=DIRTY if dirty else "", fsck="fsck.vfat -a" if dirty else "")
+
+    sys.fs_health = health  # type: ignore[method-assign]
+    return sys
+
+
+OVERLAY_ON_MEDIUM = f"{LIVE} rd.live.overlay=CDLABEL=Test\\x20Live\\x201"
+
+
+def test_a_clean_fat_medium_mounted_rw_is_not_dirty_by_its_own_mount(pylive_logs) -> None:
+    sys = fat_stick(dirty_before=False)
+    result = boot.run(parse_options(Args.from_text(f"{OVERLAY_ON_MEDIUM} rw")), sys)
+    assert result.mode is OV_P
+    assert [c for c in sys.calls if c.startswith("mount ") and c.endswith(" /run/initramfs/live")][0].startswith(
+        "mount -t vfat -o rw ")
+    assert not [r for r in pylive_logs.records if "repair" in r.getMessage()]
+
+
+def test_a_dirty_fat_medium_is_not_mounted_rw_and_its_overlay_is_read_only(pylive_logs) -> None:
+    sys = fat_stick(dirty_before=True)
+    result = boot.run(parse_options(Args.from_text(f"{OVERLAY_ON_MEDIUM} rw")), sys)
+    assert result.mode is OV_P_RO
+    assert not [c for c in sys.calls if " -o rw" in c or "remount,rw" in c]
+    assert [m for m in pylive_logs.messages if m.startswith("the live medium")] == [
+        f"the live medium CDLABEL=Test Live 1 (/dev/sr0, vfat) needs repair: {DIRTY}: pylive mounts it read-only, "
+        "not read-write as rw asks: run fsck.vfat -a /dev/sr0 (or repair it on another computer), then boot again"]
+    assert len([m for m in pylive_logs.messages if "needs repair" in m]) == 2  # the medium, then its overlay
+
+
+def test_a_dirty_fat_medium_without_rw_warns_for_its_overlay_only(pylive_logs) -> None:
+    sys = fat_stick(dirty_before=True)
+    result = boot.run(parse_options(Args.from_text(OVERLAY_ON_MEDIUM)), sys)
+    assert result.mode is OV_P_RO
+    lines = [m for m in pylive_logs.messages if "needs repair" in m]
+    assert len(lines) == 1 and lines[0].startswith("the persistent overlay's filesystem"), lines
+
+
+def test_a_write_protected_medium_with_rw_boots_read_only(pylive_logs) -> None:
+    sys = fat_stick(dirty_before=False, write_protected=True)
+    result = boot.run(parse_options(Args.from_text(f"{OVERLAY_ON_MEDIUM} rw")), sys)
+    assert result.mode is OV_P_RO
+    assert not [c for c in sys.calls if " -o rw" in c or "remount,rw" in c]
+    assert [m for m in pylive_logs.messages if m.startswith("the live medium")] == [(
+        "the live medium CDLABEL=Test Live 1 (/dev/sr0, vfat) is write-protected: pylive mounts it read-only, not "
+        "read-write as rw asks: switch off the stick's write protection to write to it")]
