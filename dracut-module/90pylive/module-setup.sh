@@ -59,6 +59,7 @@ install() {
     inst_multiple modprobe
     inst_script "$moddir/pylive.sh" /sbin/pylive
     inst_script "$moddir/pylive-root.sh" /sbin/pylive-root
+    inst_simple "$moddir/pylive-lib.sh" /lib/pylive-lib.sh
     inst_hook cmdline 30 "$moddir/parse-pylive.sh"
     if dracut_module_included "systemd-initrd"; then
         inst_script "$moddir/pylive-generator.sh" "$systemdutildir"/system-generators/pylive-generator

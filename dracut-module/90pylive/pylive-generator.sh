@@ -4,16 +4,28 @@
 # wins over the ones systemd-fstab-generator or dracut's rootfs generator derive from root=.
 # Nothing waits on a device unit: pylive waits itself, for rd.retry seconds.
 #
-# This is the one start of `pylive cmdline-hook` in a systemd initramfs: its answer (exit status
-# and assignments) is kept in $cache, which parse-pylive.sh (dracut-cmdline.service) and this
-# generator on a daemon-reload read instead of starting the binary again. Its messages (a
-# warning, or the one line naming a bad option) go to the kernel log from here, once.
+# The answer to "is this a live boot, and is it pylive's" (exit status and assignments, as
+# `pylive cmdline-hook` gives them) is kept in $cache, which parse-pylive.sh
+# (dracut-cmdline.service) and this generator on a daemon-reload read instead of asking again.
+# A plain root=live:<value> is answered by the shell (pylive-lib.sh): the binary then starts once
+# per boot, in pylive.service, which checks every option and names a bad one. Anything else asks
+# `pylive cmdline-hook`, whose messages (a warning, or the one line naming a bad option) go to
+# the kernel log from here, once.
 
 # Only the shell's own tools here: the initramfs has no coreutils beyond what modules install.
 cache=/run/initramfs/pylive-cmdline
 if ! [ -r "$cache" ]; then
-    _pylive_out=$(/sbin/pylive cmdline-hook --kmsg)
-    _pylive_rc=$?
+    # shellcheck source=/dev/null
+    . /lib/pylive-lib.sh
+    if pylive_plain_root; then
+        # (a plain value holds no single quote)
+        _pylive_out="root='$pylive_root'
+rootok=1"
+        _pylive_rc=0
+    else
+        _pylive_out=$(/sbin/pylive cmdline-hook --kmsg)
+        _pylive_rc=$?
+    fi
     mkdir -p /run/initramfs
     printf '_pylive_rc=%s\n%s\n' "$_pylive_rc" "$_pylive_out" > "$cache"
 fi
