@@ -10,13 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from pylive import isomd5, probe
+from pylive import probe
 from pylive.dmtable import TargetLine
 from pylive.log import log
 from pylive.mountinfo import mount_of
 from pylive.plan import FetchImage, FindFile
 
 if TYPE_CHECKING:
+    from pylive import isomd5  # imported by check_media: only rd.live.check reads the MD5 (start-up, make bench)
     from pylive.linux.udev import BlockEvents
 from pylive.progress import Display, Meter, Watch
 from pylive.ramcopy import BlockSums, Room
@@ -327,6 +328,7 @@ class RealSystem:
                 yield watch
 
     def check_media(self, dev: str) -> isomd5.Verdict:
+        from pylive import isomd5
         from pylive.linux.copy import read_ahead
 
         with open(dev, "rb", buffering=0) as f:

@@ -31,6 +31,14 @@ def test_start_up_imports(argv: list[str], not_imported: set[str]) -> None:
     assert _imported(argv) & not_imported == set()
 
 
+def test_the_run_imports_the_media_check_only_for_it() -> None:
+    """`pylive run` starts once per boot: the implanted-MD5 reader (with hashlib) waits for rd.live.check."""
+    code = "import sys, pylive.boot, pylive.system; print(*sys.modules)"
+    proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
+                          cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert set(proc.stdout.split()) & {"pylive.isomd5", "hashlib"} == set()
+
+
 def test_records_below_the_level_are_dropped_the_rest_go_to_stderr(capsys) -> None:
     log_setup(kmsg=False, level=WARNING)
     log.info("not shown")
