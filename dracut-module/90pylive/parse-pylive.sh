@@ -7,8 +7,7 @@
 # in /run/initramfs/pylive-cmdline: read from there, the binary is not started a second time.
 # rd.cmdline=ask adds options after the generators ran: then the hook asks pylive again.
 # Without systemd, a plain root=live:<value> (pylive-lib.sh) needs no answer from the binary: its
-# one start is the run, started here in the background (pylive-root --start), which checks every
-# option itself; the initqueue waits for it (pylive-root --wait) and dies when it failed.
+# one start is the run (the initqueue job), which checks every option itself and names a bad one.
 
 type die > /dev/null 2>&1 || . /lib/dracut-lib.sh
 # shellcheck source=/dev/null
@@ -16,7 +15,6 @@ type die > /dev/null 2>&1 || . /lib/dracut-lib.sh
 
 pylive_net=
 _pylive_cache=/run/initramfs/pylive-cmdline
-_pylive_bg=
 if [ -n "$DRACUT_SYSTEMD" ] && [ -r "$_pylive_cache" ] && ! getarg rd.cmdline=ask > /dev/null; then
     _pylive_rc=
     # shellcheck source=/dev/null
@@ -26,7 +24,6 @@ elif [ -z "$DRACUT_SYSTEMD" ] && pylive_plain_root; then
     # shellcheck disable=SC2034 # dracut's init reads it after the cmdline hooks
     rootok=1
     _pylive_rc=0
-    _pylive_bg=1
 else
     _pylive_out=$(/sbin/pylive cmdline-hook)
     _pylive_rc=$?
@@ -48,12 +45,7 @@ case $_pylive_rc in
             # leaves .die): then dracut
             # goes on to its emergency action at once instead of waiting out rd.retry.
             # Settled jobs run after the queued ifup jobs of the same pass.
-            if [ -n "$_pylive_bg" ]; then
-                NEWROOT="$NEWROOT" /sbin/pylive-root --start
-                /sbin/initqueue --settled --onetime --unique --name pylive /sbin/pylive-root --wait
-            else
-                /sbin/initqueue --settled --onetime --unique --name pylive /sbin/pylive-root
-            fi
+            /sbin/initqueue --settled --onetime --unique --name pylive /sbin/pylive-root
             echo '[ -e /run/initramfs/.pylive-done ] || [ -e /run/initramfs/.die ]' \
                 > "$hookdir/initqueue/finished/pylive.sh"
         fi
@@ -63,5 +55,5 @@ case $_pylive_rc in
         die "pylive: invalid kernel command line (see the message above)"
         ;;
 esac
-unset _pylive_out _pylive_rc _pylive_cache _pylive_bg pylive_net pylive_root
+unset _pylive_out _pylive_rc _pylive_cache pylive_net pylive_root
 unset -f pylive_plain_root
