@@ -12,8 +12,8 @@
 # otherwise than pylive does: nothing but printable ASCII, spaces and tabs (no quote, no other
 # separator), the value made of letters, digits and ._:=/,+@%-\ only (a label escaped as udev
 # does: CDLABEL=A\x20B). It returns 1 for anything else, and the caller asks `pylive cmdline-hook`:
-# a network image (the hook asks for the network), rd.break (the break's shell must not wait
-# beside a boot already under way), any other root= form.
+# a network image (the hook asks for the network), rd.break (a debugging boot keeps the path that
+# logs the hook's own answer), any other root= form.
 # ROOT (tests) is a directory to read the three sources under instead of /.
 pylive_plain_root() {
     pylive_root=
