@@ -6,6 +6,8 @@ B         := build
 VENV      := $(B)/venv
 VPY       := $(VENV)/bin/python
 DIST      := $(B)/pylive.dist
+NET_DIST  := $(B)/pylive-net.dist
+BINARIES  := $(DIST)/pylive $(NET_DIST)/pylive
 # (from the environment when set there: `make rpm` lends its caches to the build in build/rpm)
 export NUITKA_CACHE_DIR ?= $(CURDIR)/$(B)/cache/nuitka
 export CCACHE_DIR       ?= $(CURDIR)/$(B)/cache/ccache
@@ -39,6 +41,17 @@ comma := ,
 # Files Nuitka puts into the dist that pylive never loads, removed after the build: the CJK codecs (the
 # encodings package is always included, every codec with it; pylive runs with LC_ALL=C and decodes UTF-8).
 DIST_UNUSED := _codecs_cn.so _codecs_hk.so _codecs_iso2022.so _codecs_jp.so _codecs_kr.so _codecs_tw.so _multibytecodec.so
+
+# Two builds of the same program (issue 14's size target, the overlay watcher's RAM). $(NET_DIST) has
+# everything and goes into an initramfs with the pylive-net dracut module, and is the host's pylive command.
+# $(DIST), the base, goes into every other initramfs: built without the network steps, pylive.netsystem and
+# all only it imports (pylive.net's I/O, pyroute2, ssl with _ssl and libssl), nor OpenSSL's hashes (_hashlib,
+# libcrypto: hashlib falls back to Python's own MD5 and SHA). It refuses a network root= or live.updates= in
+# one line (system.RealSystem.has_network_code: the import of pylive.netsystem fails as Python's own would,
+# ModuleNotFoundError naming it, without Nuitka's "actively excluded" ImportError). Parsing and planning (pylive.net.url, .checksum,
+# pylive.planner.net) stay in both: `pylive explain` of a network command line works with either.
+# tests/unit/test_dist_trim.py checks what each build holds.
+BASE_NOFOLLOW := pylive.netsystem,_hashlib
 
 SOURCES := $(wildcard pylive/*.py pylive/*/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
 
@@ -89,13 +102,20 @@ NUITKA := $(VPY) -m nuitka --mode=standalone --lto=no --assume-yes-for-downloads
 	  --user-package-configuration-file=nuitka-package.config.yml
 
 # (the Makefile too: NOFOLLOW, STDLIB_UNUSED and DIST_UNUSED decide what goes into the dist)
+# Each build has its own build directory (pylive.build, pylive-net.build) and report; ccache shares the C
+# compilation of the modules both have.
+NUITKA_PYLIVE = $(NUITKA) --python-flag=-m --noinclude-data-files='lark/grammars/*' --output-dir=$(B) \
+	  --output-filename=pylive --output-folder-name=$(1) --report=$(B)/nuitka-report$(2).xml $(3) pylive \
+	  > $(B)/nuitka$(2).log 2>&1 || { tail -30 $(B)/nuitka$(2).log; exit 1; }
 $(DIST)/pylive: $(SOURCES) pylive/_cmdline_parser.py $(VENV)/.ok Makefile
-	$(NUITKA) --python-flag=-m --noinclude-data-files='lark/grammars/*' \
-	  --output-dir=$(B) --output-filename=pylive --report=$(B)/nuitka-report.xml pylive > $(B)/nuitka.log 2>&1 \
-	  || { tail -30 $(B)/nuitka.log; exit 1; }
+	$(call NUITKA_PYLIVE,pylive,,--nofollow-import-to=$(BASE_NOFOLLOW) --no-deployment-flag=excluded-module-usage)
 	rm -f $(addprefix $(DIST)/,$(DIST_UNUSED))
 	@test -x $@ && du -sh $(DIST)
-binary: $(DIST)/pylive
+$(NET_DIST)/pylive: $(SOURCES) pylive/_cmdline_parser.py $(VENV)/.ok Makefile
+	$(call NUITKA_PYLIVE,pylive-net,-net,)
+	rm -f $(addprefix $(NET_DIST)/,$(DIST_UNUSED))
+	@test -x $@ && du -sh $(NET_DIST)
+binary: $(BINARIES)
 
 # The floor `make bench` compares against: a hello world with the same flags.
 $(B)/hello.dist/hello: tests/bench/hello.py nuitka-package.config.yml $(VENV)/.ok
@@ -120,6 +140,8 @@ PREFIX      ?= /usr
 BINDIR      ?= $(PREFIX)/bin
 LIBDIR      ?= $(PREFIX)/lib
 PKGLIBDIR   := $(LIBDIR)/pylive
+# the full dist (the network code): for module pylive-net, and the pylive command on the PATH
+NETLIBDIR   := $(LIBDIR)/pylive-net
 # dracut reads its modules and drop-in configuration only under /usr/lib/dracut (dracut.pc: dracutdir).
 DRACUTDIR   ?= $(PREFIX)/lib/dracut
 MANDIR      ?= $(PREFIX)/share/man
@@ -129,27 +151,30 @@ MODULE_FILES := $(wildcard dracut-module/90pylive/*)
 NET_MODULE_FILES := $(wildcard dracut-module/90pylive-net/*)
 CONF_SNIPPET := packaging/dracut/50-pylive.conf
 # Every file install and install-dracut-conf write (directories of their own: PKGLIBDIR, the module, DOCDIR).
-INSTALLED := $(BINDIR)/pylive $(PKGLIBDIR) $(DRACUTDIR)/modules.d/90pylive $(DRACUTDIR)/modules.d/90pylive-net \
+INSTALLED := $(BINDIR)/pylive $(PKGLIBDIR) $(NETLIBDIR) $(DRACUTDIR)/modules.d/90pylive $(DRACUTDIR)/modules.d/90pylive-net \
 	$(DRACUTDIR)/dracut.conf.d/50-pylive.conf \
 	$(MANDIR)/man8/pylive.8 $(BASHCOMPDIR)/pylive $(DOCDIR)
 
 install:
-	@for f in $(DIST)/pylive $(MANPAGE) $(COMPLETION); do \
+	@for f in $(DIST)/pylive $(NET_DIST)/pylive $(MANPAGE) $(COMPLETION); do \
 		[ -e "$$f" ] || { echo "make install: $$f is missing: run make binary docs first" >&2; exit 1; }; done
-	install -d $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive \
-	  $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive-net \
+	install -d $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(NETLIBDIR) $(DESTDIR)$(BINDIR) \
+	  $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive-net \
 	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)/examples
 	cp -R --preserve=mode $(DIST)/. $(DESTDIR)$(PKGLIBDIR)/
-	ln -sfn $$(realpath -m --relative-to=$(BINDIR) $(PKGLIBDIR)/pylive) $(DESTDIR)$(BINDIR)/pylive
+	cp -R --preserve=mode $(NET_DIST)/. $(DESTDIR)$(NETLIBDIR)/
+	@# the command on the PATH is the full binary (everything works on the host, with OpenSSL's hashes)
+	ln -sfn $$(realpath -m --relative-to=$(BINDIR) $(NETLIBDIR)/pylive) $(DESTDIR)$(BINDIR)/pylive
 	install -m 0644 $(MODULE_FILES) $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/
 	install -m 0644 $(NET_MODULE_FILES) $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive-net/
 	chmod 0755 $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/*.sh $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive-net/*.sh
-	@# module-setup.sh copies the dist from where this install put it
+	@# module-setup.sh copies the dists from where this install put them
+	sed -i 's|:-/usr/lib/pylive}|:-$(PKGLIBDIR)}|; s|:-/usr/lib/pylive-net}|:-$(NETLIBDIR)}|' \
+	  $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/module-setup.sh $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive-net/module-setup.sh
+	grep -qF ':-$(PKGLIBDIR)}' $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/module-setup.sh
 	for m in 90pylive 90pylive-net; do \
-		sed -i 's|:-/usr/lib/pylive}|:-$(PKGLIBDIR)}|' $(DESTDIR)$(DRACUTDIR)/modules.d/$$m/module-setup.sh \
-		&& grep -qF ':-$(PKGLIBDIR)}' $(DESTDIR)$(DRACUTDIR)/modules.d/$$m/module-setup.sh || exit 1; \
-	done
-	sed 's|/usr/lib/pylive/|$(PKGLIBDIR)/|' $(MANPAGE) > $(DESTDIR)$(MANDIR)/man8/pylive.8
+		grep -qF ':-$(NETLIBDIR)}' $(DESTDIR)$(DRACUTDIR)/modules.d/$$m/module-setup.sh || exit 1; done
+	sed 's|/usr/lib/pylive/|$(PKGLIBDIR)/|; s|/usr/lib/pylive\\-net/|$(subst -,\\-,$(NETLIBDIR))/|' $(MANPAGE) > $(DESTDIR)$(MANDIR)/man8/pylive.8
 	chmod 0644 $(DESTDIR)$(MANDIR)/man8/pylive.8
 	install -m 0644 $(COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/pylive
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
@@ -211,14 +236,14 @@ $(B)/dracut-base/.ok: | $(B)/.apt-ok
 	ln -s $(CURDIR)/dracut-module/90pylive $(B)/dracut-base/modules.d/90pylive
 	@touch $@
 
-run: $(DIST)/pylive dracut-base
+run: $(BINARIES) dracut-base
 	$(PY) -m qemu.demo
 
 # Two test processes (pytest-xdist), each file in one of them: two QEMU boots at a time on 2 cores.
 # A file stays whole because its boots may chain on one disk image; the longest files go first (tests/conftest.py).
 XDIST := -n 2 --dist loadfile --no-loadscope-reorder
 
-test: $(DIST)/pylive dracut-base
+test: $(BINARIES) dracut-base
 	$(VPY) -m pytest -o addopts="" -m "not package" $(XDIST) tests
 
 test-unit: $(VENV)/.ok pylive/_cmdline_parser.py
@@ -236,7 +261,7 @@ fuzz: $(VENV)/.ok pylive/_cmdline_parser.py
 test-privileged: $(VENV)/.ok
 	$(VPY) -m pytest -m privileged tests/privileged
 
-test-qemu: $(DIST)/pylive dracut-base
+test-qemu: $(BINARIES) dracut-base
 	$(VPY) -m pytest -m qemu $(XDIST) tests/qemu
 
 # Installs the Debian packages on this machine, builds an initramfs with plain dracut and the snippet,
@@ -249,10 +274,10 @@ lint: $(VENV)/.ok
 	shellcheck -s bash dracut-module/*/module-setup.sh packaging/dracut/50-pylive.conf
 
 clean:
-	rm -rf $(B)/pylive.dist $(B)/pylive.build $(B)/hello.dist $(B)/hello.build $(B)/initrd* \
+	rm -rf $(B)/pylive.dist $(B)/pylive.build $(B)/pylive-net.dist $(B)/pylive-net.build $(B)/hello.dist $(B)/hello.build $(B)/initrd* \
 	  $(B)/_cmdline_parser.generated.py pylive/_cmdline_parser.py $(B)/doc
 
-bench: $(DIST)/pylive $(B)/hello.dist/hello dracut-base
+bench: $(BINARIES) $(B)/hello.dist/hello dracut-base
 	$(VPY) tests/bench/startup.py
 	$(PY) -m qemu.bench_stage
 	$(PY) -m qemu.bench_copy
