@@ -23,7 +23,9 @@ APT_PACKAGES := python3-dev python3-venv gcc patchelf ccache dracut-core dracut-
 # (measured: ../shared/reference/nuitka-initramfs.md §4). ssl, _ssl and _hashlib are in for network
 # images (pylive/net: https; OpenSSL's SHA-256 runs ~9x the built-in _sha256 here, and libcrypto is
 # there for ssl anyway).
-NOFOLLOW := bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_decimal,_pydecimal,csv,_csv,pydoc,doctest,email,http,xml,xmlrpc,pyexpat,urllib.request,tkinter,curses,distutils,lib2to3,ensurepip,idlelib,venv,tarfile,mailbox,ftplib,smtplib,imaplib,poplib,nntplib,telnetlib,dbm,shelve,lark,pytest,_pytest
+# pickle, _compat_pickle: only logging's Logger.__reduce__ and tracemalloc import it; tracemalloc: warnings
+# imports it under `except Exception`; _strptime, calendar: only strptime(), which pylive never calls.
+NOFOLLOW := bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_decimal,_pydecimal,csv,_csv,pydoc,doctest,email,http,xml,xmlrpc,pyexpat,urllib.request,tkinter,curses,distutils,lib2to3,ensurepip,idlelib,venv,tarfile,mailbox,ftplib,smtplib,imaplib,poplib,nntplib,telnetlib,dbm,shelve,lark,pytest,_pytest,pickle,_compat_pickle,tracemalloc,_strptime,calendar
 
 # The initramfs's size (`make bench`; the two lists below are the one place to adjust it). Nuitka's standalone
 # mode adds these stdlib modules whether anything imports them or not (build/nuitka-report.xml: "non-excluded
@@ -43,15 +45,21 @@ comma := ,
 DIST_UNUSED := _codecs_cn.so _codecs_hk.so _codecs_iso2022.so _codecs_jp.so _codecs_kr.so _codecs_tw.so _multibytecodec.so
 
 # Two builds of the same program (issue 14's size target, the overlay watcher's RAM). $(NET_DIST) has
-# everything and goes into an initramfs with the pylive-net dracut module, and is the host's pylive command.
-# $(DIST), the base, goes into every other initramfs: built without the network steps, pylive.netsystem and
-# all only it imports (pylive.net's I/O, pyroute2, ssl with _ssl and libssl), nor OpenSSL's hashes (_hashlib,
-# libcrypto: hashlib falls back to Python's own MD5 and SHA). It refuses a network root= or live.updates= in
-# one line (system.RealSystem.has_network_code: the import of pylive.netsystem fails as Python's own would,
-# ModuleNotFoundError naming it, without Nuitka's "actively excluded" ImportError). Parsing and planning (pylive.net.url, .checksum,
-# pylive.planner.net) stay in both: `pylive explain` of a network command line works with either.
-# tests/unit/test_dist_trim.py checks what each build holds.
-BASE_NOFOLLOW := pylive.netsystem,_hashlib
+# everything: it goes into an initramfs with the pylive-net dracut module, and is the host's pylive command.
+# $(DIST), the base, goes into every other initramfs. It is built without NET_ONLY: pylive.netsystem (the
+# network steps) and all that only it imports (pylive.net's I/O, pyroute2, ssl with _ssl and libssl), and
+# OpenSSL's hashes (_hashlib, libcrypto: hashlib falls back to Python's own MD5 and SHA). Parsing and planning
+# (pylive.net.url, .checksum, pylive.planner.net) stay: `pylive explain` of a network command line works with
+# either. The base refuses a network root= or live.updates= in one line (RealSystem.has_network_code: with
+# --no-deployment-flag=excluded-module-usage the import fails as Python's own does, ModuleNotFoundError
+# naming pylive.netsystem). With them go the stdlib modules Nuitka adds that only the network code's imports
+# reach (pyroute2's, followed without the package configuration): BASE_STDLIB_UNUSED. tests/unit/
+# test_dist_trim.py checks both lists and what each build holds.
+NET_ONLY := pylive.netsystem,_hashlib
+BASE_STDLIB_UNUSED := _aix_support _bootsubprocess _compression _osx_support base64 contextvars getopt glob gzip \
+	pkgutil platform sre_compile sysconfig
+BASE_ONLY_FLAGS := --nofollow-import-to=$(NET_ONLY),$(call commas,$(BASE_STDLIB_UNUSED)) \
+	--no-deployment-flag=excluded-module-usage
 
 SOURCES := $(wildcard pylive/*.py pylive/*/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
 
@@ -97,7 +105,9 @@ pylive/_cmdline_parser.py: cmdline_grammar/kernel_cmdline.lark cmdline_grammar/s
 grammar: pylive/_cmdline_parser.py
 
 # --lto=no: with LTO every rebuild takes ~4 min (ccache cannot help); without, seconds, same speed.
-NUITKA := $(VPY) -m nuitka --mode=standalone --lto=no --assume-yes-for-downloads \
+# -z pack-relative-relocs (DT_RELR; binutils >= 2.38, glibc >= 2.36 at run time, as in Debian 12 and Fedora 37):
+# the binary's ~41 000 relative relocations in 20 KB instead of 990 KB (issue 14: 150 KB less in the initramfs).
+NUITKA := LDFLAGS="$$LDFLAGS -Wl,-z,pack-relative-relocs" $(VPY) -m nuitka --mode=standalone --lto=no --assume-yes-for-downloads \
 	  --python-flag=no_site --python-flag=no_docstrings --python-flag=no_asserts --nofollow-import-to=$(NOFOLLOW),$(call commas,$(STDLIB_UNUSED)) \
 	  --user-package-configuration-file=nuitka-package.config.yml
 
@@ -108,7 +118,7 @@ NUITKA_PYLIVE = $(NUITKA) --python-flag=-m --noinclude-data-files='lark/grammars
 	  --output-filename=pylive --output-folder-name=$(1) --report=$(B)/nuitka-report$(2).xml $(3) pylive \
 	  > $(B)/nuitka$(2).log 2>&1 || { tail -30 $(B)/nuitka$(2).log; exit 1; }
 $(DIST)/pylive: $(SOURCES) pylive/_cmdline_parser.py $(VENV)/.ok Makefile
-	$(call NUITKA_PYLIVE,pylive,,--nofollow-import-to=$(BASE_NOFOLLOW) --no-deployment-flag=excluded-module-usage)
+	$(call NUITKA_PYLIVE,pylive,,$(BASE_ONLY_FLAGS))
 	rm -f $(addprefix $(DIST)/,$(DIST_UNUSED))
 	@test -x $@ && du -sh $(DIST)
 $(NET_DIST)/pylive: $(SOURCES) pylive/_cmdline_parser.py $(VENV)/.ok Makefile

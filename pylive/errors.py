@@ -117,7 +117,7 @@ class NotSupportedYet(LiveError):
 
 class NoNetworkSupport(LiveError):
     """A network root= or live.updates= given to the base binary, which is built without the network
-    code (the Makefile's BASE_NOFOLLOW): only an initramfs with the pylive-net dracut module has it."""
+    code (the Makefile's NET_ONLY): only an initramfs with the pylive-net dracut module has it."""
 
     def __init__(self, what: str) -> None:
         super().__init__(f"{what} needs pylive's network support, which this initramfs does not have",

@@ -397,7 +397,7 @@ class RealSystem:
 
     # --- the network (root=live:<url>, live.updates=) ---
     # pylive.netsystem and what it imports (pylive.net's I/O, pyroute2, ssl) are only in the binary of an
-    # initramfs with module pylive-net: the base binary is built without them (the Makefile's BASE_NOFOLLOW).
+    # initramfs with module pylive-net: the base binary is built without them (the Makefile's NET_ONLY).
     # boot.run asks has_network_code() before the first step.
 
     def has_network_code(self) -> bool:

@@ -6,8 +6,9 @@ Nuitka's standalone mode adds many stdlib modules whether anything imports them 
 leaves out those that no import in pylive reaches (--nofollow-import-to). Here the imports of pylive,
 followed through the standard library as the binary would (modulefinder, over every import statement,
 those inside functions too), must reach none of them, nor the CJK codecs removed from the dist. The
-base build also leaves out BASE_NOFOLLOW (pylive.netsystem, _hashlib): what only that reaches must be
-network code, and the parsing and planning of a network command line must stay.
+base build also leaves out NET_ONLY (pylive.netsystem, _hashlib): what only that reaches must be network
+code (and BASE_STDLIB_UNUSED, reached by nothing else), and the parsing and planning of a network command
+line must stay.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ NETWORK_FILES = re.compile(r"^(_ssl|_hashlib)\..*so$|^lib(ssl|crypto)\.so")
 
 def reached(base: bool = False) -> set[str]:
     # NOFOLLOW: guarded or lazy imports the binary already leaves out (measured long ago): not followed here
-    excludes = make_list("NOFOLLOW") + (make_list("BASE_NOFOLLOW") if base else [])
+    excludes = make_list("NOFOLLOW") + (make_list("NET_ONLY") if base else [])
     finder = modulefinder.ModuleFinder(path=[str(ROOT), *sys.path], excludes=excludes)
     finder.run_script(str(ROOT / "pylive" / "__main__.py"))
     for name in IMPLICIT:
@@ -71,9 +72,9 @@ def test_no_import_in_pylive_reaches_a_left_out_module(base: bool) -> None:
     names = reached(base)
     assert "pylive.boot" in names and "pyudev" in names  # the finder did follow pylive's imports
     assert "stringprep" in names  # and the implicit ones
-    left_out = set(make_list("STDLIB_UNUSED"))
+    left_out = set(make_list("STDLIB_UNUSED") + (make_list("BASE_STDLIB_UNUSED") if base else []))
     hit = sorted(n for n in names if n in left_out or any(n.startswith(p + ".") for p in left_out))
-    assert not hit, f"pylive now imports {hit}: take them off STDLIB_UNUSED in the Makefile"
+    assert not hit, f"pylive now imports {hit}: take them off (BASE_)STDLIB_UNUSED in the Makefile"
     codecs = {f.removesuffix(".so") for f in make_list("DIST_UNUSED") if f.endswith(".so")}
     assert not sorted(codecs & names), "a codec module removed from the dist is imported: fix DIST_UNUSED"
 
@@ -98,9 +99,9 @@ def test_the_built_dists_hold_what_they_should() -> None:
     full_dist, full = _built("full")
     assert not sorted(n for n in base if _under(n, NETWORK_ONLY))
     assert all(n in base for n in PLANNING) and all(n in full for n in NETWORK_ONLY)
-    # what the base leaves out is network code only: anything else would be missing from a plain boot
-    gone = sorted(n for n in full - base if not _under(n, NETWORK_ONLY))
-    assert not gone, f"BASE_NOFOLLOW now leaves out {gone} too: import them outside pylive.netsystem's reach"
+    # what the base leaves out is network code (and BASE_STDLIB_UNUSED) only: anything else would be missing
+    gone = sorted(n for n in full - base if not _under(n, NETWORK_ONLY + tuple(make_list("BASE_STDLIB_UNUSED"))))
+    assert not gone, f"the base build now leaves out {gone} too: import them outside pylive.netsystem's reach"
     assert not [f.name for f in base_dist.iterdir() if NETWORK_FILES.search(f.name)]
     assert len([f.name for f in full_dist.iterdir() if NETWORK_FILES.search(f.name)]) == 4
 
