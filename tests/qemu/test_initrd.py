@@ -58,3 +58,21 @@ def test_both_live_modules_refused(kernel, tmp_path):
     assert proc.returncode != 0
     assert not out.exists()
     assert "pylive: the modules 'pylive' and 'dmsquash-live' both boot live media; include only one" in proc.stderr
+
+
+def test_base_build_refuses_a_network_step_in_one_line(kernel, pylive_initrd, live_iso, qemu_workdir):
+    """The image without pylive-net (the base build, under systemd) and a local medium with
+    live.updates=<url>: pylive.service stops before its first step with the one line naming the module,
+    never an ImportError."""
+    from qemu import NO_SHELL_ARGS, boot
+
+    r = boot(kernel, pylive_initrd, f'"root=live:CDLABEL={live_iso.label}" live.updates=http://10.0.2.2/u.img '
+             f"{NO_SHELL_ARGS}", cdrom=live_iso.path, workdir=qemu_workdir, timeout_s=200)
+    assert not r.timed_out, "the guest did not end by itself"
+    assert not r.report  # never reached a root
+    line = ("live.updates=http://10.0.2.2/u.img needs pylive's network support, which this initramfs does not "
+            "have: build the initramfs with the pylive-net dracut module (dracut --add pylive-net; needs "
+            "dracut-network)")
+    said = [ln for ln in r.console.splitlines() if line in ln]
+    assert said and all(ln.endswith(line) for ln in said), r.console[-3000:]
+    assert "Traceback" not in r.console and "internal error" not in r.console
