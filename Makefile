@@ -6,6 +6,8 @@ B         := build
 VENV      := $(B)/venv
 VPY       := $(VENV)/bin/python
 DIST      := $(B)/pylive.dist
+NET_DIST  := $(B)/pylive-net.dist
+BINARIES  := $(DIST)/pylive $(NET_DIST)/pylive
 # (from the environment when set there: `make rpm` lends its caches to the build in build/rpm)
 export NUITKA_CACHE_DIR ?= $(CURDIR)/$(B)/cache/nuitka
 export CCACHE_DIR       ?= $(CURDIR)/$(B)/cache/ccache
@@ -21,7 +23,9 @@ APT_PACKAGES := python3-dev python3-venv gcc patchelf ccache dracut-core dracut-
 # (measured: ../shared/reference/nuitka-initramfs.md §4). ssl, _ssl and _hashlib are in for network
 # images (pylive/net: https; OpenSSL's SHA-256 runs ~9x the built-in _sha256 here, and libcrypto is
 # there for ssl anyway).
-NOFOLLOW := bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_decimal,_pydecimal,csv,_csv,pydoc,doctest,email,http,xml,xmlrpc,pyexpat,urllib.request,tkinter,curses,distutils,lib2to3,ensurepip,idlelib,venv,tarfile,mailbox,ftplib,smtplib,imaplib,poplib,nntplib,telnetlib,dbm,shelve,lark,pytest,_pytest
+# pickle, _compat_pickle: only logging's Logger.__reduce__ and tracemalloc import it; tracemalloc: warnings
+# imports it under `except Exception`; _strptime, calendar: only strptime(), which pylive never calls.
+NOFOLLOW := bz2,_bz2,lzma,_lzma,sqlite3,_sqlite3,decimal,_decimal,_pydecimal,csv,_csv,pydoc,doctest,email,http,xml,xmlrpc,pyexpat,urllib.request,tkinter,curses,distutils,lib2to3,ensurepip,idlelib,venv,tarfile,mailbox,ftplib,smtplib,imaplib,poplib,nntplib,telnetlib,dbm,shelve,lark,pytest,_pytest,pickle,_compat_pickle,tracemalloc,_strptime,calendar
 
 # The initramfs's size (`make bench`; the two lists below are the one place to adjust it). Nuitka's standalone
 # mode adds these stdlib modules whether anything imports them or not (build/nuitka-report.xml: "non-excluded
@@ -39,6 +43,23 @@ comma := ,
 # Files Nuitka puts into the dist that pylive never loads, removed after the build: the CJK codecs (the
 # encodings package is always included, every codec with it; pylive runs with LC_ALL=C and decodes UTF-8).
 DIST_UNUSED := _codecs_cn.so _codecs_hk.so _codecs_iso2022.so _codecs_jp.so _codecs_kr.so _codecs_tw.so _multibytecodec.so
+
+# Two builds of the same program (issue 14's size target, the overlay watcher's RAM). $(NET_DIST) has
+# everything: it goes into an initramfs with the pylive-net dracut module, and is the host's pylive command.
+# $(DIST), the base, goes into every other initramfs. It is built without NET_ONLY: pylive.netsystem (the
+# network steps) and all that only it imports (pylive.net's I/O, pyroute2, ssl with _ssl and libssl), and
+# OpenSSL's hashes (_hashlib, libcrypto: hashlib falls back to Python's own MD5 and SHA). Parsing and planning
+# (pylive.net.url, .checksum, pylive.planner.net) stay: `pylive explain` of a network command line works with
+# either. The base refuses a network root= or live.updates= in one line (RealSystem.has_network_code: with
+# --no-deployment-flag=excluded-module-usage the import fails as Python's own does, ModuleNotFoundError
+# naming pylive.netsystem). With them go the stdlib modules Nuitka adds that only the network code's imports
+# reach (pyroute2's, followed without the package configuration): BASE_STDLIB_UNUSED. tests/unit/
+# test_dist_trim.py checks both lists and what each build holds.
+NET_ONLY := pylive.netsystem,_hashlib
+BASE_STDLIB_UNUSED := _aix_support _bootsubprocess _compression _osx_support base64 contextvars getopt glob gzip \
+	pkgutil platform sre_compile sysconfig
+BASE_ONLY_FLAGS := --nofollow-import-to=$(NET_ONLY),$(call commas,$(BASE_STDLIB_UNUSED)) \
+	--no-deployment-flag=excluded-module-usage
 
 SOURCES := $(wildcard pylive/*.py pylive/*/*.py) cmdline_grammar/kernel_cmdline.lark nuitka-package.config.yml
 
@@ -84,18 +105,27 @@ pylive/_cmdline_parser.py: cmdline_grammar/kernel_cmdline.lark cmdline_grammar/s
 grammar: pylive/_cmdline_parser.py
 
 # --lto=no: with LTO every rebuild takes ~4 min (ccache cannot help); without, seconds, same speed.
-NUITKA := $(VPY) -m nuitka --mode=standalone --lto=no --assume-yes-for-downloads \
+# -z pack-relative-relocs (DT_RELR; binutils >= 2.38, glibc >= 2.36 at run time, as in Debian 12 and Fedora 37):
+# the binary's ~41 000 relative relocations in 20 KB instead of 990 KB (issue 14: 150 KB less in the initramfs).
+NUITKA := LDFLAGS="$$LDFLAGS -Wl,-z,pack-relative-relocs" $(VPY) -m nuitka --mode=standalone --lto=no --assume-yes-for-downloads \
 	  --python-flag=no_site --python-flag=no_docstrings --python-flag=no_asserts --nofollow-import-to=$(NOFOLLOW),$(call commas,$(STDLIB_UNUSED)) \
 	  --user-package-configuration-file=nuitka-package.config.yml
 
 # (the Makefile too: NOFOLLOW, STDLIB_UNUSED and DIST_UNUSED decide what goes into the dist)
+# Each build has its own build directory (pylive.build, pylive-net.build) and report; ccache shares the C
+# compilation of the modules both have.
+NUITKA_PYLIVE = $(NUITKA) --python-flag=-m --noinclude-data-files='lark/grammars/*' --output-dir=$(B) \
+	  --output-filename=pylive --output-folder-name=$(1) --report=$(B)/nuitka-report$(2).xml $(3) pylive \
+	  > $(B)/nuitka$(2).log 2>&1 || { tail -30 $(B)/nuitka$(2).log; exit 1; }
 $(DIST)/pylive: $(SOURCES) pylive/_cmdline_parser.py $(VENV)/.ok Makefile
-	$(NUITKA) --python-flag=-m --noinclude-data-files='lark/grammars/*' \
-	  --output-dir=$(B) --output-filename=pylive --report=$(B)/nuitka-report.xml pylive > $(B)/nuitka.log 2>&1 \
-	  || { tail -30 $(B)/nuitka.log; exit 1; }
+	$(call NUITKA_PYLIVE,pylive,,$(BASE_ONLY_FLAGS))
 	rm -f $(addprefix $(DIST)/,$(DIST_UNUSED))
 	@test -x $@ && du -sh $(DIST)
-binary: $(DIST)/pylive
+$(NET_DIST)/pylive: $(SOURCES) pylive/_cmdline_parser.py $(VENV)/.ok Makefile
+	$(call NUITKA_PYLIVE,pylive-net,-net,)
+	rm -f $(addprefix $(NET_DIST)/,$(DIST_UNUSED))
+	@test -x $@ && du -sh $(NET_DIST)
+binary: $(BINARIES)
 
 # The floor `make bench` compares against: a hello world with the same flags.
 $(B)/hello.dist/hello: tests/bench/hello.py nuitka-package.config.yml $(VENV)/.ok
@@ -120,6 +150,8 @@ PREFIX      ?= /usr
 BINDIR      ?= $(PREFIX)/bin
 LIBDIR      ?= $(PREFIX)/lib
 PKGLIBDIR   := $(LIBDIR)/pylive
+# the full dist (the network code): for module pylive-net, and the pylive command on the PATH
+NETLIBDIR   := $(LIBDIR)/pylive-net
 # dracut reads its modules and drop-in configuration only under /usr/lib/dracut (dracut.pc: dracutdir).
 DRACUTDIR   ?= $(PREFIX)/lib/dracut
 MANDIR      ?= $(PREFIX)/share/man
@@ -129,27 +161,30 @@ MODULE_FILES := $(wildcard dracut-module/90pylive/*)
 NET_MODULE_FILES := $(wildcard dracut-module/90pylive-net/*)
 CONF_SNIPPET := packaging/dracut/50-pylive.conf
 # Every file install and install-dracut-conf write (directories of their own: PKGLIBDIR, the module, DOCDIR).
-INSTALLED := $(BINDIR)/pylive $(PKGLIBDIR) $(DRACUTDIR)/modules.d/90pylive $(DRACUTDIR)/modules.d/90pylive-net \
+INSTALLED := $(BINDIR)/pylive $(PKGLIBDIR) $(NETLIBDIR) $(DRACUTDIR)/modules.d/90pylive $(DRACUTDIR)/modules.d/90pylive-net \
 	$(DRACUTDIR)/dracut.conf.d/50-pylive.conf \
 	$(MANDIR)/man8/pylive.8 $(BASHCOMPDIR)/pylive $(DOCDIR)
 
 install:
-	@for f in $(DIST)/pylive $(MANPAGE) $(COMPLETION); do \
+	@for f in $(DIST)/pylive $(NET_DIST)/pylive $(MANPAGE) $(COMPLETION); do \
 		[ -e "$$f" ] || { echo "make install: $$f is missing: run make binary docs first" >&2; exit 1; }; done
-	install -d $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive \
-	  $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive-net \
+	install -d $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(NETLIBDIR) $(DESTDIR)$(BINDIR) \
+	  $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive-net \
 	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)/examples
 	cp -R --preserve=mode $(DIST)/. $(DESTDIR)$(PKGLIBDIR)/
-	ln -sfn $$(realpath -m --relative-to=$(BINDIR) $(PKGLIBDIR)/pylive) $(DESTDIR)$(BINDIR)/pylive
+	cp -R --preserve=mode $(NET_DIST)/. $(DESTDIR)$(NETLIBDIR)/
+	@# the command on the PATH is the full binary (everything works on the host, with OpenSSL's hashes)
+	ln -sfn $$(realpath -m --relative-to=$(BINDIR) $(NETLIBDIR)/pylive) $(DESTDIR)$(BINDIR)/pylive
 	install -m 0644 $(MODULE_FILES) $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/
 	install -m 0644 $(NET_MODULE_FILES) $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive-net/
 	chmod 0755 $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/*.sh $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive-net/*.sh
-	@# module-setup.sh copies the dist from where this install put it
+	@# module-setup.sh copies the dists from where this install put them
+	sed -i 's|:-/usr/lib/pylive}|:-$(PKGLIBDIR)}|; s|:-/usr/lib/pylive-net}|:-$(NETLIBDIR)}|' \
+	  $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/module-setup.sh $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive-net/module-setup.sh
+	grep -qF ':-$(PKGLIBDIR)}' $(DESTDIR)$(DRACUTDIR)/modules.d/90pylive/module-setup.sh
 	for m in 90pylive 90pylive-net; do \
-		sed -i 's|:-/usr/lib/pylive}|:-$(PKGLIBDIR)}|' $(DESTDIR)$(DRACUTDIR)/modules.d/$$m/module-setup.sh \
-		&& grep -qF ':-$(PKGLIBDIR)}' $(DESTDIR)$(DRACUTDIR)/modules.d/$$m/module-setup.sh || exit 1; \
-	done
-	sed 's|/usr/lib/pylive/|$(PKGLIBDIR)/|' $(MANPAGE) > $(DESTDIR)$(MANDIR)/man8/pylive.8
+		grep -qF ':-$(NETLIBDIR)}' $(DESTDIR)$(DRACUTDIR)/modules.d/$$m/module-setup.sh || exit 1; done
+	sed 's|/usr/lib/pylive/|$(PKGLIBDIR)/|; s|/usr/lib/pylive\\-net/|$(subst -,\\-,$(NETLIBDIR))/|' $(MANPAGE) > $(DESTDIR)$(MANDIR)/man8/pylive.8
 	chmod 0644 $(DESTDIR)$(MANDIR)/man8/pylive.8
 	install -m 0644 $(COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/pylive
 	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
@@ -211,14 +246,14 @@ $(B)/dracut-base/.ok: | $(B)/.apt-ok
 	ln -s $(CURDIR)/dracut-module/90pylive $(B)/dracut-base/modules.d/90pylive
 	@touch $@
 
-run: $(DIST)/pylive dracut-base
+run: $(BINARIES) dracut-base
 	$(PY) -m qemu.demo
 
 # Two test processes (pytest-xdist), each file in one of them: two QEMU boots at a time on 2 cores.
 # A file stays whole because its boots may chain on one disk image; the longest files go first (tests/conftest.py).
 XDIST := -n 2 --dist loadfile --no-loadscope-reorder
 
-test: $(DIST)/pylive dracut-base
+test: $(BINARIES) dracut-base
 	$(VPY) -m pytest -o addopts="" -m "not package" $(XDIST) tests
 
 test-unit: $(VENV)/.ok pylive/_cmdline_parser.py
@@ -236,7 +271,7 @@ fuzz: $(VENV)/.ok pylive/_cmdline_parser.py
 test-privileged: $(VENV)/.ok
 	$(VPY) -m pytest -m privileged tests/privileged
 
-test-qemu: $(DIST)/pylive dracut-base
+test-qemu: $(BINARIES) dracut-base
 	$(VPY) -m pytest -m qemu $(XDIST) tests/qemu
 
 # Installs the Debian packages on this machine, builds an initramfs with plain dracut and the snippet,
@@ -249,10 +284,10 @@ lint: $(VENV)/.ok
 	shellcheck -s bash dracut-module/*/module-setup.sh packaging/dracut/50-pylive.conf
 
 clean:
-	rm -rf $(B)/pylive.dist $(B)/pylive.build $(B)/hello.dist $(B)/hello.build $(B)/initrd* \
+	rm -rf $(B)/pylive.dist $(B)/pylive.build $(B)/pylive-net.dist $(B)/pylive-net.build $(B)/hello.dist $(B)/hello.build $(B)/initrd* \
 	  $(B)/_cmdline_parser.generated.py pylive/_cmdline_parser.py $(B)/doc
 
-bench: $(DIST)/pylive $(B)/hello.dist/hello dracut-base
+bench: $(BINARIES) $(B)/hello.dist/hello dracut-base
 	$(VPY) tests/bench/startup.py
 	$(PY) -m qemu.bench_stage
 	$(PY) -m qemu.bench_copy

@@ -226,8 +226,11 @@ def manpage(parser: argparse.ArgumentParser, readme: str, date: str = "") -> str
         ".SH EXIT STATUS", *_exit_status(),
         ".SH FILES",
         ".TP", roff_code("/usr/lib/pylive/"),
-        "The Nuitka standalone dist: the binary and the extension modules it loads; "
-        "the dracut module copies it into the initramfs.",
+        "The Nuitka standalone dist without the network code: the binary and the extension modules it "
+        "loads; the dracut module copies it into an initramfs without module " + roff_code("pylive-net") + ".",
+        ".TP", roff_code("/usr/lib/pylive-net/"),
+        "The same with the network code (root=live:http://… and the other network roots, TLS): the pylive "
+        "command, and what the dracut module copies into an initramfs with module " + roff_code("pylive-net") + ".",
         ".TP", roff_code("/usr/lib/dracut/modules.d/90pylive/"), "The dracut module.",
         ".TP", roff_code("/usr/lib/dracut/dracut.conf.d/50-pylive.conf"),
         "Switches the module on for every initramfs (package " + roff_code("pylive-dracut-conf")

@@ -8,7 +8,7 @@ import posixpath
 
 from pylive import planner
 from pylive.devspec import SpecKind, label_suggestion
-from pylive.errors import READ_ERRNOS, LiveError, MediumTruncated, MediumUnreadable
+from pylive.errors import READ_ERRNOS, LiveError, MediumTruncated, MediumUnreadable, NoNetworkSupport, shown
 from pylive.executor import Executor
 from pylive.log import log
 from pylive.options import LiveOptions
@@ -57,6 +57,10 @@ def run(opts: LiveOptions, system: System, newroot: str = "/sysroot", dry_run: b
     for warning in intent.warnings:
         log.warning("%s", warning)
     net = parse_net_root(opts) if is_network(opts) else None
+    if (net is not None or opts.live_updates) and not system.has_network_code():
+        # the base binary (an initramfs without module pylive-net): one line before anything is done
+        raise NoNetworkSupport(f"root={shown(opts.root or '')}" if net is not None
+                               else f"live.updates={shown(opts.live_updates or '')}")
     with Executor(system, dry_run) as ex:
         try:
             result = _build(opts, intent, system, ex, newroot, net=net)

@@ -115,6 +115,16 @@ class NotSupportedYet(LiveError):
                          "boot without it, or use dracut's dmsquash-live")
 
 
+class NoNetworkSupport(LiveError):
+    """A network root= or live.updates= given to the base binary, which is built without the network
+    code (the Makefile's NET_ONLY): only an initramfs with the pylive-net dracut module has it."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} needs pylive's network support, which this initramfs does not have",
+                         "build the initramfs with the pylive-net dracut module "
+                         "(dracut --add pylive-net; needs dracut-network)")
+
+
 class StepFailed(LiveError):
     """A kernel operation failed while executing the plan."""
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from pylive import probe
 from pylive.dmtable import TargetLine
+from pylive.errors import NoNetworkSupport
 from pylive.log import log
 from pylive.mountinfo import mount_of
 from pylive.plan import FetchImage, FindFile
@@ -73,6 +74,7 @@ class System(Protocol):
     def resize_tmpfs(self, mountpoint: str, size_mib: int) -> None: ...
     def copy_file(self, src: str, dest: str) -> BlockSums: ...
     def file_sums(self, path: str, block: int) -> BlockSums: ...
+    def has_network_code(self) -> bool: ...
     def wait_network(self, server: str, timeout_s: float) -> None: ...
     def fetch_image(self, step: FetchImage) -> None: ...
     def mount_nfs(self, export: str, target: str, version: str) -> None: ...
@@ -396,23 +398,45 @@ class RealSystem:
             return sums_of(path, block=block, progress=watch.update)
 
     # --- the network (root=live:<url>, live.updates=) ---
+    # pylive.netsystem and what it imports (pylive.net's I/O, pyroute2, ssl) are only in the binary of an
+    # initramfs with module pylive-net: the base binary is built without them (the Makefile's NET_ONLY).
+    # boot.run asks has_network_code() before the first step.
+
+    def has_network_code(self) -> bool:
+        try:
+            with _network_code():
+                import pylive.netsystem  # noqa: F401
+        except NoNetworkSupport:
+            return False
+        return True
 
     def wait_network(self, server: str, timeout_s: float) -> None:
-        from pylive.netsystem import wait_network
-
+        with _network_code():
+            from pylive.netsystem import wait_network
         wait_network(server, timeout_s)
 
     def fetch_image(self, step: FetchImage) -> None:
-        from pylive.netsystem import fetch_image
-
+        with _network_code():
+            from pylive.netsystem import fetch_image
         fetch_image(step, self._watch)
 
     def mount_nfs(self, export: str, target: str, version: str) -> None:
-        from pylive.netsystem import mount_nfs
-
+        with _network_code():
+            from pylive.netsystem import mount_nfs
         mount_nfs(export, target, version)
 
     def apply_updates(self, image: str, newroot: str) -> int:
-        from pylive.netsystem import apply_updates
-
+        with _network_code():
+            from pylive.netsystem import apply_updates
         return apply_updates(image, newroot, self.fstype(image))
+
+
+@contextlib.contextmanager
+def _network_code() -> Iterator[None]:
+    """Around the imports of pylive.netsystem: NoNetworkSupport in the base binary, built without it."""
+    try:
+        yield
+    except ModuleNotFoundError as e:
+        if e.name != "pylive.netsystem":
+            raise
+        raise NoNetworkSupport("this network step") from None

@@ -2,7 +2,8 @@
 
 dracut.sh honours the `dracutbasedir` environment variable, so a private tree of symlinks (the
 system's modules.d plus dracut-module/90pylive) lets us build without touching /usr/lib/dracut.
-The module reads the Nuitka dist from $PYLIVE_DIST.
+The module reads the Nuitka dists from $PYLIVE_DIST (the base one) and $PYLIVE_NET_DIST (the full one,
+installed instead when pylive-net is in the image).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ NET_MODULE_DIR = REPO_ROOT / "dracut-module" / "90pylive-net"
 # The network modules (Debian's dracut-network), unpacked into the build tree rather than installed: an
 # installed dracut-network would change every other --no-hostonly image the tests build.
 NETWORK_DEB_DIR = BUILD_DIR / "dracut-network"
-DIST = BUILD_DIR / "pylive.dist"
+DIST = BUILD_DIR / "pylive.dist"  # without the network code
+NET_DIST = BUILD_DIR / "pylive-net.dist"  # everything: what an image with pylive-net gets
 # dracut modules that make up the systemd flavour of the initramfs
 SYSTEMD_MODULES = ("systemd", "systemd-initrd", "dracut-systemd")
 
@@ -68,19 +70,23 @@ def ensure_dracut_base(dest: Path = BUILD_DIR / "dracut-base", *, net: bool = Fa
 
 
 def build_pylive_initrd(kernel: Kernel, out: Path | None = None, *, systemd: bool = True,
-                        extra_modules: tuple[str, ...] = (), dist: Path = DIST, net: bool = False) -> Path:
-    """dracut's default initramfs (with or without systemd) with `pylive` added; net: with `pylive-net`
-    and the network handler of the flavour (systemd-networkd, or network-legacy without systemd)."""
-    if not (dist / "pylive").is_file():
-        raise HarnessError(f"no pylive binary in {dist}: run `make binary` first")
+                        extra_modules: tuple[str, ...] = (), dist: Path = DIST, net: bool = False,
+                        net_dist: Path = NET_DIST) -> Path:
+    """dracut's default initramfs (with or without systemd) with `pylive` added (the base dist); net: with
+    `pylive-net` (the full dist) and the network handler of the flavour (systemd-networkd, or
+    network-legacy without systemd)."""
+    for d in (dist, *((net_dist,) if net else ())):
+        if not (d / "pylive").is_file():
+            raise HarnessError(f"no pylive binary in {d}: run `make binary` first")
     flavour = "systemd" if systemd else "nosystemd"
     out = out or BUILD_DIR / "initrd" / f"pylive-{flavour}.img"
     os.environ["PYLIVE_DIST"] = str(dist)
+    os.environ["PYLIVE_NET_DIST"] = str(net_dist)
     if net:
         extra_modules = ("pylive-net", "systemd-networkd" if systemd else "network-legacy", *extra_modules)
     base = ensure_dracut_base(BUILD_DIR / "dracut-base-net", net=True) if net else ensure_dracut_base()
     return build_initrd(
         kernel, out, add_modules=("pylive", *extra_modules),
         omit_modules=() if systemd else SYSTEMD_MODULES,
-        dracutbasedir=base, extra_inputs=(dist, MODULE_DIR, *((NET_MODULE_DIR,) if net else ())),
+        dracutbasedir=base, extra_inputs=(dist, MODULE_DIR, *((net_dist, NET_MODULE_DIR) if net else ())),
     )

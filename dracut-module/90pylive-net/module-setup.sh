@@ -9,6 +9,8 @@
 # called by dracut
 check() {
     [[ $hostonly ]] && return 1
+    # module pylive installs this dist instead of its base one when this module is in the initramfs
+    require_binaries "${PYLIVE_NET_DIST:-/usr/lib/pylive-net}/pylive" || return 1
     return 255
 }
 
@@ -26,13 +28,8 @@ installkernel() {
 
 # called by dracut
 install() {
-    local dist f
-    # TLS (https://) and OpenSSL's hashes (rd.pylive.checksum at ~9x the speed of Python's own): in
-    # pylive's dist, left out of a plain pylive initramfs by module pylive.
-    dist=${PYLIVE_DIST:-/usr/lib/pylive}
-    for f in "$dist"/_ssl*.so "$dist"/_hashlib*.so "$dist"/libssl.so* "$dist"/libcrypto.so*; do
-        [[ -e $f ]] && inst_simple "$f" "/usr/lib/pylive/${f##*/}"
-    done
+    # pylive's binary with the network code (and TLS, and OpenSSL's hashes: rd.pylive.checksum at
+    # ~9x the speed of Python's own) is installed by module pylive, which asks whether this one is in.
     inst_multiple -o mount.nfs
     # name resolution for a server given by name (glibc loads these with dlopen)
     inst_libdir_file "libnss_dns.so.*" "libnss_files.so.*" "libresolv.so.*"

@@ -2,9 +2,13 @@
 # dracut module "pylive": boots live media (root=live:…) with the pylive binary instead of
 # dmsquash-live. The binary is a Nuitka standalone dist: no Python in the initramfs.
 
-# Where the dist is on the build host (overridable for builds from a source tree).
+# Where the dists are on the build host (overridable for builds from a source tree): the base one,
+# built without the network code, and the full one that module pylive-net asks for.
 pylive_dist() {
     echo "${PYLIVE_DIST:-/usr/lib/pylive}"
+}
+pylive_net_dist() {
+    echo "${PYLIVE_NET_DIST:-/usr/lib/pylive-net}"
 }
 
 # called by dracut
@@ -37,14 +41,15 @@ install() {
         dfatal "pylive: the modules 'pylive' and 'dmsquash-live' both boot live media; include only one (e.g. omit_dracutmodules+=\" dmsquash-live \")"
         exit 1
     fi
-    dist=$(pylive_dist)
-    # The whole dist: the binary and the extension modules it dlopen()s (invisible to ldd), but
-    # for TLS and OpenSSL's hashes (~5.9 MB): only network images use them, and module pylive-net
-    # installs them (hashlib falls back to Python's own MD5 and SHA without _hashlib).
+    # The whole dist: the binary and the extension modules it dlopen()s (invisible to ldd). With
+    # module pylive-net the full one (the network code, TLS and OpenSSL's hashes: ~2 MB more binary
+    # and ~5.9 MB of libraries), else the base one, which refuses a network root in one line.
+    if dracut_module_included "pylive-net"; then
+        dist=$(pylive_net_dist)
+    else
+        dist=$(pylive_dist)
+    fi
     while IFS= read -r -d '' f; do
-        case ${f##*/} in
-            _ssl*.so | _hashlib*.so | libssl.so* | libcrypto.so*) continue ;;
-        esac
         inst_simple "$f" "/usr/lib/pylive/${f#"$dist"/}"
         # System libraries the dist links against (libc, libm, libz, …): those inside the dist
         # are already there through $ORIGIN.

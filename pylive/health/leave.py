@@ -20,9 +20,10 @@ UNIT_DIR = "/run/systemd/system"
 WANTS = "multi-user.target.wants"
 
 # Extension modules status and watch never load (the CJK codecs, ctypes and libffi, termios, _queue,
-# _typing: ~1.2 MiB; the QEMU tests run status and watch from this copy): each byte copied is RAM.
+# _typing: ~1.2 MiB; in the full build of an initramfs with pylive-net also TLS and OpenSSL's hashes, ~5.9
+# MiB; the QEMU tests run status and watch from this copy): each byte copied is RAM.
 NOT_NEEDED = ("_codecs_*.so", "_multibytecodec.so", "_ctypes.so", "libffi.so*", "termios.so", "_queue.so",
-              "_typing.so")
+              "_typing.so", "_ssl*.so", "_hashlib*.so", "libssl.so*", "libcrypto.so*")
 
 WRAPPER = """#!/bin/sh
 # Left by pylive's initramfs stage: the live root's binary, run with the C locale (README).

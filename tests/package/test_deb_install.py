@@ -63,12 +63,13 @@ def test_packages_install_build_boot_and_purge(tmp_path: Path) -> None:
     paths = sorted({p for deb in debs for p in _paths(deb)})
     existed = {p for p in paths if os.path.lexists(p)}
     initrd = tmp_path / "initrd.img"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYLIVE_DIST", "dracutbasedir")}
+    env = {k: v for k, v in os.environ.items() if k not in ("PYLIVE_DIST", "PYLIVE_NET_DIST", "dracutbasedir")}
 
     _run("dpkg", "-i", *debs)
     try:
         listed = set(_run("dpkg", "-L", *PACKAGES).split())
-        assert {"/usr/bin/pylive", "/usr/lib/pylive/pylive", "/usr/lib/dracut/modules.d/90pylive/module-setup.sh",
+        assert {"/usr/bin/pylive", "/usr/lib/pylive/pylive", "/usr/lib/pylive-net/pylive",
+                "/usr/lib/dracut/modules.d/90pylive/module-setup.sh",
                 "/usr/lib/dracut/dracut.conf.d/50-pylive.conf", "/usr/share/man/man8/pylive.8.gz",
                 "/usr/share/bash-completion/completions/pylive"} <= listed
         # no conffile: removing the packages cannot leave an add_dracutmodules line for a module that is gone
@@ -80,6 +81,7 @@ def test_packages_install_build_boot_and_purge(tmp_path: Path) -> None:
              initrd, env=env)
         listing = _run("lsinitrd", initrd)
         assert "usr/lib/pylive/pylive" in listing
+        assert "libssl" not in listing  # the base dist: no module pylive-net in this build
         assert "dmsquash-live-root" not in listing  # omitted by the snippet
         for module in ("virtio_scsi", "sr_mod", "isofs", "squashfs", "dm-snapshot", "overlay"):  # no --add-drivers
             assert re.search(rf"/{module}\.ko(\.xz|\.zst)?\b", listing), module

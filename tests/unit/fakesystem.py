@@ -48,6 +48,7 @@ class FakeSystem:
     rooms: dict[str, Room] = field(default_factory=dict)  # statvfs of a directory
     health: dict[str, FsHealth] = field(default_factory=dict)  # device → its read-only flag and filesystem state
     copy_damage: str | None = None  # "source": fewer bytes read than the size; "copy": a block differs
+    network_code: bool = True  # False: the base binary, built without pylive.netsystem
 
     def _call(self, text: str) -> None:
         self.calls.append(text)
@@ -286,6 +287,9 @@ class FakeSystem:
         return BlockSums(size, block, tuple(crcs))
 
     # --- the network: the image "arrives" as a file the test described beforehand ---
+    def has_network_code(self) -> bool:
+        return self.network_code
+
     def wait_network(self, server: str, timeout_s: float) -> None:
         self._call(f"wait_network {server} {timeout_s}")
 

@@ -9,11 +9,11 @@ import pytest
 
 from pylive import boot
 from pylive.cmdline import Args
-from pylive.errors import LiveError
+from pylive.errors import LiveError, NoNetworkSupport
 from pylive.options import parse_options
 from pylive.planner.net import download_room_bytes
 
-from .test_decisions import machine
+from .test_decisions import LIVE, machine
 
 URL = "http://10.0.2.2:8000/LiveOS/squashfs.img"
 
@@ -68,3 +68,28 @@ def test_download_room(mem: int | None, minmem: str, room_mib: int | None) -> No
     opts = parse_options(Args.from_text(f"root=live:{URL} rd.minmem={minmem}"))
     room = download_room_bytes(opts, mem)
     assert room == (None if room_mib is None else room_mib << 20)
+
+
+@pytest.mark.parametrize(("cmdline", "named"), [
+    (f"root=live:{URL}", f"root=live:{URL}"),
+    ("root=live:nfs://10.0.2.2/srv/live/live.iso", "root=live:nfs://10.0.2.2/srv/live/live.iso"),
+    (f"{LIVE} live.updates=http://10.0.2.2:8000/u.img", "live.updates=http://10.0.2.2:8000/u.img"),
+])
+def test_the_base_binary_refuses_a_network_boot_before_any_step(cmdline: str, named: str) -> None:
+    """Without the network code (an initramfs without module pylive-net): one line naming the option and
+    the dracut module, and nothing done on the machine."""
+    sys = machine("inner", source="net-squashfs")
+    sys.network_code = False
+    with pytest.raises(NoNetworkSupport) as e:
+        boot.run(parse_options(Args.from_text(cmdline)), sys)
+    assert str(e.value) == (f"{named} needs pylive's network support, which this initramfs does not have: "
+                            "build the initramfs with the pylive-net dracut module "
+                            "(dracut --add pylive-net; needs dracut-network)")
+    assert sys.calls == []
+
+
+def test_a_local_boot_does_not_need_the_network_code() -> None:
+    sys = machine("inner")
+    sys.network_code = False
+    boot.run(parse_options(Args.from_text(LIVE)), sys)
+    assert any(c.endswith(" /sysroot") for c in sys.calls)

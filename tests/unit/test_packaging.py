@@ -181,16 +181,19 @@ def _make(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def built(tmp_path: Path) -> list[str]:
-    """A stand-in for `make binary docs`: a dist whose binary prints where it runs from, a man page
-    with the FILES line, a completion; as make variables."""
-    dist = tmp_path / "dist"
-    dist.mkdir()
-    (dist / "pylive").write_text('#!/bin/sh\necho "fake pylive $*"\n')
-    (dist / "pylive").chmod(0o755)
-    (dist / "_ctypes.so").write_bytes(b"\x7fELF")
-    (tmp_path / "pylive.8").write_text(".TH PYLIVE 8\n.SH FILES\n\\fB/usr/lib/pylive/\\fR\n")
+    """A stand-in for `make binary docs`: the base and the full dist, whose binaries say which they are,
+    a man page with the FILES lines, a completion; as make variables."""
+    for name, extra in (("dist", "_ctypes.so"), ("net-dist", "_ssl.so")):
+        dist = tmp_path / name
+        dist.mkdir()
+        (dist / "pylive").write_text(f'#!/bin/sh\necho "fake pylive ({name}) $*"\n')
+        (dist / "pylive").chmod(0o755)
+        (dist / extra).write_bytes(b"\x7fELF")
+    (tmp_path / "pylive.8").write_text(".TH PYLIVE 8\n.SH FILES\n\\fB/usr/lib/pylive/\\fR\n"
+                                       "\\fB/usr/lib/pylive\\-net/\\fR\n")
     (tmp_path / "pylive.bash").write_text("complete -F _pylive pylive\n")
-    return [f"DIST={dist}", f"MANPAGE={tmp_path / 'pylive.8'}", f"COMPLETION={tmp_path / 'pylive.bash'}"]
+    return [f"DIST={tmp_path / 'dist'}", f"NET_DIST={tmp_path / 'net-dist'}", f"MANPAGE={tmp_path / 'pylive.8'}",
+            f"COMPLETION={tmp_path / 'pylive.bash'}"]
 
 
 def _tree(root: Path) -> dict[str, str]:
@@ -201,10 +204,11 @@ def _tree(root: Path) -> dict[str, str]:
     return out
 
 
-def _pylive_dist(module_setup: Path) -> str:
-    """Where the installed dracut module takes the dist from (its pylive_dist, PYLIVE_DIST unset)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYLIVE_DIST"}
-    return subprocess.run(["bash", "-c", 'source "$1"; pylive_dist', "bash", str(module_setup)], env=env,
+def _pylive_dist(module_setup: Path, function: str = "pylive_dist") -> str:
+    """Where the installed dracut module takes a dist from (its pylive_dist or pylive_net_dist, PYLIVE_DIST
+    and PYLIVE_NET_DIST unset)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYLIVE_DIST", "PYLIVE_NET_DIST")}
+    return subprocess.run(["bash", "-c", f'source "$1"; {function}', "bash", str(module_setup)], env=env,
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
@@ -222,9 +226,11 @@ def test_install_then_uninstall_leaves_nothing(tmp_path: Path, built: list[str])
     module_files = sorted(p.name for p in (ROOT / "dracut-module/90pylive").iterdir())
     net_module_files = sorted(p.name for p in (ROOT / "dracut-module/90pylive-net").iterdir())
     assert {k: v for k, v in tree.items() if v != "dir"} == {
-        "usr/bin/pylive": "-> ../lib/pylive/pylive",
+        "usr/bin/pylive": "-> ../lib/pylive-net/pylive",
         "usr/lib/pylive/pylive": "0o755",
         "usr/lib/pylive/_ctypes.so": "0o644",
+        "usr/lib/pylive-net/pylive": "0o755",
+        "usr/lib/pylive-net/_ssl.so": "0o644",
         **{f"{MODULE}/{n}": "0o755" if n.endswith(".sh") else "0o644" for n in module_files},
         **{f"{NET_MODULE}/{n}": "0o755" if n.endswith(".sh") else "0o644" for n in net_module_files},
         "usr/lib/dracut/dracut.conf.d/50-pylive.conf": "0o644",
@@ -235,8 +241,9 @@ def test_install_then_uninstall_leaves_nothing(tmp_path: Path, built: list[str])
     }
     # the symlink runs the binary as itself (a Nuitka binary finds its dist through /proc/self/exe)
     assert subprocess.run([dest / "usr/bin/pylive", "--version"], capture_output=True, text=True,
-                          check=True).stdout == "fake pylive --version\n"
+                          check=True).stdout == "fake pylive (net-dist) --version\n"
     assert _pylive_dist(dest / MODULE / "module-setup.sh") == "/usr/lib/pylive"
+    assert _pylive_dist(dest / MODULE / "module-setup.sh", "pylive_net_dist") == "/usr/lib/pylive-net"
     assert (dest / "usr/lib/dracut/dracut.conf.d/50-pylive.conf").read_text() == \
         (ROOT / "packaging/dracut/50-pylive.conf").read_text()
 
@@ -249,11 +256,14 @@ def test_install_elsewhere_points_the_module_and_man_page_there(tmp_path: Path, 
     dest = tmp_path / "dest"
     proc = _make("install", f"DESTDIR={dest}", "PREFIX=/opt/pl", "LIBDIR=/opt/pl/lib64", *built)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert os.readlink(dest / "opt/pl/bin/pylive") == "../lib64/pylive/pylive"
-    assert _pylive_dist(dest / "opt/pl/lib/dracut/modules.d/90pylive/module-setup.sh") == "/opt/pl/lib64/pylive"
-    assert "${PYLIVE_DIST:-/opt/pl/lib64/pylive}" in \
+    assert os.readlink(dest / "opt/pl/bin/pylive") == "../lib64/pylive-net/pylive"
+    setup = dest / "opt/pl/lib/dracut/modules.d/90pylive/module-setup.sh"
+    assert _pylive_dist(setup) == "/opt/pl/lib64/pylive"
+    assert _pylive_dist(setup, "pylive_net_dist") == "/opt/pl/lib64/pylive-net"
+    assert "${PYLIVE_NET_DIST:-/opt/pl/lib64/pylive-net}/pylive" in \
         (dest / "opt/pl/lib/dracut/modules.d/90pylive-net/module-setup.sh").read_text()
-    assert "\\fB/opt/pl/lib64/pylive/\\fR" in (dest / "opt/pl/share/man/man8/pylive.8").read_text()
+    man = (dest / "opt/pl/share/man/man8/pylive.8").read_text()
+    assert "\\fB/opt/pl/lib64/pylive/\\fR" in man and "\\fB/opt/pl/lib64/pylive\\-net/\\fR" in man
     proc = _make("uninstall", f"DESTDIR={dest}", "PREFIX=/opt/pl", "LIBDIR=/opt/pl/lib64")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert _tree(dest) == {}
