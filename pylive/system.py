@@ -74,7 +74,7 @@ class System(Protocol):
     def file_sums(self, path: str, block: int) -> BlockSums: ...
     def wait_network(self, server: str, timeout_s: float) -> None: ...
     def fetch_image(self, step: FetchImage) -> None: ...
-    def mount_nfs(self, export: str, target: str, version: str) -> None: ...
+    def mount_nfs(self, export: str, target: str, version: str, port: int = 0) -> None: ...
     def apply_updates(self, image: str, newroot: str) -> int: ...
 
 
@@ -405,10 +405,10 @@ class RealSystem:
 
         fetch_image(step, self._watch)
 
-    def mount_nfs(self, export: str, target: str, version: str) -> None:
+    def mount_nfs(self, export: str, target: str, version: str, port: int = 0) -> None:
         from pylive.netsystem import mount_nfs
 
-        mount_nfs(export, target, version)
+        mount_nfs(export, target, version, port)
 
     def apply_updates(self, image: str, newroot: str) -> int:
         from pylive.netsystem import apply_updates
