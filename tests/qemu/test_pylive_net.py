@@ -228,8 +228,9 @@ def test_link_down_gives_one_line_after_the_timeout(kernel, net_nosd_initrd, ser
 
 def test_nfs4_export_on_its_own_port(kernel, net_nosd_initrd, served, qemu_workdir, tmp_path):
     """root=live:nfs4://10.0.2.2:<port>/srv/live/squashfs.img from nfs-ganesha (NFSv4 only, on a port of
-    its own; nfsserver.py): the guest mounts the export through the kernel's NFS client with port=, and
-    the squashfs on it is the medium, read over NFS (not copied into RAM)."""
+    its own; nfsserver.py): the guest mounts the export with port= (mount.nfs: nfs-ganesha's dependency
+    nfs-common puts it on the build host, so pylive-net into the initramfs), and the squashfs on it is
+    the medium, read over NFS (not copied into RAM)."""
     reason = why_not()
     if reason is not None:
         if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):  # conftest's in_ci()
