@@ -287,11 +287,13 @@ def test_systemd_iso_url_writable_fsimg(kernel, net_sd_initrd, server, qemu_work
 def test_https_untrusted_then_trusted_mirror(kernel, net_nosd_ca_initrd, served, certs, qemu_workdir):
     """Without systemd, certificates verified (the default) against the initramfs's CA bundle, which holds
     the test CA: root= is an HTTPS server with a self-signed certificate, refused with its one line
-    (verification does not retry), then the mirror, whose certificate the test CA signed, gives the image."""
+    (verification does not retry), then the mirror, whose certificate the test CA signed, gives the image,
+    under OverlayFS. (With the default snapshot this boot hung after switch-root in 3 of 5 runs here: a
+    loop worker in clear_page_erms, jbd2 blocked; the snapshot over a squashfs URL is the first test's.)"""
     with NetServer(served, tls=certs["untrusted"]) as bad, NetServer(served, tls=certs["trusted"]) as good:
         r = net_boot(kernel, net_nosd_ca_initrd,
-                     f"root=live:{bad.url('squashfs.img')} rd.pylive.mirror={good.url('squashfs.img')}",
-                     workdir=qemu_workdir / "boot")
+                     f"root=live:{bad.url('squashfs.img')} rd.pylive.mirror={good.url('squashfs.img')} "
+                     "rd.live.overlay.overlayfs", workdir=qemu_workdir / "boot")
     assert r.report_complete, r.console[-4000:]
     root_ok(r.report)
     refused = pylive_lines(r.console, bad.url("squashfs.img"))
@@ -304,7 +306,7 @@ def test_https_untrusted_then_trusted_mirror(kernel, net_nosd_ca_initrd, served,
     assert got, r.console[-3000:]
     assert not pylive_lines(r.console, "rd.noverifyssl: ")  # no warning: certificates were verified
     m = mounts(r.report)
-    assert m["/run/initramfs/live-net"][2] == "tmpfs", m
+    assert m["/"][2] == "overlay" and m["/run/initramfs/live-net"][2] == "tmpfs", m
     assert "/run/initramfs/live-net/squashfs.img" in loops(r.report)
 
 
