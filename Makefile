@@ -14,10 +14,13 @@ export CCACHE_DIR       ?= $(CURDIR)/$(B)/cache/ccache
 
 # Debian packages for building, imaging and booting (see README).
 # isc-dhcp-client, iputils-arping: what network-legacy needs in the test initramfs without systemd (dracut-network
-# itself is unpacked into build/ by qemu/pylive_initrd.py, not installed: it would change every other image)
+# itself is unpacked into build/ by qemu/pylive_initrd.py, not installed: it would change every other image);
+# nfs-ganesha, nfs-ganesha-vfs: the NFSv4 export the network boot mounts (user space, on 127.0.0.1 and a port of
+# its own; tests/qemu/nfsserver.py; they pull in nfs-common, so the network initramfs carries mount.nfs);
+# openssl: the test CA and certificates of the HTTPS boots
 APT_PACKAGES := python3-dev python3-venv gcc patchelf ccache dracut-core dracut-live udev dmsetup kmod cpio man-db \
 	squashfs-tools xorriso e2fsprogs erofs-utils dosfstools qemu-system-x86 zstd isomd5sum shellcheck fdisk \
-	isc-dhcp-client iputils-arping
+	isc-dhcp-client iputils-arping nfs-ganesha nfs-ganesha-vfs openssl
 
 # Stdlib pieces pylive never reaches; guarded or lazy imports, so leaving them out is safe
 # (measured: ../shared/reference/nuitka-initramfs.md §4). ssl, _ssl and _hashlib are in for network

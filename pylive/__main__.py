@@ -192,6 +192,19 @@ def cmd_bench_copy(args: SimpleNamespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench_fetch(args: SimpleNamespace) -> int:
+    """pylive's download of a URL, timed (pylive/net/bench.py; README, "Booting over the network")."""
+    from pylive.net.bench import bench, report
+
+    log_setup(kmsg=False)
+    try:
+        print(report(bench(args.url, args.dest_dir, args.runs, verify_tls=not args.no_verify)), end="")
+    except LiveError as e:
+        log.error("%s", e)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def _levels(args: SimpleNamespace) -> tuple[int, ...] | None:
     """--levels, else rd.pylive.watch from the command line, else the default."""
     from pylive.health.levels import parse_levels
@@ -294,7 +307,7 @@ def cmd_update_boot(args: SimpleNamespace) -> int:
 COMMANDS: dict[str, Callable[[SimpleNamespace], int]] = {
     "run": cmd_run, "cmdline-hook": cmd_cmdline_hook, "parse": cmd_parse, "explain": cmd_explain,
     "check-media": cmd_check_media, "bench-copy": cmd_bench_copy, "status": cmd_status, "watch": cmd_watch,
-    "overlay": cmd_overlay, "update-boot": cmd_update_boot,
+    "overlay": cmd_overlay, "update-boot": cmd_update_boot, "bench-fetch": cmd_bench_fetch,
 }
 # For _plain_args: each subcommand's options (beyond --cmdline, --root, --[no-]kmsg); True when the
 # option takes a value. argparse below defines the same options; a unit test keeps the two in step.
@@ -347,6 +360,14 @@ def _plain_args(argv: list[str]) -> SimpleNamespace | None:
             return None
         values[_dest(word)] = value
     return SimpleNamespace(**values)
+
+
+def _bench_fetch_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("url", metavar="URL", help="http(s)://, ftp:// or tftp:// URL of a file")
+    p.add_argument("--dest-dir", metavar="DIR", default="/run", help="where the file goes (a tmpfs; default /run)")
+    p.add_argument("--runs", type=int, default=1, help="downloads, one after the other (default 1)")
+    p.add_argument("--no-verify", action="store_true", help="do not verify an HTTPS certificate (rd.noverifyssl)")
+    p.set_defaults(kmsg=False)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -407,6 +428,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", default="read,copy,verify", help="some of read,copy,verify,copy1,rw,kernel,sendfile")
     p.add_argument("--runs", type=int, default=3, help="runs of each method (default 3)")
     p.set_defaults(kmsg=False)
+
+    _bench_fetch_parser(sub.add_parser("bench-fetch", help="time pylive's download of a URL (to compare with "
+                                                           "curl or wget)"))
 
     p = sub.add_parser("update-boot",
                        help="put the live root's newest kernel and initramfs on the stick it booted from",

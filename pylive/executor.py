@@ -227,7 +227,7 @@ class Executor:
             s.fetch_image(step)
             self._undo(f"file {step.dest}", s.unlink, step.dest)
         elif isinstance(step, MountNfs):
-            s.mount_nfs(step.export, step.target, step.version)
+            s.mount_nfs(step.export, step.target, step.version, step.port)
             self._unmounted.discard(step.target)
             self._undo(f"mount {step.target}", self._umount_unless_done, step.target)
         else:

@@ -36,11 +36,12 @@ def fetch_image(step: FetchImage, progress: Progress) -> None:
              ", checksum verified" if got.digest else "")
 
 
-def mount_nfs(export: str, target: str, version: str) -> None:
+def mount_nfs(export: str, target: str, version: str, port: int = 0) -> None:
     """Read-only, without locking (no rpc.statd in the initramfs): mount.nfs when the initramfs has it,
-    else the kernel's own text options, which need the server's address (addr=)."""
+    else the kernel's own text options, which need the server's address (addr=). `port`: the server's
+    NFS port when it is not 2049 (nfs://server:port/…)."""
     host = export.rpartition(":")[0].strip("[]")
-    options = ["ro", "nolock"] + ([f"vers={version}"] if version else [])
+    options = ["ro", "nolock"] + ([f"vers={version}"] if version else []) + ([f"port={port}"] if port else [])
     if shutil.which("mount.nfs"):
         proc = subprocess.run(["mount", "-t", "nfs", "-o", ",".join(options), export, target],
                               capture_output=True, text=True, check=False)

@@ -371,9 +371,12 @@ class MountNfs:
     export: str  # server:/path
     target: str
     version: str = ""  # "" (3, as dracut's nfs:// default) or "4"
+    port: int = 0  # the server's NFS port when the URL gives one (nfs://server:port/…), else 0: the default
 
     def describe(self) -> str:
-        return f"mount -t nfs{self.version if self.version == '4' else ''} -o ro,nolock {self.export} {self.target}"
+        port = f",port={self.port}" if self.port else ""
+        return (f"mount -t nfs{self.version if self.version == '4' else ''} -o ro,nolock{port} "
+                f"{self.export} {self.target}")
 
 
 @record

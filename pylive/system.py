@@ -77,7 +77,7 @@ class System(Protocol):
     def has_network_code(self) -> bool: ...
     def wait_network(self, server: str, timeout_s: float) -> None: ...
     def fetch_image(self, step: FetchImage) -> None: ...
-    def mount_nfs(self, export: str, target: str, version: str) -> None: ...
+    def mount_nfs(self, export: str, target: str, version: str, port: int = 0) -> None: ...
     def apply_updates(self, image: str, newroot: str) -> int: ...
 
 
@@ -420,10 +420,10 @@ class RealSystem:
             from pylive.netsystem import fetch_image
         fetch_image(step, self._watch)
 
-    def mount_nfs(self, export: str, target: str, version: str) -> None:
+    def mount_nfs(self, export: str, target: str, version: str, port: int = 0) -> None:
         with _network_code():
             from pylive.netsystem import mount_nfs
-        mount_nfs(export, target, version)
+        mount_nfs(export, target, version, port)
 
     def apply_updates(self, image: str, newroot: str) -> int:
         with _network_code():

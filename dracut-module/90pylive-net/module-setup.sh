@@ -31,6 +31,10 @@ install() {
     # pylive's binary with the network code (and TLS, and OpenSSL's hashes: rd.pylive.checksum at
     # ~9x the speed of Python's own) is installed by module pylive, which asks whether this one is in.
     inst_multiple -o mount.nfs
+    # the CA bundle https:// certificates are verified against (pylive/net/stream.py: CA_BUNDLES, the
+    # first that exists); without one, an https:// root stops with a line saying so
+    inst_multiple -o /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt \
+        /etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem /etc/ssl/ca-bundle.pem /etc/ssl/cert.pem
     # name resolution for a server given by name (glibc loads these with dlopen)
     inst_libdir_file "libnss_dns.so.*" "libnss_files.so.*" "libresolv.so.*"
 }

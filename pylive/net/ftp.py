@@ -7,7 +7,7 @@ import socket
 from io import BufferedReader
 
 from pylive.net.errors import FetchFailed
-from pylive.net.stream import Options, connect, dropped
+from pylive.net.stream import LOWAT, Options, connect, dropped, set_lowat
 from pylive.net.url import NetUrl
 
 MAX_LINE = 8192
@@ -80,9 +80,11 @@ class FtpStream:
             raise self._failed("EPSV", code, text)
         # the control connection's address, not the one in the PASV answer (a server behind NAT gets it wrong)
         try:
-            return socket.create_connection((peer, int(port_text)), timeout=self.options.timeout_s)
+            data = socket.create_connection((peer, int(port_text)), timeout=self.options.timeout_s)
         except OSError as e:
             raise dropped(self.url, e, 0, self.size, self.options.timeout_s) from None
+        set_lowat(data, 0, LOWAT)  # the server closes the data connection at the end: the last read never waits
+        return data
 
     def readinto(self, buf: memoryview) -> int:
         data = self._data

@@ -8,7 +8,7 @@ from io import BufferedReader
 
 from pylive.log import log
 from pylive.net.errors import BadUrl, FetchFailed
-from pylive.net.stream import Options, connect, dropped, wrap_tls
+from pylive.net.stream import LOWAT, Options, connect, dropped, set_lowat, wrap_tls
 from pylive.net.url import NetUrl, join
 
 MAX_REDIRECTS = 5
@@ -58,6 +58,7 @@ class HttpStream:
         self._chunked = False
         self._chunk_left = 0
         self._done = 0
+        self._lowat = 0  # the SO_RCVLOWAT set, 0: none (TLS, chunked, unknown length)
         sock = connect(url, url.port, options)
         self._sock = wrap_tls(sock, url, options) if url.scheme == "https" else sock
         self._file = BufferedReader(socket.SocketIO(self._sock, "rb"), BUFFER)
@@ -120,6 +121,8 @@ class HttpStream:
         else:
             self.offset = 0
             self.size = self._remaining
+        if self._remaining is not None and self.url.scheme == "http":  # TLS reads whole records: left alone
+            self._lowat = 1
 
     def readinto(self, buf: memoryview) -> int:
         try:
@@ -134,6 +137,8 @@ class HttpStream:
             if self._remaining == 0:
                 return 0
             buf = buf[: self._remaining]
+            if self._lowat and self._done:  # from the second read: the first empties what came with the headers
+                self._lowat = set_lowat(self._sock, self._lowat, min(LOWAT, len(buf)))
         n = self._file.readinto1(buf)
         if self._remaining is not None:
             if n == 0:

@@ -39,6 +39,7 @@ class NetRoot:
     file_name: str
     nfs_export: str = ""  # nfs: server:/export
     nfs_version: str = ""  # nfs4:// → "4"
+    nfs_port: int = 0  # nfs://server:port/… (dracut's rfc2224_nfs_to_var: port=); 0: the default
 
     @property
     def is_nfs(self) -> bool:
@@ -74,7 +75,7 @@ def parse_net_root(opts: LiveOptions) -> NetRoot:
 
 def _parse_nfs(text: str) -> NetRoot:
     from pylive.net.errors import BadUrl
-    from pylive.net.url import parse_url
+    from pylive.net.url import DEFAULT_PORTS, parse_url
 
     if not text.startswith(NFS_SCHEMES):
         raise NotSupportedYet(f"root=live:{shown(text)} (an NFS root other than nfs://server/path/image)")
@@ -87,7 +88,8 @@ def _parse_nfs(text: str) -> NetRoot:
     if not name:
         raise CmdlineError("root", text, "names the export but no image file in it", NFS_EXAMPLE)
     host = f"[{url.host}]" if ":" in url.host else url.host
-    return NetRoot((text,), url.host, name, f"{host}:{export or '/'}", version)
+    port = 0 if url.port == DEFAULT_PORTS["nfs"] else url.port  # 0: the client's default (2049)
+    return NetRoot((text,), url.host, name, f"{host}:{export or '/'}", version, port)
 
 
 def download_room_bytes(opts: LiveOptions, mem_total_mib: int | None) -> int | None:
@@ -104,7 +106,7 @@ def plan_network(opts: LiveOptions, net: NetRoot, mem_total_mib: int | None) -> 
     its own (sized to the room the image may take), or on the NFS export mounted read-only."""
     steps: list[Step] = [WaitNetwork(net.server, opts.net_timeout_s)]
     if net.is_nfs:
-        return (*steps, MakeDir(NFS_MNT), MountNfs(net.nfs_export, NFS_MNT, net.nfs_version))
+        return (*steps, MakeDir(NFS_MNT), MountNfs(net.nfs_export, NFS_MNT, net.nfs_version, net.nfs_port))
     room = download_room_bytes(opts, mem_total_mib)
     if opts.noverifyssl and any(u.startswith("https://") for u in net.urls):
         steps.append(Notice("rd.noverifyssl: the HTTPS server's certificate is not verified; "

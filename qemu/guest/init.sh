@@ -192,7 +192,8 @@ fi
 #               with `stickfull`, the stick is filled up first (fallocate), and emptied again after;
 #               then the stick's boot directory and its free space
 #   netbench=<url>
-#               download <url> twice with busybox wget into /run: bytes and seconds (against pylive's own)
+#               download <url> into /run three times with busybox wget and three times with pylive's own
+#               client (`/run/pylive/pylive bench-fetch`), alternating: tool, bytes and seconds of each
 #   benchcopy   `pylive bench-copy` of the medium's squashfs.img with every copy method, when the
 #               root carries the binary in /opt/pylive (make bench)
 tests=
@@ -359,18 +360,23 @@ for t in $(echo "$tests" | tr ',' ' '); do
         fi
         ;;
     netbench=*)
-        # the same URL pylive downloaded, fetched twice by busybox wget into /run (RAM, as pylive's)
+        # the same URL pylive downloaded, alternately by busybox wget and by pylive's client, into /run
+        # (RAM, as pylive's); wget timed around the command, pylive by its own clock (bench-fetch)
         section netbench
-        for _ in 1 2; do
+        # dracut mounts /run noexec without systemd; the binary the boot left there must run for this
+        mount -o remount,exec /run
+        for _ in 1 2 3; do
             rm -f /run/netbench.img
             read -r t0 _ < /proc/uptime
             busybox wget -q -O /run/netbench.img "${t#netbench=}" >&3 2>&1
             rc=$?
             read -r t1 _ < /proc/uptime
-            printf 'rc=%s bytes=%s seconds=%s\n' "$rc" "$(stat -c %s /run/netbench.img 2>/dev/null)" \
+            printf 'tool=wget rc=%s bytes=%s seconds=%s\n' "$rc" "$(stat -c %s /run/netbench.img 2>/dev/null)" \
                 "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" >&3
+            rm -f /run/netbench.img
+            out=$(/run/pylive/pylive bench-fetch "${t#netbench=}" --dest-dir /run 2>&1)
+            printf 'tool=pylive rc=%s %s\n' "$?" "$(echo "$out" | tail -n 1)" >&3
         done
-        rm -f /run/netbench.img
         ;;
     powercut)
         section powercut

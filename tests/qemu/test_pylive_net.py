@@ -1,24 +1,28 @@
 """Live images over the network, through pylive in QEMU: the guest has QEMU user networking and
-downloads from an HTTP server this test starts on 127.0.0.1 (the guest's 10.0.2.2), or from QEMU's
-built-in TFTP server; no other address is contacted. The network is brought up by dracut's own
-modules (network-legacy without systemd, systemd-networkd with it), added by pylive-net.
+downloads from HTTP(S) and FTP servers this test starts on 127.0.0.1 (the guest's 10.0.2.2), or from
+QEMU's built-in TFTP server, or mounts an NFSv4 export nfs-ganesha serves on 127.0.0.1 (nfsserver.py);
+no other address is contacted. The network is brought up by dracut's own modules (network-legacy
+without systemd, systemd-networkd with it), added by pylive-net.
 
 Each boot asserts what it can: the download (mirrors, a 404, a connection closed halfway and resumed,
-the checksum), the root built over the image as over a local medium, the paths left for the booted
-system, live.updates; the failures end with pylive's one line (checksum mismatch, too large for RAM,
-no link, an NFS export that cannot be mounted).
+an untrusted TLS certificate, the checksum), the root built over the image as over a local medium, the
+paths left for the booted system, live.updates (over HTTP and FTP); the failures end with pylive's one
+line (checksum mismatch, too large for RAM, no link).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from guestreport import loops, mounts, pylive_lines, root_ok
-from netserver import NetServer
+from netserver import NetServer, make_ca, server_cert
+from nfsserver import NfsExport, why_not
 
 from qemu import BUILD_DIR, NO_SHELL_ARGS, boot
 from qemu._util import run
@@ -72,6 +76,38 @@ def server(served):
         yield s
 
 
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory) -> dict[str, tuple[Path, Path]]:
+    """A test CA, a server certificate it signed, and a self-signed one nobody trusts (all for 10.0.2.2)."""
+    d = tmp_path_factory.mktemp("tls")
+    ca = make_ca(d)
+    return {"ca": ca, "trusted": server_cert(d, "trusted", ca), "untrusted": server_cert(d, "untrusted", None)}
+
+
+# Where pylive's TLS context looks first for the CA bundle (pylive/net/stream.py, CA_BUNDLES: Debian's path)
+CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
+
+
+def with_ca_bundle(initrd: Path, ca: Path, out: Path) -> Path:
+    """`initrd` with a cpio archive appended that puts `ca` in as the CA bundle (the kernel unpacks the
+    archives in order, so this file replaces the one the initramfs has, if any)."""
+    tree = out.parent / "ca-tree"
+    (tree / CA_BUNDLE).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ca, tree / CA_BUNDLE)
+    names = "etc\netc/ssl\netc/ssl/certs\n" + CA_BUNDLE + "\n"
+    cpio = subprocess.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=tree, input=names.encode(),
+                          capture_output=True, check=True).stdout
+    data = initrd.read_bytes()
+    out.write_bytes(data + b"\0" * (-len(data) % 4) + cpio)
+    return out
+
+
+@pytest.fixture(scope="module")
+def net_nosd_ca_initrd(net_nosd_initrd, certs, tmp_path_factory) -> Path:
+    """The non-systemd network initramfs trusting the test CA (and only it)."""
+    return with_ca_bundle(net_nosd_initrd, certs["ca"][0], tmp_path_factory.mktemp("ca-initrd") / "initrd.img")
+
+
 def net_boot(kernel, initrd, cmdline: str, *, workdir: Path, timeout_s: float = OK_S, tftp: Path | None = None,
              **kw):
     return boot(kernel, initrd, f"{cmdline} ip=dhcp {NO_SHELL_ARGS}", workdir=workdir, timeout_s=timeout_s,
@@ -118,9 +154,10 @@ def test_squashfs_url_404_mirror_resumed_checksum_and_updates(kernel, net_nosd_i
 
 def test_iso_url_overlayfs_check_and_throughput(kernel, net_nosd_initrd, server, served, qemu_workdir):
     """Without systemd: a 48 MiB ISO over HTTP, its implanted MD5 checked (rd.live.check), mounted on
-    /run/initramfs/live as a CD would be, under a temporary OverlayFS; then busybox wget of the same URL
-    in the booted guest, for the throughput against pylive's own (no rd.pylive.checksum here: wget sums
-    nothing either)."""
+    /run/initramfs/live as a CD would be, under a temporary OverlayFS. Then the throughput: in the booted
+    guest, busybox wget and pylive's own client (`pylive bench-fetch`, the binary the boot left in
+    /run/pylive) download the same URL into /run three times each, alternating; the medians are compared
+    (no rd.pylive.checksum here: wget sums nothing either)."""
     url = server.url("big.iso")
     r = net_boot(kernel, net_nosd_initrd,
                  f"root=live:{url} rd.live.overlay.overlayfs rd.live.check pylive.test=netbench={url}",
@@ -132,15 +169,24 @@ def test_iso_url_overlayfs_check_and_throughput(kernel, net_nosd_initrd, server,
     assert m["/"][0] == "LiveOS_rootfs" and m["/"][2] == "overlay", m["/"]
     assert m["/run/initramfs/live"][2] == "iso9660", m
     assert "/run/initramfs/live-net/big.iso" in loops(r.report)
-    mib, pylive_rate = downloaded(r.console)
+    mib, boot_rate = downloaded(r.console)
     assert mib >= 48
-    bench = [dict(kv.split("=", 1) for kv in ln.split()) for ln in r.report["netbench"].splitlines() if "rc=" in ln]
-    assert bench and all(b["rc"] == "0" for b in bench), r.report["netbench"]
-    wget = [int(b["bytes"]) / (1 << 20) / max(float(b["seconds"]), 0.01) for b in bench]
-    line = (f"pylive {pylive_rate:.1f} MiB/s; busybox wget " + ", ".join(f"{w:.1f}" for w in wget)
-            + f" MiB/s: {100 * pylive_rate / max(wget):.0f} % of wget's best")
+    size = (served / "big.iso").stat().st_size
+    runs = [dict(kv.split("=", 1) for kv in ln.split()) for ln in r.report["netbench"].splitlines() if "rc=" in ln]
+    assert [b["tool"] for b in runs] == ["wget", "pylive"] * 3, r.report["netbench"]
+    assert all(b["rc"] == "0" and int(b["bytes"]) == size for b in runs), r.report["netbench"]
+    rates = {tool: sorted(size / (1 << 20) / max(float(b["seconds"]), 0.01) for b in runs if b["tool"] == tool)
+             for tool in ("wget", "pylive")}
+    ratio = rates["pylive"][1] / rates["wget"][1]
+    line = (f"median of 3 alternating runs in the booted guest: pylive {rates['pylive'][1]:.1f} MiB/s, busybox wget "
+            f"{rates['wget'][1]:.1f} MiB/s: {100 * ratio:.0f} % (pylive "
+            + ", ".join(f"{x:.1f}" for x in rates["pylive"]) + "; wget " + ", ".join(f"{x:.1f}" for x in rates["wget"])
+            + f"); the boot's own download {boot_rate:.1f} MiB/s")
     print(f"\nthroughput: {line}")
+    (BUILD_DIR / "qemu-tests").mkdir(exist_ok=True)
     (BUILD_DIR / "qemu-tests" / "net-throughput.txt").write_text(line + "\n")
+    # a loose bound (the host is shared): catches a client gone slow (tiny buffers, a copy per byte), not noise
+    assert ratio >= 0.5, line
 
 
 def test_checksum_mismatch_stops_with_one_line(kernel, net_nosd_initrd, server, qemu_workdir):
@@ -180,14 +226,37 @@ def test_link_down_gives_one_line_after_the_timeout(kernel, net_nosd_initrd, ser
     assert not any(p == "/squashfs.img" for _, p, _, _ in server.requests)
 
 
-def test_nfs_mount_is_attempted_and_fails_with_one_line(kernel, net_nosd_initrd, server, qemu_workdir):
-    """No NFS server can run here (see the README): the export is mounted through the kernel's NFS
-    client (the initramfs has no mount.nfs), which QEMU's user network refuses; pylive says so."""
-    r = net_boot(kernel, net_nosd_initrd, "root=live:nfs://10.0.2.2/srv/live/live.iso",
-                 workdir=qemu_workdir / "boot", timeout_s=FAIL_S)
-    assert not r.report and not r.timed_out, r.console[-3000:]
-    lines = pylive_lines(r.console, "root=live:nfs: mounting 10.0.2.2:/srv/live failed")
-    assert lines, r.console[-3000:]
+def test_nfs4_export_on_its_own_port(kernel, net_nosd_initrd, served, qemu_workdir, tmp_path):
+    """root=live:nfs4://10.0.2.2:<port>/srv/live/squashfs.img from nfs-ganesha (NFSv4 only, on a port of
+    its own; nfsserver.py): the guest mounts the export with port= (mount.nfs: nfs-ganesha's dependency
+    nfs-common puts it on the build host, so pylive-net into the initramfs), and the squashfs on it is
+    the medium, read over NFS (not copied into RAM)."""
+    reason = why_not()
+    if reason is not None:
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):  # conftest's in_ci()
+            pytest.fail(f"no NFS server: {reason} (CI is set: this is an error)", pytrace=False)
+        pytest.skip(reason)
+    files = tmp_path / "export-files"
+    files.mkdir()
+    shutil.copyfile(served / "squashfs.img", files / "squashfs.img")
+    work = tmp_path / "nfs"
+    work.mkdir()
+    with NfsExport(files, work) as export:
+        r = net_boot(kernel, net_nosd_initrd, f"root=live:nfs4://10.0.2.2:{export.port}/srv/live/squashfs.img",
+                     workdir=qemu_workdir / "boot")
+        log = export.log_text()
+    assert r.report_complete, r.console[-4000:] + "\n--- ganesha:\n" + log[-2000:]
+    root_ok(r.report)
+    m = mounts(r.report)
+    nfs = m["/run/initramfs/nfs"]
+    assert nfs[0] == "10.0.2.2:/srv/live" and nfs[2] == "nfs4", nfs
+    options = nfs[3].split(",")
+    assert "ro" in options and f"port={export.port}" in options and any(o.startswith("vers=4") for o in options), nfs
+    backing = loops(r.report)
+    assert "/run/initramfs/nfs/squashfs.img" in backing, backing
+    assert r.report["livedev"].strip().startswith("/dev/loop"), r.report["livedev"]
+    assert "live-rw" in r.report["dmsetup-table"] and " snapshot " in r.report["dmsetup-table"]
+    assert not pylive_lines(r.console, " downloaded: ")
 
 
 def test_systemd_tftp_squashfs_overlayfs(kernel, net_sd_initrd, served, qemu_workdir):
@@ -213,3 +282,60 @@ def test_systemd_iso_url_writable_fsimg(kernel, net_sd_initrd, server, qemu_work
     assert m["/run/initramfs/live"][2] == "iso9660", m
     assert "/run/initramfs/fsimg/rootfs.img" in loops(r.report), loops(r.report)
     assert "/run/initramfs/live-net/live.iso" in loops(r.report)
+
+
+def test_https_untrusted_then_trusted_mirror(kernel, net_nosd_ca_initrd, served, certs, qemu_workdir):
+    """Without systemd, certificates verified (the default) against the initramfs's CA bundle, which holds
+    the test CA: root= is an HTTPS server with a self-signed certificate, refused with its one line
+    (verification does not retry), then the mirror, whose certificate the test CA signed, gives the image,
+    under OverlayFS. (With the default snapshot this boot hung after switch-root in 3 of 5 runs here: a
+    loop worker in clear_page_erms, jbd2 blocked; the snapshot over a squashfs URL is the first test's.)"""
+    with NetServer(served, tls=certs["untrusted"]) as bad, NetServer(served, tls=certs["trusted"]) as good:
+        r = net_boot(kernel, net_nosd_ca_initrd,
+                     f"root=live:{bad.url('squashfs.img')} rd.pylive.mirror={good.url('squashfs.img')} "
+                     "rd.live.overlay.overlayfs", workdir=qemu_workdir / "boot")
+    assert r.report_complete, r.console[-4000:]
+    root_ok(r.report)
+    refused = pylive_lines(r.console, bad.url("squashfs.img"))
+    assert len(refused) == 1, refused
+    assert ("TLS: the server's certificate cannot be verified (self-signed certificate)" in refused[0]
+            and refused[0].endswith("trying the next URL")), refused
+    assert bad.tls_failures and not bad.requests, (bad.tls_failures, bad.requests)
+    assert [(m, p, st) for m, p, _, st in good.requests] == [("GET", "/squashfs.img", 200)], good.requests
+    got = [ln for ln in pylive_lines(r.console, " downloaded: ") if good.url("squashfs.img") in ln]
+    assert got, r.console[-3000:]
+    assert not pylive_lines(r.console, "rd.noverifyssl: ")  # no warning: certificates were verified
+    m = mounts(r.report)
+    assert m["/"][2] == "overlay" and m["/run/initramfs/live-net"][2] == "tmpfs", m
+    assert "/run/initramfs/live-net/squashfs.img" in loops(r.report)
+
+
+def test_systemd_https_noverifyssl_iso_and_ftp_updates(kernel, net_sd_initrd, served, certs, qemu_workdir):
+    """With systemd: the ISO from the HTTPS server nobody trusts, with rd.noverifyssl (its warning), and
+    live.updates from an FTP server on 127.0.0.1 (tests/unit/netservers.py's: passive mode; its PASV
+    answer names 127.0.0.1, which pylive ignores for the control connection's address, 10.0.2.2)."""
+    from tests.unit.netservers import FtpServer
+
+    ftp = FtpServer({"updates.img": (served / "updates.img").read_bytes()})
+    try:
+        with NetServer(served, tls=certs["untrusted"]) as bad:
+            r = net_boot(kernel, net_sd_initrd,
+                         f"root=live:{bad.url('live.iso')} rd.noverifyssl "
+                         f"live.updates=ftp://10.0.2.2:{ftp.port}/updates.img",
+                         workdir=qemu_workdir / "boot")
+    finally:
+        ftp.close()
+    assert r.report_complete, r.console[-4000:]
+    root_ok(r.report)
+    warned = pylive_lines(r.console, "rd.noverifyssl: the HTTPS server's certificate is not verified")
+    assert warned, r.console[-3000:]
+    assert [(m, p, st) for m, p, _, st in bad.requests] == [("GET", "/live.iso", 200)], bad.requests
+    downloaded(r.console)
+    m = mounts(r.report)
+    assert m["/run/initramfs/live"][2] == "iso9660", m
+    assert "/run/initramfs/live-net/live.iso" in loops(r.report)
+    verbs = [c.split()[0].upper() for c in ftp.commands]
+    assert "RETR" in verbs and ("EPSV" in verbs or "PASV" in verbs), ftp.commands
+    assert "RETR updates.img" in ftp.commands, ftp.commands
+    assert r.report["updates"].strip() == "updates-token-4711", r.report.get("updates")
+    assert pylive_lines(r.console, "live.updates: ")

@@ -297,8 +297,8 @@ class FakeSystem:
         self._call(f"fetch {' '.join(step.urls)} {step.dest}")
         self.paths.add(step.dest)
 
-    def mount_nfs(self, export: str, target: str, version: str) -> None:
-        self._call(f"mount_nfs {export} {target} {version}")
+    def mount_nfs(self, export: str, target: str, version: str, port: int = 0) -> None:
+        self._call(f"mount_nfs {export} {target} {version}" + (f" port={port}" if port else ""))
         self.mounts[target] = export
 
     def apply_updates(self, image: str, newroot: str) -> int:

@@ -60,6 +60,18 @@ def test_nfs_root_mounts_the_export_and_reads_the_image_there() -> None:
     assert not any(c.startswith("fetch") for c in calls)
 
 
+@pytest.mark.parametrize(("root", "call"), [
+    ("nfs4://10.0.2.2:20490/srv/live/live.iso", "mount_nfs 10.0.2.2:/srv/live /run/initramfs/nfs 4 port=20490"),
+    ("nfs://10.0.2.2:2049/srv/live/live.iso", "mount_nfs 10.0.2.2:/srv/live /run/initramfs/nfs "),
+])
+def test_nfs_port_in_the_url_is_the_mount_port(root: str, call: str) -> None:
+    """dracut's nfs://server:port/path gives port=; the default port (2049) gives none."""
+    sys = machine("inner", source="nfs-iso")
+    boot.run(parse_options(Args.from_text(f"root=live:{root}")), sys)
+    mount = [c for c in sys.calls if c.startswith("mount_nfs")]
+    assert mount == [call], sys.calls
+
+
 @pytest.mark.parametrize(("mem", "minmem", "room_mib"), [
     (4096, "1024", 3072), (4096, "50%", 2048), (1024, "64", 1024 - 128), (100, "1024", 0), (None, "1024", None),
 ])

@@ -207,3 +207,35 @@ def test_write_failures_are_one_line(server: str, tmp_path: Path) -> None:
         (tmp_path / "full.part").symlink_to("/dev/full")
         with pytest.raises(FetchFailed, match=r"cannot write .* \(No space left on device\): the image does not fit"):
             fetch(f"{server}/small.img", str(tmp_path / "full"))
+
+
+@pytest.mark.parametrize("pieces", [(100_000, 300_000, 150_000, 50_000), (500, 500), (300_000,)])
+def test_a_body_in_pieces_on_a_connection_kept_open_ends_without_waiting(tmp_path: Path,
+                                                                       pieces: tuple[int, ...]) -> None:
+    """The reads wait for 256 KiB at a time (SO_RCVLOWAT), never for bytes that will not come: the
+    server sends the first piece with the headers, the rest with pauses, then keeps the connection
+    open (it ignores Connection: close): the download ends with the last byte, not at the timeout."""
+    body = os.urandom(sum(pieces))
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            start = 0
+            for i, size in enumerate(pieces):
+                conn.sendall((head if i == 0 else b"") + body[start : start + size])
+                start += size
+                time.sleep(0.1)
+            time.sleep(8)
+
+    import threading
+
+    threading.Thread(target=serve, daemon=True).start()
+    t0 = time.monotonic()
+    got = fetch(f"http://127.0.0.1:{port}/x.img", str(tmp_path / "x.img"), timeout_s=5, retry=FAST)
+    assert time.monotonic() - t0 < 3
+    assert got.size == len(body) and (tmp_path / "x.img").read_bytes() == body
+    listener.close()
