@@ -50,15 +50,15 @@ DIST_UNUSED := _codecs_cn.so _codecs_hk.so _codecs_iso2022.so _codecs_jp.so _cod
 # Two builds of the same program (issue 14's size target, the overlay watcher's RAM). $(NET_DIST) has
 # everything: it goes into an initramfs with the pylive-net dracut module, and is the host's pylive command.
 # $(DIST), the base, goes into every other initramfs. It is built without NET_ONLY: pylive.netsystem (the
-# network steps) and all that only it imports (pylive.net's I/O, pyroute2, ssl with _ssl and libssl), and
-# OpenSSL's hashes (_hashlib, libcrypto: hashlib falls back to Python's own MD5 and SHA). Parsing and planning
+# network steps), pylive.net.bench (`pylive bench-fetch`) and all that only they import (pylive.net's
+# I/O, pyroute2, ssl with _ssl and libssl), and OpenSSL's hashes (_hashlib, libcrypto: hashlib falls back to Python's own MD5 and SHA). Parsing and planning
 # (pylive.net.url, .checksum, pylive.planner.net) stay: `pylive explain` of a network command line works with
 # either. The base refuses a network root= or live.updates= in one line (RealSystem.has_network_code: with
 # --no-deployment-flag=excluded-module-usage the import fails as Python's own does, ModuleNotFoundError
 # naming pylive.netsystem). With them go the stdlib modules Nuitka adds that only the network code's imports
 # reach (pyroute2's, followed without the package configuration): BASE_STDLIB_UNUSED. tests/unit/
 # test_dist_trim.py checks both lists and what each build holds.
-NET_ONLY := pylive.netsystem,_hashlib
+NET_ONLY := pylive.netsystem,pylive.net.bench,_hashlib
 BASE_STDLIB_UNUSED := _aix_support _bootsubprocess _compression _osx_support base64 contextvars getopt glob gzip \
 	pkgutil platform sre_compile sysconfig
 BASE_ONLY_FLAGS := --nofollow-import-to=$(NET_ONLY),$(call commas,$(BASE_STDLIB_UNUSED)) \

@@ -16,7 +16,16 @@ from types import SimpleNamespace
 
 from pylive import __version__
 from pylive.cmdline import Args, read_cmdline
-from pylive.errors import EXIT_BAD_CMDLINE, EXIT_FAILED, EXIT_NO_CHECKSUM, EXIT_NOT_LIVE, EXIT_OK, LiveError, shown
+from pylive.errors import (
+    EXIT_BAD_CMDLINE,
+    EXIT_FAILED,
+    EXIT_NO_CHECKSUM,
+    EXIT_NOT_LIVE,
+    EXIT_OK,
+    LiveError,
+    NoNetworkSupport,
+    shown,
+)
 from pylive.log import WARNING, Log, log, log_setup
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
@@ -194,9 +203,14 @@ def cmd_bench_copy(args: SimpleNamespace) -> int:
 
 def cmd_bench_fetch(args: SimpleNamespace) -> int:
     """pylive's download of a URL, timed (pylive/net/bench.py; README, "Booting over the network")."""
-    from pylive.net.bench import bench, report
-
     log_setup(kmsg=False)
+    try:
+        from pylive.net.bench import bench, report
+    except ModuleNotFoundError as e:  # the base build leaves the network code out (the Makefile's NET_ONLY)
+        if e.name != "pylive.net.bench":
+            raise
+        log.error("%s", NoNetworkSupport("pylive bench-fetch"))
+        return EXIT_FAILED
     try:
         print(report(bench(args.url, args.dest_dir, args.runs, verify_tls=not args.no_verify)), end="")
     except LiveError as e:

@@ -40,8 +40,9 @@ IMPLICIT = ("encodings.idna",)
 
 
 # What only the network steps need (pylive.netsystem and below): out of the base build.
-NETWORK_ONLY = ("pylive.netsystem", "pylive.net.fetch", "pylive.net.http", "pylive.net.ftp", "pylive.net.tftp",
-                "pylive.net.stream", "pylive.net.ready", "pylive.net.readiness", "pyroute2", "ssl", "_ssl", "_hashlib")
+NETWORK_ONLY = ("pylive.netsystem", "pylive.net.bench", "pylive.net.fetch", "pylive.net.http", "pylive.net.ftp",
+                "pylive.net.tftp", "pylive.net.stream", "pylive.net.ready", "pylive.net.readiness", "pyroute2", "ssl",
+                "_ssl", "_hashlib")
 # What parsing and planning a network command line needs (pylive parse/explain/cmdline-hook): in both.
 PLANNING = ("pylive.net.url", "pylive.net.errors", "pylive.net.checksum", "pylive.planner.net", "pylive.explain")
 BUILDS = {"base": (ROOT / "build/pylive.dist", ROOT / "build/nuitka-report.xml"),
@@ -123,3 +124,7 @@ def test_the_base_binary_refuses_a_network_root_in_one_line(tmp_path: Path) -> N
                                "build the initramfs with the pylive-net dracut module (dracut --add pylive-net; "
                                "needs dracut-network)\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+    proc = subprocess.run([*as_nobody, str(dist / "pylive"), "bench-fetch", url], check=False, capture_output=True,
+                          text=True, timeout=60, env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"})
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr.startswith("error: pylive bench-fetch needs pylive's network support"), proc.stderr
