@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
 import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pylive_log() -> Iterator[None]:
+    """Each test starts with pylive's logger as in a new process: not set up, so that main() writes to this
+    test's stderr (capsys) and not to the stream of an earlier test's set-up in the same worker (an
+    order-dependent failure once xdist's file order changed)."""
+    from pylive.log import log
+
+    log.level, log.kmsg, log.console, log._pending = 0, None, False, False
+    logger = logging.getLogger("pylive")
+    logger.handlers.clear()
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
+    yield
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
