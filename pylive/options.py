@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 FALSE_WORDS = ("0", "no", "off")  # dracut-lib.sh getargbool
+DEFAULT_OVERLAY_MIB = 32768  # rd.live.overlay.size: 32 GiB, sparse (dracut's default)
 
 
 class Kind(enum.Enum):
@@ -141,7 +142,7 @@ OPTIONS: tuple[OptionSpec, ...] = (
         note="a `/dev/…` device may contain `:` (split at the last `:/`); persistence is planned, not executed yet",
     ),
     OptionSpec(
-        "rd.live.overlay.size", "overlay_size_mib", Kind.SIZE_MIB, 32768,
+        "rd.live.overlay.size", "overlay_size_mib", Kind.SIZE_MIB, DEFAULT_OVERLAY_MIB,
         "size of the temporary overlay (MiB, or 4G, or 50%)",
         example="rd.live.overlay.size=4096",
         note="also `512M`, `4G`, `50%`; bad values stop with one line; "
@@ -241,7 +242,7 @@ class LiveOptions:
     writable_fsimg: bool = False
     minmem_mib: int | Percent = 1024
     overlay: str | None = None
-    overlay_size_mib: int | Percent = 32768
+    overlay_size_mib: int | Percent = DEFAULT_OVERLAY_MIB
     overlay_reset: bool = False
     overlay_readonly: bool = False
     overlay_thin: bool = False

@@ -181,6 +181,7 @@ def test_state_file_that_cannot_be_written_is_a_warning(pylive_logs: pytest.LogC
     ("rd.live.overlay.overlayfs", True),
     ("rd.overlay=1", True),  # dracut-ng's name for the same temporary OverlayFS
     ("rd.live.overlay.overlayfs rd.live.overlay.size=2048", False),  # the upper has a tmpfs of its own
+    ("rd.live.overlay.overlayfs rd.live.overlay.size=50%", False),  # so here, sized from RAM
     ("rd.overlay=tmpfs:size=1G", False),
     ("", False),  # the temporary snapshot's COW file is in the initramfs's root, not on /run
 ])
