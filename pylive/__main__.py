@@ -16,16 +16,7 @@ from types import SimpleNamespace
 
 from pylive import __version__
 from pylive.cmdline import Args, read_cmdline
-from pylive.errors import (
-    EXIT_BAD_CMDLINE,
-    EXIT_FAILED,
-    EXIT_NO_CHECKSUM,
-    EXIT_NOT_LIVE,
-    EXIT_OK,
-    LiveError,
-    NoNetworkSupport,
-    shown,
-)
+from pylive.errors import EXIT_BAD_CMDLINE, EXIT_FAILED, EXIT_NO_CHECKSUM, EXIT_NOT_LIVE, EXIT_OK, LiveError, shown
 from pylive.log import WARNING, Log, log, log_setup
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
@@ -203,15 +194,12 @@ def cmd_bench_copy(args: SimpleNamespace) -> int:
 
 def cmd_bench_fetch(args: SimpleNamespace) -> int:
     """pylive's download of a URL, timed (pylive/net/bench.py; README, "Booting over the network")."""
+    from pylive.system import network_code
+
     log_setup(kmsg=False)
     try:
-        from pylive.net.bench import bench, report
-    except ModuleNotFoundError as e:  # the base build leaves the network code out (the Makefile's NET_ONLY)
-        if e.name != "pylive.net.bench":
-            raise
-        log.error("%s", NoNetworkSupport("pylive bench-fetch"))
-        return EXIT_FAILED
-    try:
+        with network_code("pylive bench-fetch", module="pylive.net.bench"):
+            from pylive.net.bench import bench, report
         print(report(bench(args.url, args.dest_dir, args.runs, verify_tls=not args.no_verify)), end="")
     except LiveError as e:
         log.error("%s", e)

@@ -404,39 +404,40 @@ class RealSystem:
 
     def has_network_code(self) -> bool:
         try:
-            with _network_code():
+            with network_code():
                 import pylive.netsystem  # noqa: F401
         except NoNetworkSupport:
             return False
         return True
 
     def wait_network(self, server: str, timeout_s: float) -> None:
-        with _network_code():
+        with network_code():
             from pylive.netsystem import wait_network
         wait_network(server, timeout_s)
 
     def fetch_image(self, step: FetchImage) -> None:
-        with _network_code():
+        with network_code():
             from pylive.netsystem import fetch_image
         fetch_image(step, self._watch)
 
     def mount_nfs(self, export: str, target: str, version: str, port: int = 0) -> None:
-        with _network_code():
+        with network_code():
             from pylive.netsystem import mount_nfs
         mount_nfs(export, target, version, port)
 
     def apply_updates(self, image: str, newroot: str) -> int:
-        with _network_code():
+        with network_code():
             from pylive.netsystem import apply_updates
         return apply_updates(image, newroot, self.fstype(image))
 
 
 @contextlib.contextmanager
-def _network_code() -> Iterator[None]:
-    """Around the imports of pylive.netsystem: NoNetworkSupport in the base binary, built without it."""
+def network_code(what: str = "this network step", module: str = "pylive.netsystem") -> Iterator[None]:
+    """Around an import of the network code (`module`): NoNetworkSupport naming `what` in the base
+    binary, built without it (the Makefile's NET_ONLY)."""
     try:
         yield
     except ModuleNotFoundError as e:
-        if e.name != "pylive.netsystem":
+        if e.name != module:
             raise
-        raise NoNetworkSupport("this network step") from None
+        raise NoNetworkSupport(what) from None

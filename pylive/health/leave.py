@@ -24,6 +24,7 @@ WANTS = "multi-user.target.wants"
 # MiB; the QEMU tests run status and watch from this copy): each byte copied is RAM.
 NOT_NEEDED = ("_codecs_*.so", "_multibytecodec.so", "_ctypes.so", "libffi.so*", "termios.so", "_queue.so",
               "_typing.so", "_ssl*.so", "_hashlib*.so", "libssl.so*", "libcrypto.so*")
+IGNORE = shutil.ignore_patterns(*NOT_NEEDED)
 
 WRAPPER = """#!/bin/sh
 # Left by pylive's initramfs stage: the live root's binary, run with the C locale (README).
@@ -56,10 +57,9 @@ class NotLeft(Exception):
 
 def copy_bytes(dist_dir: str) -> int:
     """What the copy of the dist takes (the files it copies, rounded up to 4 KiB pages as on tmpfs)."""
-    ignore = shutil.ignore_patterns(*NOT_NEEDED)
     total = 0
     for top, dirs, files in os.walk(dist_dir):
-        skip = ignore(top, [*dirs, *files])
+        skip = IGNORE(top, [*dirs, *files])
         dirs[:] = [d for d in dirs if d not in skip]
         for name in files:
             if name not in skip:
@@ -69,7 +69,7 @@ def copy_bytes(dist_dir: str) -> int:
 
 def leave_behind(root: str, dist_dir: str, levels: tuple[int, ...]) -> None:
     """Copy the dist and write the wrapper and the unit under `root` (the initramfs's /). Refused
-    with NoRoom before anything is copied when /run lacks the room; a copy that fails half-way is
+    (NotLeft) before anything is copied when /run lacks the room; a copy that fails half-way is
     removed, so that nothing half-copied stays in RAM."""
     run = os.path.join(root, RUN_DIR.lstrip("/"))
     dest = os.path.join(run, "dist")
@@ -84,12 +84,13 @@ def leave_behind(root: str, dist_dir: str, levels: tuple[int, ...]) -> None:
         raise NotLeft(f"/run has {free >> 10} KiB free, the copy of pylive there needs {-(-need >> 20)} MiB")
     os.makedirs(run, exist_ok=True)
     try:
-        shutil.copytree(dist_dir, dest, symlinks=True, ignore=shutil.ignore_patterns(*NOT_NEEDED))
+        shutil.copytree(dist_dir, dest, symlinks=True, ignore=IGNORE)
     except OSError as e:
         shutil.rmtree(dest, ignore_errors=True)
         if isinstance(e, shutil.Error) and e.args and e.args[0]:  # a list: (src, dest, why) per file that failed
             raise NotLeft(f"copying it to {RUN_DIR} failed: {e.args[0][0][2]}") from e
-        raise NotLeft(f"copying it to {RUN_DIR} failed: {e.filename or ''}: {e.strerror or e}") from e
+        raise NotLeft(f"copying it to {RUN_DIR} failed: {e.strerror or e}"
+                      + (f" ({e.filename})" if e.filename else "")) from e
     wrapper = os.path.join(run, "pylive")
     with open(wrapper, "w") as f:
         f.write(WRAPPER)
