@@ -8,6 +8,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+from pylive.linux.meminfo import meminfo_bytes
 from pylive.record import record
 
 # (offset, magic, fstype): enough for what a live medium or image can be.
@@ -201,13 +202,8 @@ def device_sectors(path: str) -> int:
 
 
 def mem_total_mib(root: Path = Path("/")) -> int | None:
-    try:
-        for line in (root / "proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) // 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    total = meminfo_bytes(str(root), "MemTotal")
+    return None if total is None else total >> 20
 
 
 def label_uuid(root: Path, dev: str) -> tuple[str, str]:

@@ -18,6 +18,7 @@ from pylive.health.status import (
     snapshot_state,
     thin_limits,
 )
+from pylive.linux.meminfo import meminfo_bytes
 from pylive.mountinfo import mount_of
 
 STATE_FILE = "run/initramfs/pylive.json"  # what the boot left (boot.STATE_FILE, relative to the root)
@@ -41,15 +42,7 @@ class NotALiveSystem(Exception):
 
 
 def mem_available(root: str) -> int | None:
-    try:
-        with open(os.path.join(root, "proc/meminfo")) as f:
-            lines = f.read().splitlines()
-        for line in lines:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+    return meminfo_bytes(root, "MemAvailable")
 
 
 def fs_space(path: str) -> FsSpace | None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from guestreport import pylive_status
+
 from qemu import NO_SHELL_ARGS, TIMING_CMDLINE, boot, parse_kv_lines
 
 COW_DEFAULT_SECTORS = 32768 * 2048  # rd.live.overlay.size default: 32 GiB in 512-byte sectors
@@ -118,6 +120,12 @@ def test_without_systemd(kernel, nosd_initrd, live_iso, qemu_workdir):
     assert_live_root(r.report, COW_DEFAULT_SECTORS)
     assert "dracut: Mounted root filesystem /dev/mapper/live-rw" in r.console
     assert "systemd[1]" not in r.report["dmesg"].split("pylive-test-init")[0]
+    # dracut's init mounts /run noexec: the copy left for the booted system has a tmpfs of its own, and runs
+    own = _mounts(r.report)["/run/pylive"]
+    assert own[1] == "tmpfs" and "noexec" not in own[2].split(","), own
+    assert "noexec" in _mounts(r.report)["/run"][2].split(",")
+    status = pylive_status(r.report)
+    assert status["kind"] == "dm-snapshot" and status["state"] == "active", status
 
 
 def test_missing_image_says_what_was_searched(kernel, pylive_initrd, live_iso, qemu_workdir):

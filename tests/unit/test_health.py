@@ -239,7 +239,65 @@ def test_leave_behind_removes_a_copy_that_failed_half_way(tmp_path) -> None:
     root = tmp_path / "root"
     with pytest.raises(leave.NotLeft, match=r"^copying it to /run/pylive failed: .*named pipe"):
         leave.leave_behind(str(root), str(dist), (70, 85))
-    assert list((root / "run/pylive").iterdir()) == []
+    assert not (root / "run/pylive").exists()
+
+
+def noexec_run(monkeypatch, root: Path, mem_available_kib: int, real=os.statvfs) -> list[tuple[str, ...]]:  # type: ignore[no-untyped-def]
+    """`root` with a /run mounted noexec (dracut's init without systemd) and that much RAM available; the
+    own tmpfs's mount and umount are recorded, not done."""
+    (root / "run").mkdir(parents=True)
+    (root / "proc").mkdir()
+    (root / "proc/meminfo").write_text(f"MemTotal:  1000000 kB\nMemAvailable: {mem_available_kib} kB\n")
+
+    def fake(path):  # type: ignore[no-untyped-def]
+        st = real(path)
+        return os.statvfs_result((*st[:8], st.f_flag | os.ST_NOEXEC, st.f_namemax))
+
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(os, "statvfs", fake)
+    monkeypatch.setattr(leave, "mount_own_tmpfs", lambda path, size: calls.append(("mount", path, str(size))))
+    monkeypatch.setattr(leave, "umount_own_tmpfs", lambda path: calls.append(("umount", path)))
+    return calls
+
+
+def test_leave_behind_on_a_noexec_run_gives_the_copy_a_tmpfs_of_its_own(tmp_path, monkeypatch) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "pylive").write_bytes(b"x" * (3 << 20))
+    root = tmp_path / "root"
+    calls = noexec_run(monkeypatch, root, 200 * 1024)
+    leave.leave_behind(str(root), str(dist), (70, 85))
+    # the copy (3 MiB) and a MiB for the wrapper and the watcher's state file
+    assert calls == [("mount", str(root / "run/pylive"), str(4 << 20))]
+    assert (root / "run/pylive/dist/pylive").stat().st_size == 3 << 20
+    assert (root / "run/systemd/system/pylive-overlay-watch.service").exists()
+
+
+def test_leave_behind_on_a_noexec_run_weighs_the_copy_against_ram(tmp_path, monkeypatch) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "pylive").write_bytes(b"x" * (3 << 20))
+    root = tmp_path / "root"
+    calls = noexec_run(monkeypatch, root, 15 * 1024)
+    with pytest.raises(leave.NotLeft, match=r"^/run is mounted noexec, so the copy of pylive needs a tmpfs of its "
+                       r"own \(4 MiB\), more than a quarter of the 15 MiB of RAM available$"):
+        leave.leave_behind(str(root), str(dist), (70, 85))
+    assert calls == [] and not (root / "run/pylive").exists()
+
+
+def test_leave_behind_undoes_everything_when_the_unit_cannot_be_written(tmp_path, monkeypatch) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "pylive").write_text("binary")
+    root = tmp_path / "root"
+    calls = noexec_run(monkeypatch, root, 200 * 1024)
+    (root / "run/systemd").write_text("")  # not a directory: the unit cannot be written (as on a full /run)
+    with pytest.raises(leave.NotLeft, match=r"^writing /run/pylive/pylive and /run/systemd/system/"
+                       r"pylive-overlay-watch.service failed: "):
+        leave.leave_behind(str(root), str(dist), (70, 85))
+    run = str(root / "run/pylive")
+    assert calls == [("mount", run, str(2 << 20)), ("umount", run)]
+    assert not (root / "run/pylive").exists()
 
 
 def live_root(tmp_path: Path, mode: str, *, upper_fstype: str = "tmpfs", mem_kib: int = 204800) -> Path:
