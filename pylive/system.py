@@ -8,7 +8,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
 from pylive import probe
 from pylive.dmtable import TargetLine
@@ -16,12 +15,17 @@ from pylive.errors import NoNetworkSupport
 from pylive.log import log
 from pylive.mountinfo import mount_of
 from pylive.plan import FetchImage, FindFile
-
-if TYPE_CHECKING:
-    from pylive import isomd5  # imported by check_media: only rd.live.check reads the MD5 (start-up, make bench)
-    from pylive.linux.udev import BlockEvents
 from pylive.progress import Display, Meter, Watch
 from pylive.ramcopy import BlockSums, Room
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: typing stays unimported at run time (start-up, make bench)
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from pylive import isomd5  # imported by check_media: only rd.live.check reads the MD5 (start-up, make bench)
+    from pylive.linux.udev import BlockEvents
+else:
+    Protocol = object  # System is a typing.Protocol for the type checker only
 
 HOLD_S = 12 * 3600  # dracut-ng shows a failed media check for 12 hours before it gives up
 

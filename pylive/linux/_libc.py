@@ -5,7 +5,10 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from typing import NoReturn
+
+TYPE_CHECKING = False  # typing stays unimported at run time (start-up)
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 libc = ctypes.CDLL("libc.so.6", use_errno=True)
 libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p)

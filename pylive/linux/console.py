@@ -14,7 +14,10 @@ import select
 import termios
 import time
 from types import TracebackType
-from typing import Any
+
+TYPE_CHECKING = False  # typing stays unimported at run time (start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Console:

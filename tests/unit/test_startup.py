@@ -32,11 +32,13 @@ def test_start_up_imports(argv: list[str], not_imported: set[str]) -> None:
 
 
 def test_the_run_imports_the_media_check_only_for_it() -> None:
-    """`pylive run` starts once per boot: the implanted-MD5 reader (with hashlib) waits for rd.live.check."""
-    code = "import sys, pylive.boot, pylive.system; print(*sys.modules)"
+    """`pylive run` starts once per boot: the implanted-MD5 reader (with hashlib) waits for rd.live.check, and
+    typing (for the type checker only) is never imported; the kernel layer is imported as the run does."""
+    code = ("import sys, pylive.boot, pylive.system, pylive.health.leave, pylive.linux.loop, pylive.linux.dm, "
+            "pylive.linux.mount, pylive.linux.console; print(*sys.modules)")
     proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
                           cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert set(proc.stdout.split()) & {"pylive.isomd5", "hashlib"} == set()
+    assert set(proc.stdout.split()) & {"pylive.isomd5", "hashlib", "typing"} == set()
 
 
 def test_records_below_the_level_are_dropped_the_rest_go_to_stderr(capsys) -> None:
