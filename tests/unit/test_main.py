@@ -4,6 +4,8 @@ import argparse
 import shlex
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +94,27 @@ def test_cmdline_hook_quotes_what_it_prints(line: str, capsysbinary: pytest.Capt
         script = 'eval "$1"; printf "%s|%s" "$root" "$rootok"'
         shown = subprocess.run(["sh", "-c", script, "sh", out], capture_output=True, check=True).stdout
         assert shown == f"{root}|1".encode("utf-8", "surrogateescape")
+
+
+ROOT_DIR = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("how", ["source", "binary"])
+@pytest.mark.parametrize(("cmdline", "rc", "out", "err"), [
+    ("root=live:CDLABEL=x rd.live.image", 0, "root=live:/dev/disk/by-label/x\nrootok=1\n", ""),
+    ("root=/dev/sda1", 3, "", ""),
+    ("root=live:CDLABEL=x rd.live.overlay.size=abc", 2, "",
+     "error: rd.live.overlay.size=abc: not a size in MiB: use e.g. rd.live.overlay.size=4096, "
+     "rd.live.overlay.size=4G or rd.live.overlay.size=50%\n"),
+])
+def test_the_boot_commands_exit_at_once_with_all_their_output(how: str, cmdline: str, rc: int, out: str,
+                                                              err: str) -> None:
+    """`run` and `cmdline-hook` end with os._exit (no teardown, FAST_EXIT): into pipes, as the hook reads it,
+    their output is whole and their exit status kept."""
+    binary = ROOT_DIR / "build/pylive.dist/pylive"
+    if how == "binary" and not binary.exists():
+        pytest.skip("the binary is not built (make binary)")
+    argv = [str(binary)] if how == "binary" else [sys.executable, "-m", "pylive"]
+    proc = subprocess.run([*argv, "cmdline-hook", "--no-kmsg", "--cmdline", cmdline], capture_output=True,
+                          text=True, cwd=ROOT_DIR, env={"LC_ALL": "C", "PYTHONPATH": str(ROOT_DIR)}, check=False)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (rc, out, err)
