@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
-import time
 
 from pylive.dmtable import (
     DM_READONLY_FLAG,
@@ -50,18 +50,25 @@ def create_device(name: str, table: tuple[TargetLine, ...], readonly: bool = Fal
 
 
 def ensure_mapper_node(name: str, dev: int, dev_dir: str = "/dev") -> str:
-    """/dev/mapper/<name> → ../dm-N. udev's dm rules make it too; without a libdevmapper cookie
-    they may not, so wait briefly and create the link ourselves (as libdevmapper does without udev)."""
-    minor = os.minor(dev)
-    link = f"{dev_dir}/mapper/{name}"
-    for _ in range(20):
-        if os.path.exists(link):
-            return link
-        time.sleep(0.025)
+    """/dev/mapper/<name> → ../dm-N, made now (devtmpfs made dm-N with the device), as libdevmapper does
+    without udev. udev's dm rules may make the same link later and replace this one with theirs; waiting
+    for them cost 0.2 s per device in a slow guest (make bench), and without a libdevmapper cookie they
+    may not make it at all."""
+    link, target = f"{dev_dir}/mapper/{name}", f"../dm-{os.minor(dev)}"
     try:
-        os.symlink(f"../dm-{minor}", link)
+        os.symlink(target, link)
     except FileExistsError:
-        pass
+        try:
+            if os.stat(link).st_rdev == dev:  # udev was first
+                return link
+        except OSError:
+            pass
+        # a link left by a device of the same name that was removed (a rollback, an earlier try): replace it
+        tmp = f"{dev_dir}/mapper/.{name}.pylive"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        os.symlink(target, tmp)
+        os.rename(tmp, link)
     return link
 
 

@@ -1,3 +1,5 @@
+import os
+import stat
 import struct
 
 import pytest
@@ -106,3 +108,25 @@ def test_snapshot_usage_verdict(status: str, writable: bool, outcome) -> None:
         return
     warning = check_snapshot_usage(usage, "/LiveOS/cow", writable)
     assert (warning is None) if outcome is None else (outcome in warning)
+
+
+def _char_node(dev_dir, minor: int) -> int:  # type: ignore[no-untyped-def]
+    """dev_dir/dm-<minor>: a character node of that minor (devtmpfs makes the real one with the device)."""
+    dev = os.makedev(1, minor)  # mem devices, which exist on every Linux: never opened here
+    os.mknod(dev_dir / f"dm-{minor}", stat.S_IFCHR | 0o600, dev)
+    return dev
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
+def test_the_mapper_link_is_made_at_once_and_a_stale_one_replaced(tmp_path) -> None:
+    """/dev/mapper/<name> is made by pylive right after the create (no wait for udev's rules); a link udev
+    made first is kept, and one left by a removed device of the same name is replaced."""
+    from pylive.linux import dm
+
+    (tmp_path / "mapper").mkdir()
+    first, second = _char_node(tmp_path, 3), _char_node(tmp_path, 5)
+    link = dm.ensure_mapper_node("live-rw", first, str(tmp_path))
+    assert link == f"{tmp_path}/mapper/live-rw" and os.readlink(link) == "../dm-3"
+    assert dm.ensure_mapper_node("live-rw", first, str(tmp_path)) == link and os.readlink(link) == "../dm-3"
+    dm.ensure_mapper_node("live-rw", second, str(tmp_path))  # the name's device was removed and made again
+    assert os.readlink(link) == "../dm-5" and sorted(os.listdir(tmp_path / "mapper")) == ["live-rw"]
