@@ -17,7 +17,7 @@ from .fakesystem import FakeSystem, live_iso_system
 CMDLINE = '"root=live:CDLABEL=Test Live 1" rd.live.image quiet'
 
 EXPECTED_CALLS = [
-    "modprobe loop squashfs erofs dm_mod dm_snapshot",
+    "modprobe loop squashfs dm_mod dm_snapshot",
     r"wait /dev/disk/by-label/Test\x20Live\x201 180",
     r"ln -s /dev/disk/by-label/Test\x20Live\x201 /run/initramfs/livedev",
     "mkdir /run/initramfs/live",
@@ -262,7 +262,7 @@ def iso_on_disk_system(label: str = "Test Live 1") -> FakeSystem:
 
 
 ISO_SCAN_CALLS = [
-    "modprobe loop squashfs erofs dm_mod dm_snapshot",
+    "modprobe loop squashfs dm_mod dm_snapshot",
     "mkdir /run/initramfs/.pylive-probe",
     "mkdir /run/initramfs/isoscan",
     "mount -t ext4 -o ro,noload /dev/sda1 /run/initramfs/.pylive-probe",

@@ -35,7 +35,7 @@ def ram_system(squash_mib: int = 700, **kw: object) -> FakeSystem:
 
 
 RAM_CALLS = [
-    "modprobe loop squashfs erofs dm_mod dm_snapshot",
+    "modprobe loop squashfs dm_mod dm_snapshot",
     r"wait /dev/disk/by-label/Test\x20Live\x201 180",
     r"ln -s /dev/disk/by-label/Test\x20Live\x201 /run/initramfs/livedev",
     "mkdir /run/initramfs/live",
