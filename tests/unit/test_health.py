@@ -260,11 +260,15 @@ def noexec_run(monkeypatch, root: Path, mem_available_kib: int, real=os.statvfs)
     return calls
 
 
-def test_leave_behind_on_a_noexec_run_gives_the_copy_a_tmpfs_of_its_own(tmp_path, monkeypatch) -> None:
+def a_dist(tmp_path: Path, binary: bytes) -> Path:
     dist = tmp_path / "dist"
     dist.mkdir()
-    (dist / "pylive").write_bytes(b"x" * (3 << 20))
-    root = tmp_path / "root"
+    (dist / "pylive").write_bytes(binary)
+    return dist
+
+
+def test_leave_behind_on_a_noexec_run_gives_the_copy_a_tmpfs_of_its_own(tmp_path, monkeypatch) -> None:
+    dist, root = a_dist(tmp_path, b"x" * (3 << 20)), tmp_path / "root"
     calls = noexec_run(monkeypatch, root, 200 * 1024)
     leave.leave_behind(str(root), str(dist), (70, 85))
     # the copy (3 MiB) and a MiB for the wrapper and the watcher's state file
@@ -274,10 +278,7 @@ def test_leave_behind_on_a_noexec_run_gives_the_copy_a_tmpfs_of_its_own(tmp_path
 
 
 def test_leave_behind_on_a_noexec_run_weighs_the_copy_against_ram(tmp_path, monkeypatch) -> None:
-    dist = tmp_path / "dist"
-    dist.mkdir()
-    (dist / "pylive").write_bytes(b"x" * (3 << 20))
-    root = tmp_path / "root"
+    dist, root = a_dist(tmp_path, b"x" * (3 << 20)), tmp_path / "root"
     calls = noexec_run(monkeypatch, root, 15 * 1024)
     with pytest.raises(leave.NotLeft, match=r"^/run is mounted noexec, so the copy of pylive needs a tmpfs of its "
                        r"own \(4 MiB\), more than a quarter of the 15 MiB of RAM available$"):
@@ -286,10 +287,7 @@ def test_leave_behind_on_a_noexec_run_weighs_the_copy_against_ram(tmp_path, monk
 
 
 def test_leave_behind_undoes_everything_when_the_unit_cannot_be_written(tmp_path, monkeypatch) -> None:
-    dist = tmp_path / "dist"
-    dist.mkdir()
-    (dist / "pylive").write_text("binary")
-    root = tmp_path / "root"
+    dist, root = a_dist(tmp_path, b"binary"), tmp_path / "root"
     calls = noexec_run(monkeypatch, root, 200 * 1024)
     (root / "run/systemd").write_text("")  # not a directory: the unit cannot be written (as on a full /run)
     with pytest.raises(leave.NotLeft, match=r"^writing /run/pylive/pylive and /run/systemd/system/"
