@@ -48,7 +48,7 @@ from pylive.record import record
 
 def plan_modules() -> tuple[Step, ...]:
     # erofs is left to the kernel, which loads it (module alias fs-erofs) at the mount of an erofs image:
-    # most images are squashfs, and each module loaded costs boot time (0.1 s in the bench's guest).
+    # most images are squashfs, and each module loaded costs boot time.
     return (LoadModules(("loop", "squashfs", "dm_mod", "dm_snapshot")),)
 
 

@@ -222,21 +222,24 @@ def _overlayfs_steps(opts: LiveOptions, intent: Intent, mode: Mode, image: RootI
     return steps
 
 
+def _overlay_size_given(opts: LiveOptions) -> bool:
+    # pylive: rd.live.overlay.size sizes the OverlayFS upper too (dracut ignores it, dracut-ng#1415)
+    return opts.overlay_size_mib != DEFAULT_OVERLAY_MIB
+
+
 def upper_tmpfs_options(opts: LiveOptions, intent: Intent, mem_total_mib: int | None) -> tuple[str, ...]:
     """The options of the temporary OverlayFS upper's own tmpfs; none: the upper is a directory on /run."""
     tmpfs = intent.tmpfs_options
-    if opts.overlay_size_mib != DEFAULT_OVERLAY_MIB and not any(o.startswith("size=") for o in tmpfs):
-        # pylive: rd.live.overlay.size sizes the OverlayFS upper too (dracut ignores it, dracut-ng#1415)
+    if _overlay_size_given(opts) and not any(o.startswith("size=") for o in tmpfs):
         tmpfs = (f"size={cow_size_mib(opts, mem_total_mib)}m", *tmpfs)
     return tmpfs
 
 
 def upper_on_run(opts: LiveOptions, intent: Intent, mode: Mode) -> bool:
     """Whether the live system's changes will be kept in a directory on /run's tmpfs: a temporary upper
-    without a tmpfs of its own (no rd.overlay=tmpfs:… options, no rd.live.overlay.size: upper_tmpfs_options
-    is empty exactly then; asked without its sizes, which a percentage of RAM would need)."""
+    for which upper_tmpfs_options() is empty (asked without its sizes, which a percentage of RAM would need)."""
     return (mode in (Mode.OVERLAYFS_TEMP, Mode.OVERLAYFS_PERSISTENT_RO)
-            and not intent.tmpfs_options and opts.overlay_size_mib == DEFAULT_OVERLAY_MIB)
+            and not intent.tmpfs_options and not _overlay_size_given(opts))
 
 
 def run_room_warning(room: Room | None) -> str | None:
